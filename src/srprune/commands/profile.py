@@ -1,0 +1,53 @@
+"""Params, MACs per output frame, latency per frame and peak memory of a model.
+
+MACs are conv + linear multiply-accumulates counted by PyTorch's FlopCounterMode (FLOPs / 2) on a
+meta copy of the model; video models count one flow-network (SPyNet) pass per frame, as the
+papers do. Latency is the median of repeated runs after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from srprune.commands.common import load_any_model, parse_size, resolve_device
+from srprune.profile import profile_model
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True,
+                   help="a model name (basicvsr, basicvsr-uni, edsr-8-128, esrb-6-256, ...) "
+                        "or an srprune .safetensors file")
+    p.add_argument("--lr-size", required=True, type=parse_size, metavar="HxW",
+                   help="LR input size, e.g. 180x320")
+    p.add_argument("--scale", type=int, default=4, help="upscaling factor of image models")
+    p.add_argument("--frames", type=int, default=3,
+                   help="frames per clip for video models (default 3)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs (median is reported)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    p.add_argument("--no-latency", action="store_true", help="count params and MACs only")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    model, name = load_any_model(args.model, args.scale)
+    report = profile_model(model, name, args.lr_size, max(2, args.frames), device,
+                           latency=not args.no_latency, warmup=args.warmup,
+                           repeats=max(1, args.repeats))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    h, w = args.lr_size
+    print(f"model            {report.model}")
+    print(f"params           {report.params:,} ({report.nonzero_params:,} non-zero)")
+    print(f"MACs / frame     {report.macs_per_frame / 1e9:,.2f} G at LR {h}x{w}")
+    for part, macs in report.macs_breakdown.items():
+        print(f"  {part:<15}{macs / 1e9:,.2f} G")
+    if report.latency_ms_per_frame is not None:
+        print(f"latency / frame  {report.latency_ms_per_frame:,.1f} ms on {device} "
+              f"(median of {len(report.latency_runs_ms)})")
+        print(f"peak memory      {report.peak_memory_mb:,.0f} MB")
+    print(f"convention       {report.convention}")
+    return 0

@@ -1,0 +1,40 @@
+"""The "bicubic" model: MATLAB-compatible bicubic upsampling, the first row of every table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class BicubicConfig:
+    """Bicubic upsampling by ``scale``."""
+
+    arch: str = "bicubic"
+    scale: int = 4
+
+
+class Bicubic(nn.Module):
+    """Upsample (N,3,h,w) images or (N,T,3,h,w) clips with MATLAB's ``imresize`` bicubic."""
+
+    is_video = False
+    handles_video = True
+
+    def __init__(self, config: BicubicConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or BicubicConfig()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from srprune.data.degrade import imresize  # the data layer owns MATLAB resizing
+
+        if x.dim() == 5:
+            n, t = x.shape[:2]
+            out = imresize(x.flatten(0, 1), float(self.config.scale))
+            return out.view(n, t, *out.shape[1:])
+        return imresize(x, float(self.config.scale))
+
+    def channel_groups(self, residual: str = "rsc") -> list:
+        """Nothing to prune."""
+        return []

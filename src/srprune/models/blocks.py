@@ -1,0 +1,84 @@
+"""Building blocks shared by every srprune model, and the parts the pruner shrinks.
+
+The residual block here is BasicSR's ``ResidualBlockNoBN`` (conv3x3 -> ReLU -> conv3x3, scaled,
+plus identity) with two optional index buffers that make it a Residual Sparsity Connection block
+after pruning: ``in_index`` (stream channels its first conv reads) and ``out_index`` (stream
+channels its last conv adds into). With both unset it is the plain block.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srprune.errors import UserError
+
+ACTIVATIONS = ("lrelu", "relu")
+
+
+def make_activation(name: str, negative_slope: float = 0.1) -> nn.Module:
+    """``lrelu`` (LeakyReLU with ``negative_slope``, BasicSR's default) or ``relu``."""
+    if name == "lrelu":
+        return nn.LeakyReLU(negative_slope)
+    if name == "relu":
+        return nn.ReLU()
+    raise UserError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+
+def conv3x3(c_in: int, c_out: int, bias: bool = True) -> nn.Conv2d:
+    """A 3x3 convolution with padding 1."""
+    return nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)
+
+
+class ResidualBlock(nn.Module):
+    """``x + res_scale * conv2(relu(conv1(x)))``, optionally as an RSC block.
+
+    Args:
+        channels: stream width C (input and output of the block).
+        mid_channels: width between the two convs (default C).
+        res_scale: residual scaling (EDSR uses 0.1 for its large models).
+    """
+
+    def __init__(self, channels: int, mid_channels: int | None = None,
+                 res_scale: float = 1.0) -> None:
+        super().__init__()
+        mid = mid_channels or channels
+        self.conv1 = conv3x3(channels, mid)
+        self.conv2 = conv3x3(mid, channels)
+        self.relu = nn.ReLU()
+        self.res_scale = res_scale
+        self.register_buffer("in_index", None)
+        self.register_buffer("out_index", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x if self.in_index is None else x.index_select(1, self.in_index)
+        r = self.conv2(self.relu(self.conv1(h)))
+        if self.res_scale != 1.0:
+            r = r * self.res_scale
+        if self.out_index is None:
+            return x + r
+        return x.index_add(1, self.out_index, r)
+
+
+def make_blocks(num_blocks: int, channels: int, res_scale: float = 1.0) -> nn.Sequential:
+    """``num_blocks`` residual blocks in a Sequential (BasicSR's ``make_layer`` naming)."""
+    return nn.Sequential(*[ResidualBlock(channels, res_scale=res_scale)
+                           for _ in range(num_blocks)])
+
+
+def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros",
+              align_corners: bool = True) -> torch.Tensor:
+    """Warp ``x`` (N,C,H,W) by ``flow`` (N,2,H,W) in pixels: ``out(p) = x(p + flow(p))``.
+
+    BasicSR's convention (bilinear ``grid_sample``, ``align_corners=True``, normalised by
+    ``max(size - 1, 1)``).
+    """
+    _, _, h, w = x.shape
+    ys = torch.arange(h, dtype=x.dtype, device=x.device)
+    xs = torch.arange(w, dtype=x.dtype, device=x.device)
+    gx = xs.view(1, 1, w) + flow[:, 0]
+    gy = ys.view(1, h, 1) + flow[:, 1]
+    grid = torch.stack((2.0 * gx / max(w - 1, 1) - 1.0, 2.0 * gy / max(h - 1, 1) - 1.0), dim=3)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode,
+                         align_corners=align_corners)

@@ -1,0 +1,77 @@
+"""EDSR (Lim et al., CVPRW 2017) in BasicSR's layout; EDSR-PyTorch checkpoints import by renaming.
+
+``conv_first``; B residual blocks (conv-ReLU-conv, x res_scale, + x); ``conv_after_body``; global
+skip; pixel-shuffle upsampler; ``conv_last``. Inputs in [0,1] are shifted by the RGB mean and
+multiplied by ``img_range`` (255 for EDSR-PyTorch/BasicSR weights) inside the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from srprune.models.blocks import conv3x3, make_blocks
+from srprune.models.upsample import PixelShuffleUpsampler
+from srprune.pruning.groups import (
+    Group,
+    Port,
+    ResidualMode,
+    residual_block_groups,
+    stream_writers_readers,
+)
+
+DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
+
+
+@dataclass(frozen=True)
+class EDSRConfig:
+    """Architecture of an EDSR: ``num_block`` x ``num_feat`` (baseline 16x64, paper 32x256)."""
+
+    arch: str = "edsr"
+    num_feat: int = 64
+    num_block: int = 16
+    scale: int = 4
+    res_scale: float = 1.0
+    img_range: float = 255.0
+    rgb_mean: tuple[float, float, float] = DIV2K_RGB_MEAN
+
+
+class EDSR(nn.Module):
+    """EDSR. Input (N,3,h,w) in [0,1]; output (N,3,s*h,s*w)."""
+
+    is_video = False
+
+    def __init__(self, config: EDSRConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or EDSRConfig()
+        self.register_buffer("mean", torch.tensor(cfg.rgb_mean).view(1, 3, 1, 1),
+                             persistent=False)
+        self.conv_first = conv3x3(3, cfg.num_feat)
+        self.body = make_blocks(cfg.num_block, cfg.num_feat, cfg.res_scale)
+        self.conv_after_body = conv3x3(cfg.num_feat, cfg.num_feat)
+        self.upsample = PixelShuffleUpsampler(cfg.scale, cfg.num_feat)
+        self.conv_last = conv3x3(cfg.num_feat, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - self.mean) * self.config.img_range
+        x = self.conv_first(x)
+        res = self.conv_after_body(self.body(x)) + x
+        out = self.conv_last(self.upsample(res))
+        return out / self.config.img_range + self.mean
+
+    def channel_groups(self, residual: ResidualMode = "rsc") -> list[Group]:
+        """Prunable groups: residual blocks (per ``residual`` mode) and the upsampler units."""
+        blocks = [f"body.{i}" for i in range(len(self.body))]
+        groups: list[Group] = []
+        for path in blocks:
+            groups += residual_block_groups(path, self.get_submodule(path), residual)
+        if residual == "coupled":
+            writers, readers = stream_writers_readers(blocks)
+            groups.append(Group(
+                name="stream", units=self.conv_first.out_channels,
+                producers=(Port("conv_first", "out"), *writers, Port("conv_after_body", "out")),
+                consumers=(*readers, Port("conv_after_body", "in"), Port("upsample.0", "in")),
+                role="stream", layer="conv_first"))
+        return groups + self.upsample.groups("upsample", "conv_last")

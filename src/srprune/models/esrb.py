@@ -1,0 +1,147 @@
+"""ESRB-N-C, the efficient SR baseline that FMP prunes (REFERENCE.md section 4).
+
+``conv_first`` (3 -> C); N blocks of [conv3x3 -> LeakyReLU(0.05) -> conv3x3 -> LeakyReLU(0.05),
++ block input, conv1x1 (C -> C), ESA]; ``conv_after_body`` (C -> C) + head output; ``conv_up``
+(C -> 3 s^2) and PixelShuffle(s). ESA as in RLFN with f = 16 channels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srprune.models.blocks import conv3x3
+from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
+
+
+@dataclass(frozen=True)
+class ESRBConfig:
+    """Architecture of an ESRB: ``num_block`` blocks of width ``num_feat`` (FMP: 6 x 256)."""
+
+    arch: str = "esrb"
+    num_feat: int = 256
+    num_block: int = 6
+    scale: int = 4
+    esa_feat: int = 16
+
+
+class ESA(nn.Module):
+    """Enhanced spatial attention (RLFN variant): a per-pixel, per-channel sigmoid mask."""
+
+    def __init__(self, channels: int, f: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, f, 1)
+        self.conv_f = nn.Conv2d(f, f, 1)
+        self.conv2 = nn.Conv2d(f, f, 3, 2, 0)
+        self.conv3 = nn.Conv2d(f, f, 3, 1, 1)
+        self.conv4 = nn.Conv2d(f, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c1_ = self.conv1(x)
+        c1 = self.conv2(F.pad(c1_, _stride2_pad(c1_))) if min(c1_.shape[-2:]) < 3 else \
+            self.conv2(c1_)
+        k = min(7, *c1.shape[-2:])  # tiny patches: pool over what there is
+        v_max = F.max_pool2d(c1, kernel_size=k, stride=3)
+        c3 = F.interpolate(self.conv3(v_max), size=x.shape[-2:], mode="bilinear",
+                           align_corners=False)
+        mask = torch.sigmoid(self.conv4(c3 + self.conv_f(c1_)))
+        return x * mask
+
+
+def _stride2_pad(x: torch.Tensor) -> list[int]:
+    """Replicate-free zero padding that lets a 3x3 valid conv run on a frame smaller than 3."""
+    h, w = x.shape[-2:]
+    return [0, max(0, 3 - w), 0, max(0, 3 - h)]
+
+
+class ESRBBlock(nn.Module):
+    """conv-LReLU-conv-LReLU + x, then conv1x1 and ESA; RSC index buffers as in ResidualBlock."""
+
+    def __init__(self, channels: int, esa_feat: int) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(channels, channels)
+        self.conv2 = conv3x3(channels, channels)
+        self.act = nn.LeakyReLU(0.05)
+        self.conv_fuse = nn.Conv2d(channels, channels, 1)
+        self.esa = ESA(channels, esa_feat)
+        self.register_buffer("in_index", None)
+        self.register_buffer("out_index", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x if self.in_index is None else x.index_select(1, self.in_index)
+        r = self.act(self.conv2(self.act(self.conv1(h))))
+        y = x + r if self.out_index is None else x.index_add(1, self.out_index, r)
+        return self.esa(self.conv_fuse(y))
+
+
+class ESRB(nn.Module):
+    """ESRB. Input (N,3,h,w) in [0,1]; output (N,3,s*h,s*w)."""
+
+    is_video = False
+
+    def __init__(self, config: ESRBConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or ESRBConfig()
+        self.conv_first = conv3x3(3, cfg.num_feat)
+        self.body = nn.Sequential(*[ESRBBlock(cfg.num_feat, cfg.esa_feat)
+                                    for _ in range(cfg.num_block)])
+        self.conv_after_body = conv3x3(cfg.num_feat, cfg.num_feat)
+        self.conv_up = conv3x3(cfg.num_feat, 3 * cfg.scale ** 2)
+        self.pixel_shuffle = nn.PixelShuffle(cfg.scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.conv_first(x)
+        res = self.conv_after_body(self.body(feat)) + feat
+        return self.pixel_shuffle(self.conv_up(res))
+
+    def channel_groups(self, residual: ResidualMode = "rsc") -> list[Group]:
+        """Prunable groups.
+
+        Every block has an inner group (``conv1`` filters). In ``rsc`` mode each block also gets
+        gather/scatter groups on its residual; in ``coupled`` mode the channels between blocks
+        are pruned too: the head stream (head, first block's residual, ``conv_after_body``) and
+        each block's output (``conv_fuse`` filters, with ESA's mask conv following them).
+        """
+        n = len(self.body)
+        groups: list[Group] = []
+        for i in range(n):
+            p = f"body.{i}"
+            groups.append(filter_group(f"{p}.mid", f"{p}.conv1", [Port(f"{p}.conv2", "in")],
+                                       self.body[i].conv1.out_channels, layer=f"{p}.conv1"))
+            if residual == "rsc":
+                blk = self.body[i]
+                groups.append(Group(name=f"{p}.in", units=blk.conv1.in_channels,
+                                    consumers=(Port(f"{p}.conv1", "in"),), gather=p,
+                                    role="rsc_in", layer=f"{p}.conv1.in"))
+                groups.append(Group(name=f"{p}.out", units=blk.conv2.out_channels,
+                                    producers=(Port(f"{p}.conv2", "out"),), scatter=p,
+                                    role="rsc_out", layer=f"{p}.conv2"))
+        if residual != "coupled":
+            return groups
+
+        def stream_readers(i: int) -> list[Port]:
+            if i == n:
+                return [Port("conv_after_body", "in")]
+            return [Port(f"body.{i}.conv1", "in"), Port(f"body.{i}.conv_fuse", "in")]
+
+        groups.append(Group(
+            name="stream", units=self.conv_first.out_channels,
+            producers=(Port("conv_first", "out"), Port("body.0.conv2", "out"),
+                       Port("conv_after_body", "out")),
+            consumers=(*stream_readers(0), Port("conv_up", "in")), role="stream",
+            layer="conv_first"))
+        for i in range(n):
+            p = f"body.{i}"
+            producers = [Port(f"{p}.conv_fuse", "out")]
+            if i + 1 < n:
+                producers.append(Port(f"body.{i + 1}.conv2", "out"))
+            groups.append(Group(
+                name=f"{p}.fuse", units=self.body[i].conv_fuse.out_channels,
+                producers=tuple(producers),
+                consumers=(Port(f"{p}.esa.conv1", "in"), *stream_readers(i + 1)),
+                followers=(Port(f"{p}.esa.conv4", "out"),), role="stream",
+                layer=f"{p}.conv_fuse"))
+        return groups

@@ -1,0 +1,77 @@
+"""SPyNet optical flow (Ranjan & Black, CVPR 2017) in BasicSR's layout.
+
+Six pyramid levels, each a ``basic_module`` of five 7x7 convs (8->32->64->32->16->2, ReLU between).
+Frames are normalised with ImageNet statistics, resized to a multiple of 32 (at least 64, so the
+coarsest level never vanishes on small or odd frames) and the flow is resized back and rescaled.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srprune.models.blocks import flow_warp
+
+PYRAMID_LEVELS = 6
+
+
+class SpyNetLevel(nn.Module):
+    """One pyramid level: ``basic_module`` = conv7x7 stack predicting a flow residual."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        widths = [8, 32, 64, 32, 16, 2]
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+            layers.append(nn.Conv2d(c_in, c_out, 7, 1, 3))
+            if i < len(widths) - 2:
+                layers.append(nn.ReLU())
+        self.basic_module = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.basic_module(x)
+
+
+class SpyNet(nn.Module):
+    """Flow from ``ref`` to ``supp``: ``supp(p + flow(p)) ~ ref(p)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.basic_module = nn.ModuleList([SpyNetLevel() for _ in range(PYRAMID_LEVELS)])
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def _pyramid_flow(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
+        refs = [(ref - self.mean) / self.std]
+        supps = [(supp - self.mean) / self.std]
+        for _ in range(PYRAMID_LEVELS - 1):
+            refs.insert(0, F.avg_pool2d(refs[0], 2, 2, count_include_pad=False))
+            supps.insert(0, F.avg_pool2d(supps[0], 2, 2, count_include_pad=False))
+        n, _, h, w = refs[0].shape
+        flow = refs[0].new_zeros(n, 2, h // 2, w // 2)
+        for level, (r, s) in enumerate(zip(refs, supps, strict=True)):
+            up = F.interpolate(flow, scale_factor=2, mode="bilinear", align_corners=True) * 2.0
+            if up.size(2) != r.size(2):
+                up = F.pad(up, [0, 0, 0, 1], mode="replicate")
+            if up.size(3) != r.size(3):
+                up = F.pad(up, [0, 1, 0, 0], mode="replicate")
+            warped = flow_warp(s, up, padding_mode="border")
+            flow = self.basic_module[level](torch.cat([r, warped, up], 1)) + up
+        return flow
+
+    def forward(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
+        """Args: ``ref``, ``supp`` (N,3,H,W) in [0,1]. Returns: flow (N,2,H,W) in pixels."""
+        h, w = ref.shape[-2:]
+        # BasicSR resizes to ceil(size/32)*32; below 64 the coarsest level would have size 1 and
+        # its half-size initial flow would vanish, so small frames go to 64 instead.
+        h_r = max(64, math.ceil(h / 32) * 32)
+        w_r = max(64, math.ceil(w / 32) * 32)
+        ref_r = F.interpolate(ref, size=(h_r, w_r), mode="bilinear", align_corners=False)
+        supp_r = F.interpolate(supp, size=(h_r, w_r), mode="bilinear", align_corners=False)
+        flow = F.interpolate(self._pyramid_flow(ref_r, supp_r), size=(h, w), mode="bilinear",
+                             align_corners=False)
+        scale = torch.tensor([w / w_r, h / h_r], dtype=flow.dtype, device=flow.device)
+        return flow * scale.view(1, 2, 1, 1)

@@ -1,0 +1,148 @@
+"""Params, MACs, latency and peak memory of a model.
+
+Conventions (stated in every report):
+
+* MACs are multiply-accumulates of convolutions and linear layers, counted by PyTorch's own
+  ``torch.utils.flop_counter.FlopCounterMode`` (which reports FLOPs = 2 x MACs) on a ``meta``
+  copy of the model, so counting costs no compute.
+* Video models: MACs per output frame, counting one pass of the flow network per frame (the
+  papers' convention), i.e. ``(total - flow) / T + flow / flow_passes``.
+* Latency: median wall time per frame over ``repeats`` runs after ``warmup`` runs, under
+  ``torch.inference_mode``; on CUDA with synchronisation.
+* Peak memory: ``torch.cuda.max_memory_allocated`` on CUDA; the process's peak resident set
+  size on CPU (an upper bound that includes the Python process).
+"""
+
+from __future__ import annotations
+
+import copy
+import resource
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+MAC_CONVENTION = ("conv + linear multiply-accumulates (torch FlopCounterMode / 2); video: per "
+                  "output frame with one flow-network pass per frame")
+
+
+@dataclass
+class ProfileReport:
+    """Everything ``srprune profile`` prints."""
+
+    model: str
+    params: int
+    nonzero_params: int
+    macs_per_frame: float
+    lr_size: tuple[int, int]
+    frames: int
+    device: str
+    macs_breakdown: dict[str, float] = field(default_factory=dict)
+    latency_ms_per_frame: float | None = None
+    latency_runs_ms: list[float] = field(default_factory=list)
+    peak_memory_mb: float | None = None
+    convention: str = MAC_CONVENTION
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (MACs in units, not G)."""
+        return asdict(self)
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(all parameters, non-zero parameters)."""
+    total = sum(p.numel() for p in model.parameters())
+    nonzero = sum(int(torch.count_nonzero(p)) for p in model.parameters())
+    return total, nonzero
+
+
+def example_input(model: nn.Module, lr_size: tuple[int, int], frames: int,
+                  device: str | torch.device = "cpu", batch: int = 1) -> torch.Tensor:
+    """A random LR input of the right rank for ``model``."""
+    h, w = lr_size
+    if getattr(model, "is_video", False):
+        return torch.rand(batch, frames, 3, h, w, device=device)
+    return torch.rand(batch, 3, h, w, device=device)
+
+
+def count_macs(model: nn.Module, lr_size: tuple[int, int], frames: int = 2
+               ) -> tuple[float, dict[str, float]]:
+    """MACs per output frame and their split over the model's top-level children."""
+    meta = copy.deepcopy(model).to("meta").eval()
+    x = example_input(meta, lr_size, frames, "meta")
+    flow_net = getattr(meta, "flow_net", None)
+    calls = [0]  # flow passes = image pairs the flow network saw (calls are batched)
+
+    def count_pairs(_module: nn.Module, inputs: tuple, _output: object) -> None:
+        calls[0] += inputs[0].shape[0]
+
+    hook = flow_net.register_forward_hook(count_pairs) if flow_net is not None else None
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        meta(x)
+    if hook is not None:
+        hook.remove()
+    counts = counter.get_flop_counts()
+    root = type(meta).__name__
+    n_frames = frames if getattr(meta, "is_video", False) else 1
+    total = sum(counts.get("Global", {}).values()) / 2
+    flow_child = next((n for n, m in meta.named_children() if m is flow_net), None)
+    breakdown = {}
+    for name, _ in meta.named_children():
+        macs = sum(counts.get(f"{root}.{name}", {}).values()) / 2
+        if macs:
+            breakdown[name] = macs / (calls[0] if name == flow_child else n_frames)
+    flow = breakdown.get(flow_child, 0.0) if flow_child else 0.0
+    flow_total = flow * calls[0]
+    per_frame = (total - flow_total) / n_frames + flow
+    return per_frame, breakdown
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_latency(model: nn.Module, lr_size: tuple[int, int], frames: int,
+                    device: str | torch.device = "cpu", warmup: int = 1, repeats: int = 3,
+                    seed: int = 0) -> tuple[float, list[float], float]:
+    """Median ms per frame, every run's ms per frame, and peak memory in MB."""
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    model = model.to(device).eval()
+    x = example_input(model, lr_size, frames, device)
+    n_frames = frames if getattr(model, "is_video", False) else 1
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    runs = []
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            model(x)
+            _sync(device)
+            if i >= warmup:
+                runs.append((time.perf_counter() - t0) * 1000 / n_frames)
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return statistics.median(runs), runs, peak
+
+
+def profile_model(model: nn.Module, name: str, lr_size: tuple[int, int], frames: int = 2,
+                  device: str = "cpu", latency: bool = True, warmup: int = 1,
+                  repeats: int = 3) -> ProfileReport:
+    """Profile ``model`` at an LR size (see the module docstring for the conventions)."""
+    params, nonzero = count_params(model)
+    macs, breakdown = count_macs(model, lr_size, frames)
+    report = ProfileReport(model=name, params=params, nonzero_params=nonzero,
+                           macs_per_frame=macs, lr_size=lr_size, frames=frames, device=device,
+                           macs_breakdown=breakdown)
+    if latency:
+        med, runs, peak = measure_latency(model, lr_size, frames, device, warmup, repeats)
+        report.latency_ms_per_frame, report.latency_runs_ms, report.peak_memory_mb = \
+            med, runs, peak
+    return report
