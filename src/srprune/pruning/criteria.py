@@ -1,0 +1,101 @@
+"""Scoring pruning units and selecting which to remove.
+
+Scores (SSL paper Sec. 3.1): the L1 norm of a unit's filters on its producers
+(``sum |W[k]|``, or ``sum |W[s^2 k : s^2 (k+1)]|`` before a pixel shuffle); for a group without
+producers (an RSC gather) the L1 norm of the consumers' input columns (``sum |W[:, k]|``).
+Selection: the fraction ``ratio`` of all units of all groups, chosen globally (all scores sorted
+together) or locally (the same ratio in every group), by smallest (``min``) or largest (``max``)
+score, or at random; every group keeps at least one unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from torch import nn
+
+from srprune.pruning.groups import Group, conv_at
+
+Scope = Literal["global", "local"]
+Order = Literal["min", "max", "random"]
+Scorer = Callable[[nn.Module, Group], torch.Tensor]
+
+
+@torch.no_grad()
+def l1_scores(model: nn.Module, group: Group) -> torch.Tensor:
+    """L1 norm per unit, over the group's producers (or consumers if it has none)."""
+    scores = torch.zeros(group.units, dtype=torch.float64)
+    for port in group.scale_ports:
+        w = conv_at(model, port.module).weight.detach().abs().double()
+        span = slice(port.offset, port.offset + group.units * port.unit)
+        per_channel = w[span].sum((1, 2, 3)) if port.axis == "out" else w[:, span].sum((0, 2, 3))
+        scores += per_channel.cpu().view(group.units, port.unit).sum(1)
+    return scores
+
+
+def score_groups(model: nn.Module, groups: list[Group], scorer: Scorer = l1_scores
+                 ) -> dict[str, torch.Tensor]:
+    """Scores of every unit of every group."""
+    return {g.name: scorer(model, g) for g in groups}
+
+
+def select_units(groups: list[Group], scores: dict[str, torch.Tensor], ratio: float,
+                 scope: Scope = "global", order: Order = "min", seed: int = 0
+                 ) -> dict[str, torch.Tensor]:
+    """Units to remove per group.
+
+    Args:
+        ratio: fraction of all units (over all groups) to remove, in [0, 1).
+        scope: ``global`` sorts all scores together; ``local`` removes ``ratio`` of each group.
+        order: ``min`` removes the lowest scores, ``max`` the highest, ``random`` ignores scores.
+
+    Returns:
+        ``{group name: sorted LongTensor of removed unit indices}``; each group keeps >= 1 unit.
+    """
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"pruning ratio must be in [0, 1), got {ratio}")
+    ranked = _ranking_keys(groups, scores, order, seed)
+    removed: dict[str, list[int]] = {g.name: [] for g in groups}
+    if scope == "local":
+        for g in groups:
+            n = min(round(ratio * g.units), g.units - 1)
+            removed[g.name] = torch.argsort(ranked[g.name], stable=True)[:n].tolist()
+    elif scope == "global":
+        total = sum(g.units for g in groups)
+        budget = round(ratio * total)
+        entries = sorted(((float(ranked[g.name][u]), gi, u) for gi, g in enumerate(groups)
+                          for u in range(g.units)))
+        left = {g.name: g.units for g in groups}
+        for _, gi, u in entries:
+            if budget == 0:
+                break
+            name = groups[gi].name
+            if left[name] > 1:
+                removed[name].append(u)
+                left[name] -= 1
+                budget -= 1
+    else:
+        raise ValueError(f"unknown scope {scope!r}")
+    return {k: torch.tensor(sorted(v), dtype=torch.long) for k, v in removed.items()}
+
+
+def _ranking_keys(groups: list[Group], scores: dict[str, torch.Tensor], order: Order,
+                  seed: int) -> dict[str, torch.Tensor]:
+    """Keys sorted ascending = removal order."""
+    if order == "min":
+        return {g.name: scores[g.name].double() for g in groups}
+    if order == "max":
+        return {g.name: -scores[g.name].double() for g in groups}
+    if order == "random":
+        gen = torch.Generator().manual_seed(seed)
+        return {g.name: torch.rand(g.units, generator=gen, dtype=torch.float64) for g in groups}
+    raise ValueError(f"unknown order {order!r}")
+
+
+def kept_units(group: Group, removed: torch.Tensor) -> torch.Tensor:
+    """Sorted indices of the units that stay."""
+    keep = torch.ones(group.units, dtype=torch.bool)
+    keep[removed.long()] = False
+    return torch.nonzero(keep).flatten()

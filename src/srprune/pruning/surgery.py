@@ -1,0 +1,88 @@
+"""Physical removal: turn a model plus removed units per group into a plain, smaller model.
+
+Every conv axis touched by a removal is sliced once (masks are gathered over all groups first, so
+offsets into concatenated inputs stay valid); RSC blocks record which stream channels their first
+conv still reads (``in_index``) and which their last conv still writes (``out_index``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from srprune.pruning.criteria import kept_units
+from srprune.pruning.groups import Group, conv_at, unit_channels
+from srprune.pruning.structure import resized_conv, set_submodule
+
+
+def _compose_index(old: torch.Tensor | None, kept: torch.Tensor, width: int
+                   ) -> torch.Tensor | None:
+    """New index buffer: positions in the stream of the channels that stay."""
+    base = old if old is not None else torch.arange(width)
+    new = base.to(kept.device)[kept]
+    if old is None and len(new) == width:
+        return None
+    return new
+
+
+@torch.no_grad()
+def remove_units(model: nn.Module, groups: list[Group], removed: dict[str, torch.Tensor]
+                 ) -> nn.Module:
+    """Remove the given units from ``model`` in place and return it.
+
+    Args:
+        groups: the groups the removal refers to (declared by the model before pruning).
+        removed: ``{group name: unit indices}``; groups not named lose nothing.
+    """
+    keep: dict[tuple[str, str], torch.Tensor] = {}
+    index_updates: list[tuple[str, str, torch.Tensor, int]] = []
+    for g in groups:
+        units = removed.get(g.name)
+        if units is None or len(units) == 0:
+            continue
+        if len(units) >= g.units:
+            raise ValueError(f"group {g.name} would lose all of its {g.units} units")
+        for port in (*g.producers, *g.consumers, *g.followers):
+            conv = conv_at(model, port.module)
+            width = conv.out_channels if port.axis == "out" else conv.in_channels
+            mask = keep.setdefault((port.module, port.axis), torch.ones(width, dtype=torch.bool))
+            mask[unit_channels(port, units)] = False
+        kept = kept_units(g, units)
+        if g.gather:
+            index_updates.append((g.gather, "in_index", kept, g.units))
+        if g.scatter:
+            index_updates.append((g.scatter, "out_index", kept, g.units))
+
+    for path in sorted({p for p, _ in keep}):
+        conv = conv_at(model, path)
+        out_mask = keep.get((path, "out"), torch.ones(conv.out_channels, dtype=torch.bool))
+        in_mask = keep.get((path, "in"), torch.ones(conv.in_channels, dtype=torch.bool))
+        dev = conv.weight.device
+        out_idx = torch.nonzero(out_mask).flatten().to(dev)
+        in_idx = torch.nonzero(in_mask).flatten().to(dev)
+        new = resized_conv(conv, len(in_idx), len(out_idx))
+        new.weight.copy_(conv.weight.index_select(0, out_idx).index_select(1, in_idx))
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias.index_select(0, out_idx))
+        new.train(conv.training)
+        set_submodule(model, path, new)
+
+    for path, name, kept, width in index_updates:
+        block = model.get_submodule(path)
+        old = getattr(block, name)
+        new_index = _compose_index(old, kept, width)
+        if new_index is not None:
+            device = next(block.parameters()).device
+            block.register_buffer(name, new_index.to(device))
+    return model
+
+
+def removal_summary(groups: list[Group], removed: dict[str, torch.Tensor]
+                    ) -> list[dict[str, object]]:
+    """Per-group rows (name, role, layer, units, removed, ratio) for reports and plots."""
+    rows = []
+    for g in groups:
+        n = int(len(removed.get(g.name, ())))
+        rows.append({"group": g.name, "role": g.role, "layer": g.layer, "units": g.units,
+                     "removed": n, "ratio": n / g.units})
+    return rows
