@@ -1,0 +1,123 @@
+"""Latency of dense BasicVSR vs its SSL-compact model, measured side by side in one run.
+
+The compact structure is what SSL's removal stage produces at ratio p (RSC residual blocks and
+pixel-shuffle groups); which units go depends on trained weights, so this bench takes the units by
+global L1 ranking of a seeded model (``--selection global``) or the same ratio in every group
+(``--selection local``, the default: close to Fig. 4's per-layer profile). Dense and compact runs
+alternate so that machine noise hits both alike. Writes ``results/latency_ssl.{json,md}``.
+
+    python bench/latency_ssl.py --ratio 0.5 --lr-size 180x320 --frames 3 --device cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from srprune.commands.common import parse_size
+from srprune.io.atomic import write_text_atomic
+from srprune.models.registry import create_model
+from srprune.profile import count_macs, count_params, example_input
+from srprune.pruning.criteria import score_groups, select_units
+from srprune.pruning.surgery import remove_units
+
+
+def _time(model: torch.nn.Module, x: torch.Tensor, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        model(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - t0) * 1000 / x.shape[1]
+
+
+def run(args: argparse.Namespace) -> dict:
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    dense = create_model(args.model).eval()
+    compact = create_model(args.model).eval()
+    compact.load_state_dict(dense.state_dict())
+    groups = compact.channel_groups("rsc")
+    removed = select_units(groups, score_groups(compact, groups), args.ratio,
+                           scope=args.selection)
+    remove_units(compact, groups, removed)
+    dense, compact = dense.to(device), compact.to(device)
+    x = example_input(dense, args.lr_size, args.frames, device)
+    macs_d, _ = count_macs(dense, args.lr_size)
+    macs_c, _ = count_macs(compact, args.lr_size)
+    times: dict[str, list[float]] = {"dense": [], "compact": []}
+    for _ in range(args.warmup):
+        _time(dense, x, device)
+        _time(compact, x, device)
+    for _ in range(args.repeats):
+        times["dense"].append(_time(dense, x, device))
+        times["compact"].append(_time(compact, x, device))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    mac_reduction = macs_d / macs_c
+    speedup = med["dense"] / med["compact"]
+    return {
+        "model": args.model, "ratio": args.ratio, "selection": args.selection,
+        "lr_size": list(args.lr_size), "frames": args.frames, "device": str(device),
+        "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                        else platform.processor() or platform.machine()),
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "params": {"dense": count_params(dense)[0], "compact": count_params(compact)[0]},
+        "macs_per_frame_G": {"dense": macs_d / 1e9, "compact": macs_c / 1e9},
+        "latency_ms_per_frame": med, "latency_runs_ms": times,
+        "mac_reduction": mac_reduction, "speedup": speedup,
+        "speedup_over_mac_reduction": speedup / mac_reduction,
+        "target": "speedup >= 0.8 x MAC reduction",
+        "meets_target": speedup >= 0.8 * mac_reduction,
+    }
+
+
+def markdown(results: list[dict]) -> str:
+    lines = ["# SSL-compact vs dense BasicVSR latency", "",
+             "Measured side by side in one run by `bench/latency_ssl.py` (median per frame).", "",
+             "| device | model | p | LR | params dense / compact | GMACs dense / compact | "
+             "ms dense / compact | MAC reduction | speedup | speedup / MAC red. |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(
+            f"| {r['device']} ({r['device_name']}, {r['threads']} threads) | {r['model']} | "
+            f"{r['ratio']} ({r['selection']}) | {r['lr_size'][0]}x{r['lr_size'][1]} | "
+            f"{r['params']['dense'] / 1e6:.2f} M / {r['params']['compact'] / 1e6:.2f} M | "
+            f"{r['macs_per_frame_G']['dense']:.1f} / {r['macs_per_frame_G']['compact']:.1f} | "
+            f"{r['latency_ms_per_frame']['dense']:.0f} / "
+            f"{r['latency_ms_per_frame']['compact']:.0f} | {r['mac_reduction']:.2f}x | "
+            f"{r['speedup']:.2f}x | {r['speedup_over_mac_reduction']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="basicvsr")
+    p.add_argument("--ratio", type=float, default=0.5)
+    p.add_argument("--selection", choices=["local", "global"], default="local")
+    p.add_argument("--lr-size", type=parse_size, default=(180, 320))
+    p.add_argument("--frames", type=int, default=3)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("results"))
+    args = p.parse_args()
+    result = run(args)
+    name = f"latency_ssl_{result['device'].split(':')[0]}"
+    path = args.out / f"{name}.json"
+    write_text_atomic(path, json.dumps(result, indent=2))
+    write_text_atomic(args.out / f"{name}.md", markdown([result]))
+    print(markdown([result]))
+
+
+if __name__ == "__main__":
+    main()
