@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> dict:
     removed = select_units(groups, score_groups(compact, groups), args.ratio,
                            scope=args.selection)
     remove_units(compact, groups, removed)
-    dense, compact = dense.to(device), compact.to(device)
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    dense = dense.to(device, memory_format=fmt)
+    compact = compact.to(device, memory_format=fmt)
     x = example_input(dense, args.lr_size, args.frames, device)
     macs_d, _ = count_macs(dense, args.lr_size)
     macs_c, _ = count_macs(compact, args.lr_size)
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> dict:
     mac_reduction = macs_d / macs_c
     speedup = med["dense"] / med["compact"]
     return {
-        "model": args.model, "ratio": args.ratio, "selection": args.selection,
+        "model": args.model, "ratio": args.ratio, "channels_last": args.channels_last,
+        "selection": args.selection,
         "lr_size": list(args.lr_size), "frames": args.frames, "device": str(device),
         "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
                         else platform.processor() or platform.machine()),
@@ -87,7 +90,8 @@ def markdown(results: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(
-            f"| {r['device']} ({r['device_name']}, {r['threads']} threads) | {r['model']} | "
+            f"| {r['device']} ({r['device_name']}, {r['threads']} threads"
+            f"{', channels_last' if r['channels_last'] else ''}) | {r['model']} | "
             f"{r['ratio']} ({r['selection']}) | {r['lr_size'][0]}x{r['lr_size'][1]} | "
             f"{r['params']['dense'] / 1e6:.2f} M / {r['params']['compact'] / 1e6:.2f} M | "
             f"{r['macs_per_frame_G']['dense']:.1f} / {r['macs_per_frame_G']['compact']:.1f} | "
@@ -109,10 +113,13 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="run both models in channels_last memory format (default: on)")
     p.add_argument("--out", type=Path, default=Path("results"))
     args = p.parse_args()
     result = run(args)
-    name = f"latency_ssl_{result['device'].split(':')[0]}"
+    fmt = "cl" if args.channels_last else "nchw"
+    name = f"latency_ssl_{result['device'].split(':')[0]}_{fmt}"
     path = args.out / f"{name}.json"
     write_text_atomic(path, json.dumps(result, indent=2))
     write_text_atomic(args.out / f"{name}.md", markdown([result]))

@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--repeats", type=int, default=3, help="timed runs (median is reported)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="time in channels_last memory format (default: on)")
     p.add_argument("--no-latency", action="store_true", help="count params and MACs only")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     model, name = load_any_model(args.model, args.scale)
     report = profile_model(model, name, args.lr_size, max(2, args.frames), device,
                            latency=not args.no_latency, warmup=args.warmup,
-                           repeats=max(1, args.repeats))
+                           repeats=max(1, args.repeats), channels_last=args.channels_last)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0

@@ -1,0 +1,1 @@
+"""Inference on long inputs: temporal chunks, spatial tiles, frame sources and sinks."""

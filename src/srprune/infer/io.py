@@ -1,0 +1,107 @@
+"""Frame sources (a video file or a folder of images) and sinks (a video file or a folder)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from srprune.data.images import list_images, read_image, write_image
+from srprune.data.video import VideoWriter, iter_frames, probe
+from srprune.errors import UserError
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
+DEFAULT_FPS = Fraction(25)
+
+
+@dataclass
+class FrameSource:
+    """Frames of a video file or an image folder, with their frame rate and count."""
+
+    path: Path
+    fps: Fraction
+    num_frames: int | None
+    is_video: bool
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self.is_video:
+            yield from iter_frames(self.path)
+            return
+        first = None
+        for p in list_images(self.path):
+            img = read_image(p)
+            if first is None:
+                first = img.shape
+            elif img.shape != first:
+                raise UserError(f"{p.name} is {img.shape[0]}x{img.shape[1]} but earlier frames "
+                                f"are {first[0]}x{first[1]}")
+            yield img
+
+
+def open_source(path: str | Path) -> FrameSource:
+    """A video file (by suffix) or a folder of frames."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"input not found: {path}")
+    if path.is_dir():
+        return FrameSource(path, DEFAULT_FPS, len(list_images(path)), False)
+    info = probe(path)
+    return FrameSource(path, info.fps, info.num_frames, True)
+
+
+class FrameSink:
+    """Writes SR frames to a video file or a folder of PNGs, atomically.
+
+    A folder is written under a temporary name and renamed when complete; a video goes through
+    the atomic :class:`VideoWriter`. On error nothing is left at the output path.
+    """
+
+    def __init__(self, path: str | Path, fps: Fraction, audio_from: Path | None = None) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.audio_from = audio_from
+        self.is_video = self.path.suffix.lower() in VIDEO_SUFFIXES
+        if self.path.suffix and not self.is_video:
+            raise UserError(f"output {self.path}: use a video suffix "
+                            f"({', '.join(VIDEO_SUFFIXES)}) or a folder name without suffix")
+        if self.path.exists():
+            raise UserError(f"output {self.path} exists; remove it or choose another name")
+        self._writer: VideoWriter | None = None
+        self._tmpdir: Path | None = None
+        self.count = 0
+
+    def __enter__(self) -> FrameSink:
+        if not self.is_video:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmpdir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.",
+                                                 dir=self.path.parent))
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one uint8 (H, W, 3) frame."""
+        if self.is_video:
+            if self._writer is None:
+                h, w = frame.shape[:2]
+                self._writer = VideoWriter(self.path, self.fps, w, h,
+                                           audio_from=self.audio_from).__enter__()
+            self._writer.write(frame)
+        else:
+            assert self._tmpdir is not None
+            write_image(self._tmpdir / f"{self.count:08d}.png", frame)
+        self.count += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._writer is not None:
+            self._writer.__exit__(exc_type, exc, tb)
+        if self._tmpdir is not None:
+            if exc_type is None:
+                self._tmpdir.rename(self.path)
+            else:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+        if exc_type is None and self.count == 0:
+            raise UserError("the input had no frames; nothing was written")

@@ -1,0 +1,114 @@
+"""Upscale a whole video or frame folder with any srprune model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from srprune.data.images import to_tensor
+from srprune.eval.metrics import tensor_to_uint8
+from srprune.infer.chunks import temporal_windows, tiled
+from srprune.infer.io import FrameSink, FrameSource
+
+MIN_LR_SIZE = 4
+
+
+@dataclass(frozen=True)
+class UpscaleOptions:
+    """How to cut the work: ``chunk`` frames (+ ``overlap`` context) per bidirectional run;
+    spatial ``tile`` size in LR pixels (0 = whole frame) with ``tile_pad`` context pixels."""
+
+    chunk: int = 30
+    overlap: int = 5
+    tile: int = 0
+    tile_pad: int = 16
+    device: str = "cpu"
+    channels_last: bool = True
+
+
+def _check_size(frame: np.ndarray) -> None:
+    from srprune.errors import UserError
+
+    h, w = frame.shape[:2]
+    if h < MIN_LR_SIZE or w < MIN_LR_SIZE:
+        raise UserError(f"frame {h}x{w} is too small: the model needs at least "
+                        f"{MIN_LR_SIZE}x{MIN_LR_SIZE} pixels")
+
+
+def _frames_out(model: nn.Module, source: FrameSource, opt: UpscaleOptions
+                ) -> Iterator[np.ndarray]:
+    """SR frames in order, uint8 (H, W, 3)."""
+    device = torch.device(opt.device)
+    scale = model.config.scale
+
+    def to_batch(frames: list[np.ndarray]) -> torch.Tensor:
+        return torch.stack([to_tensor(f) for f in frames]).to(device)
+
+    def run_clip(lrs: torch.Tensor) -> torch.Tensor:  # (1,T,3,h,w) -> (1,T,3,H,W)
+        return tiled(model, lrs, scale, opt.tile, opt.tile_pad)
+
+    if not getattr(model, "is_video", False):
+        for frame in source:
+            _check_size(frame)
+            sr = tiled(model, to_batch([frame]), scale, opt.tile, opt.tile_pad)
+            yield tensor_to_uint8(sr[0])
+        return
+    if not model.config.bidirectional and opt.tile <= 0:
+        def lr_stream() -> Iterator[torch.Tensor]:
+            for frame in source:
+                _check_size(frame)
+                yield to_batch([frame])
+        for sr in model.stream(lr_stream()):
+            yield tensor_to_uint8(sr[0])
+        return
+    # Bidirectional (or tiled) video: buffer a chunk plus context at a time.
+    buffer: list[np.ndarray] = []
+    offset = 0  # index of buffer[0] in the whole video
+    frames = iter(source)
+    exhausted = False
+    next_keep = 0
+    while True:
+        while not exhausted and len(buffer) < (next_keep - offset) + opt.chunk + opt.overlap:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                exhausted = True
+                break
+            _check_size(frame)
+            buffer.append(frame)
+        total_known = offset + len(buffer)
+        if next_keep >= total_known:
+            return
+        stop = min(next_keep + opt.chunk, total_known)
+        ctx_start = max(offset, next_keep - opt.overlap)
+        ctx_stop = min(total_known, stop + opt.overlap)
+        lrs = to_batch(buffer[ctx_start - offset:ctx_stop - offset]).unsqueeze(0)
+        sr = run_clip(lrs)[0]
+        for t in range(next_keep, stop):
+            yield tensor_to_uint8(sr[t - ctx_start])
+        next_keep = stop
+        drop = max(0, next_keep - opt.overlap - offset)
+        buffer = buffer[drop:]
+        offset += drop
+
+
+def upscale(model: nn.Module, source: FrameSource, sink: FrameSink, opt: UpscaleOptions,
+            progress: bool = True) -> int:
+    """Upscale every frame of ``source`` into ``sink``; returns the number of frames written."""
+    fmt = torch.channels_last if opt.channels_last else torch.contiguous_format
+    model = model.to(opt.device, memory_format=fmt).eval()
+    bar = tqdm(total=source.num_frames, unit="frame", disable=not progress,
+               desc="upscale", dynamic_ncols=True)
+    with torch.inference_mode(), sink, bar:
+        for frame in _frames_out(model, source, opt):
+            sink.write(frame)
+            bar.update(1)
+    return sink.count
+
+
+__all__ = ["UpscaleOptions", "upscale", "temporal_windows"]
