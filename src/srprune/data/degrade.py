@@ -30,7 +30,7 @@ def cubic(x: torch.Tensor) -> torch.Tensor:
 
 
 def output_length(in_length: int, scale: float) -> int:
-    """MATLAB's output size ``ceil(in_length * scale)``, robust to float noise such as 99 * (1/3)."""
+    """MATLAB's output size ``ceil(in_length * scale)``, robust to float noise (99 * (1/3))."""
     return max(1, math.ceil(in_length * scale - 1e-9))
 
 

@@ -65,7 +65,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             im.load()
             if im.mode != "RGB":
                 im = im.convert("RGB")
-            arr = np.asarray(im, dtype=np.uint8)
+            arr = np.array(im, dtype=np.uint8)
     except UserError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
@@ -97,6 +97,8 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> float32 (3, H, W) in [0, 1]; also (T, H, W, 3) -> (T, 3, H, W)."""
     if img.dtype != np.uint8 or img.shape[-1] != 3:
         raise ValueError(f"to_tensor needs uint8 (..., H, W, 3), got {img.dtype} {img.shape}")
+    if not img.flags.writeable:
+        img = img.copy()
     t = torch.from_numpy(np.ascontiguousarray(img))
     return t.movedim(-1, -3).float().div_(255.0).contiguous()
 
