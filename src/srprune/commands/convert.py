@@ -1,0 +1,110 @@
+"""Import a BasicSR, mmagic or EDSR-PyTorch checkpoint into an srprune model file.
+
+The checkpoint is read without executing code (torch.load with weights_only=True, or
+safetensors), its architecture is inferred from the tensor shapes (or named with --arch), the
+names are mapped onto srprune's and the weights are loaded strictly: any missing, unexpected or
+mis-shaped key is an error that names them. OUT (.safetensors) is written atomically.
+
+Activations carry no weights: BasicVSR checkpoints load with LeakyReLU (BasicSR, mmagic) unless
+--act relu is given (the official SSL code's BasicVSR). --spynet FILE loads SPyNet weights
+(BasicSR's spynet_sintel_final-*.pth, mmagic's SPyNet, or any BasicVSR checkpoint's SPyNet) into
+the result; IN may then also be an srprune model file whose SPyNet is replaced.
+
+examples:
+  srprune convert --from basicsr BasicVSR_REDS4.pth basicvsr.safetensors
+  srprune convert --from mmagic basicvsr_reds4_20120409-0e599677.pth basicvsr.safetensors
+  srprune convert --from edsr-pytorch edsr_baseline_x2-1bc95232.pt edsr_x2.safetensors
+  srprune convert --from basicsr ssl_basicvsr.pth ssl.safetensors --act relu
+  srprune convert dense.safetensors dense_spynet.safetensors --spynet spynet_sintel_final.pth
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from pathlib import Path
+
+from srprune.errors import UserError
+from srprune.io.import_keymaps import SOURCES
+from srprune.io.import_load import PARAMS_KEYS, is_srprune_file
+from srprune.io.importers import ARCH_NAMES, SOURCE_NAMES, import_checkpoint, load_spynet_into
+from srprune.io.model_file import load_model, save_model
+from srprune.models.basicvsr import BasicVSRConfig
+from srprune.models.blocks import ACTIVATIONS
+
+MAX_EXTRA_KEYS = 200
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="source", choices=(*SOURCES, "auto"), default="auto",
+                   help="layout of IN (default auto: detected from its container and names)")
+    p.add_argument("input", metavar="IN",
+                   help="foreign checkpoint (.pth, .pt or .safetensors), or an srprune model "
+                        "file together with --spynet")
+    p.add_argument("output", metavar="OUT", help="srprune model file to write (.safetensors)")
+    p.add_argument("--arch", metavar="NAME",
+                   help=f"architecture instead of inferring it: {', '.join(ARCH_NAMES)}")
+    p.add_argument("--act", choices=ACTIVATIONS, default=None,
+                   help="BasicVSR activation (default lrelu; relu for the official SSL code)")
+    p.add_argument("--params-key", choices=PARAMS_KEYS, default=None,
+                   help="BasicSR entry to read (default params_ema when present, else params)")
+    p.add_argument("--spynet", metavar="FILE",
+                   help="load SPyNet weights from FILE into the result")
+    p.add_argument("--res-scale", type=float, default=None,
+                   help="EDSR residual scaling (default 1; 0.1 for the paper's 32x256 model)")
+    p.add_argument("--rgb-range", type=float, default=None,
+                   help="EDSR pixel range (default: from EDSR-PyTorch's MeanShift, else 255)")
+
+
+def run(args: argparse.Namespace) -> int:
+    src, out = Path(args.input), Path(args.output)
+    if out.suffix != ".safetensors":
+        raise UserError(f"OUT must end in .safetensors, not {out.name!r}")
+    if not src.is_file():
+        raise UserError(f"input checkpoint not found: {src}")
+    if out.exists() and out.resolve() == src.resolve():
+        raise UserError("OUT must differ from IN")
+    if args.spynet and not Path(args.spynet).is_file():
+        raise UserError(f"SPyNet checkpoint not found: {args.spynet}")
+
+    if is_srprune_file(src):
+        if not args.spynet:
+            raise UserError(f"{src} is already an srprune model file; nothing to convert "
+                            "(add --spynet FILE to replace its SPyNet weights)")
+        given = [f for f, v in (("--arch", args.arch), ("--act", args.act),
+                                ("--params-key", args.params_key),
+                                ("--res-scale", args.res_scale),
+                                ("--rgb-range", args.rgb_range)) if v is not None]
+        if given:
+            raise UserError(f"{', '.join(given)} apply to foreign checkpoints, not to the "
+                            f"srprune model file {src}")
+        model = load_model(src)
+        extra = dict(getattr(model, "extra", {}) or {})
+        text = f"Loaded the srprune model {src.name} ({model.config.arch})."
+    else:
+        model, report = import_checkpoint(src, args.source, arch=args.arch,
+                                          act=args.act or "lrelu", params_key=args.params_key,
+                                          res_scale=args.res_scale, rgb_range=args.rgb_range)
+        is_vsr = isinstance(report.config, BasicVSRConfig)
+        for flag, value, for_vsr in (("--act", args.act, True), ("--res-scale", args.res_scale,
+                                     False), ("--rgb-range", args.rgb_range, False)):
+            if value is not None and is_vsr != for_vsr:
+                raise UserError(f"{flag} applies to {'BasicVSR' if for_vsr else 'EDSR'} "
+                                f"checkpoints; {src} is {report.config.arch}")
+        extra = {"imported_from": src.name, "source": report.source,
+                 "container": report.container, "ignored_keys": report.ignored[:MAX_EXTRA_KEYS],
+                 "notes": report.notes}
+        text = report.summary()
+
+    if args.spynet:
+        sp = load_spynet_into(model, args.spynet)
+        text += (f" SPyNet weights ({sp.loaded} tensors) loaded strictly from "
+                 f"{Path(args.spynet).name} ({SOURCE_NAMES[sp.source]}, {sp.container})")
+        text += f", ignoring {len(sp.ignored)} keys." if sp.ignored else "."
+        text = " ".join([text, *sp.notes])
+        extra["spynet_from"] = Path(args.spynet).name
+
+    save_model(out, model, extra)
+    print(textwrap.fill(f"{text} Wrote {out}.", width=100, break_long_words=False,
+                        break_on_hyphens=False))
+    return 0
