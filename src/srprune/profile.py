@@ -152,3 +152,25 @@ def profile_model(model: nn.Module, name: str, lr_size: tuple[int, int], frames:
         report.latency_ms_per_frame, report.latency_runs_ms, report.peak_memory_mb = \
             med, runs, peak
     return report
+
+
+def latency_side_by_side(models: dict[str, nn.Module], lr_size: tuple[int, int], frames: int,
+                         device: str | torch.device = "cpu", warmup: int = 1, repeats: int = 3,
+                         channels_last: bool = True) -> dict[str, list[float]]:
+    """ms per frame of several models, runs interleaved so machine noise hits all alike."""
+    device = torch.device(device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    prepared = {k: m.to(device, memory_format=fmt).eval() for k, m in models.items()}
+    runs: dict[str, list[float]] = {k: [] for k in models}
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            for name, model in prepared.items():
+                x = example_input(model, lr_size, frames, device)
+                n_frames = frames if getattr(model, "is_video", False) else 1
+                _sync(device)
+                t0 = time.perf_counter()
+                model(x)
+                _sync(device)
+                if i >= warmup:
+                    runs[name].append((time.perf_counter() - t0) * 1000 / n_frames)
+    return runs

@@ -1,8 +1,9 @@
 """SPyNet optical flow (Ranjan & Black, CVPR 2017) in BasicSR's layout.
 
 Six pyramid levels, each a ``basic_module`` of five 7x7 convs (8->32->64->32->16->2, ReLU between).
-Frames are normalised with ImageNet statistics, resized to a multiple of 32 (at least 64, so the
-coarsest level never vanishes on small or odd frames) and the flow is resized back and rescaled.
+Frames are normalised with ImageNet statistics, resized to a multiple of 32 and the flow is resized
+back and rescaled. The coarsest level starts from zero flow at its own size, so frames of any size
+(1x1 included) work; from 33 pixels up the output is BasicSR's.
 """
 
 from __future__ import annotations
@@ -50,14 +51,18 @@ class SpyNet(nn.Module):
         for _ in range(PYRAMID_LEVELS - 1):
             refs.insert(0, F.avg_pool2d(refs[0], 2, 2, count_include_pad=False))
             supps.insert(0, F.avg_pool2d(supps[0], 2, 2, count_include_pad=False))
-        n, _, h, w = refs[0].shape
-        flow = refs[0].new_zeros(n, 2, h // 2, w // 2)
+        flow = refs[0].new_zeros(refs[0].shape[0], 2, *refs[0].shape[-2:])
         for level, (r, s) in enumerate(zip(refs, supps, strict=True)):
-            up = F.interpolate(flow, scale_factor=2, mode="bilinear", align_corners=True) * 2.0
-            if up.size(2) != r.size(2):
-                up = F.pad(up, [0, 0, 0, 1], mode="replicate")
-            if up.size(3) != r.size(3):
-                up = F.pad(up, [0, 1, 0, 0], mode="replicate")
+            if level == 0:
+                # BasicSR upsamples a zero flow of half this size: zeros either way, and this
+                # also works when the coarsest level is a single pixel.
+                up = flow
+            else:
+                up = F.interpolate(flow, scale_factor=2, mode="bilinear", align_corners=True) * 2
+                if up.size(2) != r.size(2):
+                    up = F.pad(up, [0, 0, 0, 1], mode="replicate")
+                if up.size(3) != r.size(3):
+                    up = F.pad(up, [0, 1, 0, 0], mode="replicate")
             warped = flow_warp(s, up, padding_mode="border")
             flow = self.basic_module[level](torch.cat([r, warped, up], 1)) + up
         return flow
@@ -65,10 +70,9 @@ class SpyNet(nn.Module):
     def forward(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
         """Args: ``ref``, ``supp`` (N,3,H,W) in [0,1]. Returns: flow (N,2,H,W) in pixels."""
         h, w = ref.shape[-2:]
-        # BasicSR resizes to ceil(size/32)*32; below 64 the coarsest level would have size 1 and
-        # its half-size initial flow would vanish, so small frames go to 64 instead.
-        h_r = max(64, math.ceil(h / 32) * 32)
-        w_r = max(64, math.ceil(w / 32) * 32)
+        # BasicSR resizes to ceil(size/32)*32 (at least 32, so five halvings leave a pixel).
+        h_r = max(32, math.ceil(h / 32) * 32)
+        w_r = max(32, math.ceil(w / 32) * 32)
         ref_r = F.interpolate(ref, size=(h_r, w_r), mode="bilinear", align_corners=False)
         supp_r = F.interpolate(supp, size=(h_r, w_r), mode="bilinear", align_corners=False)
         flow = F.interpolate(self._pyramid_flow(ref_r, supp_r), size=(h, w), mode="bilinear",

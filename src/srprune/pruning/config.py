@@ -1,0 +1,84 @@
+"""The ``prune`` section of a pruning config, validated at the edge.
+
+A pruning config is a training config (``data``, ``optim``, ``loss``, ``train``: the finetuning
+run) plus a ``prune`` section with the method's own settings. Fields left ``null`` take the
+method's default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from srprune.errors import UserError
+from srprune.pruning.groups import RESIDUAL_MODES
+
+
+@dataclass(frozen=True)
+class PruneSettings:
+    """Method settings (paper defaults).
+
+    Attributes:
+        ratio: fraction of all prunable units removed.
+        scope, order, residual, pixel_shuffle, temporal_finetune: override the recipe (ablations).
+        delta, t1, tau, t2: growing-L2 schedule (SSL: 1e-4, 5, 0.1, 3375).
+        reg_iters: regularisation iterations (null: the schedule's own length).
+        reg_lr: learning rate of the regularisation stage (null: ``optim.lr``).
+        lambda_tf: weight of the Temporal Finetuning loss (1e-2).
+        seed: selection seed (random order) and Scratch's initialisation.
+        report_lr_size: LR size at which the report counts MACs and times latency.
+        latency_frames, latency_repeats: clip length and repeats of the latency measurement.
+    """
+
+    ratio: float = 0.5
+    scope: str | None = None
+    order: str | None = None
+    residual: str | None = None
+    pixel_shuffle: bool | None = None
+    temporal_finetune: bool | None = None
+    delta: float = 1e-4
+    t1: int = 5
+    tau: float = 0.1
+    t2: int = 3375
+    reg_iters: int | None = None
+    reg_lr: float | None = None
+    lambda_tf: float = 1e-2
+    seed: int = 0
+    report_lr_size: tuple[int, int] = (180, 320)
+    latency_frames: int = 3
+    latency_repeats: int = 3
+
+    def __post_init__(self) -> None:
+        def bad(key: str, msg: str) -> UserError:
+            return UserError(f"prune.{key}: {msg}")
+
+        if not 0.0 <= self.ratio < 1.0:
+            raise bad("ratio", f"must be in [0, 1), got {self.ratio}")
+        if self.scope not in (None, "global", "local"):
+            raise bad("scope", f"must be global or local, got {self.scope!r}")
+        if self.order not in (None, "min", "max", "random"):
+            raise bad("order", f"must be min, max or random, got {self.order!r}")
+        if self.residual not in (None, *RESIDUAL_MODES):
+            raise bad("residual", f"must be one of {', '.join(RESIDUAL_MODES)}")
+        if self.delta <= 0 or self.tau < self.delta or self.t1 < 1 or self.t2 < 0:
+            raise bad("delta", "need delta > 0, tau >= delta, t1 >= 1, t2 >= 0")
+        if self.reg_iters is not None and self.reg_iters < 1:
+            raise bad("reg_iters", "must be >= 1 or null")
+        if self.lambda_tf < 0:
+            raise bad("lambda_tf", "must be >= 0")
+
+
+def settings_from_dict(data: dict[str, Any] | None) -> PruneSettings:
+    """Build settings, naming unknown keys."""
+    data = dict(data or {})
+    names = {f.name for f in dataclasses.fields(PruneSettings)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise UserError(f"unknown prune settings: {', '.join('prune.' + k for k in unknown)}")
+    if "report_lr_size" in data and data["report_lr_size"] is not None:
+        data["report_lr_size"] = tuple(int(v) for v in data["report_lr_size"])
+    try:
+        return PruneSettings(**data)
+    except TypeError as e:
+        raise UserError(f"prune section: {e}") from None

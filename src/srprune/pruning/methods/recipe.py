@@ -1,0 +1,41 @@
+"""A pruning method is a recipe: four answers (groups, criterion, regulariser, surgery) plus how
+to finetune. Every method in srprune is one :class:`Recipe` value over the shared parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from srprune.pruning.criteria import Order, Scope, Scorer, l1_scores
+from srprune.pruning.groups import ResidualMode
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a method prunes.
+
+    Attributes:
+        name: method name (``ssl``, ``l1``, ``scratch``, ...).
+        residual: how the model declares residual streams (``rsc``, ``coupled``, ``fixed``).
+        scope, order: selection rule (Table 4's five variants are scope x order, plus random).
+        scorer: unit importance.
+        regularize: push the selected units' gammas to zero (growing L2) before removal.
+        temporal_finetune: add SSL's L_tf (final hidden states vs the frozen dense model).
+        pixel_shuffle: prune pixel-shuffle groups (Table 2 ablation switch).
+        reinit: train the compact architecture from random weights (Scratch).
+        finetune_factor: finetune iterations relative to the config's ``train.iters``.
+    """
+
+    name: str
+    residual: ResidualMode
+    scope: Scope = "global"
+    order: Order = "min"
+    scorer: Scorer = l1_scores
+    regularize: bool = False
+    temporal_finetune: bool = False
+    pixel_shuffle: bool = True
+    reinit: bool = False
+    finetune_factor: float = 1.0
+
+    def but(self, **changes: object) -> Recipe:
+        """A variant (ablations): ``ssl.but(residual="coupled")``."""
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,284 @@
+"""``srprune prune``: select -> regularize -> remove -> finetune -> report, each stage resumable.
+
+Every stage reads the previous stage's file from the output folder and writes its own, so any
+stage can run alone and an interrupted run continues where it stopped:
+
+    selection.json         units chosen for removal (select)
+    regularized.safetensors  dense weights with the scaling factors folded in (regularize)
+    pruned.safetensors     the compact model before finetuning (remove)
+    model.safetensors      the finetuned compact model (finetune)
+    report.json, report.md, ratios.png (report)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from srprune.errors import UserError
+from srprune.io.atomic import write_text_atomic
+from srprune.io.model_file import load_model, save_model
+from srprune.models.registry import build_model
+from srprune.pruning.config import PruneSettings
+from srprune.pruning.criteria import score_groups, select_units
+from srprune.pruning.groups import Group
+from srprune.pruning.methods.recipe import Recipe
+from srprune.pruning.regularizers import GrowingL2, GrowingL2Schedule
+from srprune.pruning.scales import UnitScales
+from srprune.pruning.surgery import remove_units
+from srprune.train.config import TrainConfig
+
+STAGES = ("select", "regularize", "remove", "finetune", "report")
+
+
+def effective_recipe(recipe: Recipe, s: PruneSettings) -> Recipe:
+    """The recipe with the config's overrides applied."""
+    changes: dict[str, Any] = {}
+    for key in ("scope", "order", "residual", "pixel_shuffle", "temporal_finetune"):
+        value = getattr(s, key)
+        if value is not None:
+            changes[key] = value
+    return recipe.but(**changes)
+
+
+def prunable_groups(model: nn.Module, recipe: Recipe) -> list[Group]:
+    """The model's groups in the recipe's residual mode, minus switched-off roles."""
+    groups = model.channel_groups(recipe.residual)
+    if not recipe.pixel_shuffle:
+        groups = [g for g in groups if g.role != "pixel_shuffle"]
+    return groups
+
+
+class PrunePipeline:
+    """One pruning run in folder ``out``.
+
+    Args:
+        recipe: the method.
+        settings: the ``prune`` section.
+        train_config: data and finetuning settings (``model.file`` is the dense model).
+        dense_path: the trained dense model (srprune ``.safetensors``).
+        out: output folder.
+        device: ``cpu`` / ``cuda``.
+        quiet: no progress bars.
+    """
+
+    def __init__(self, recipe: Recipe, settings: PruneSettings, train_config: TrainConfig,
+                 dense_path: Path, out: Path, device: str = "cpu", quiet: bool = False) -> None:
+        self.recipe = effective_recipe(recipe, settings)
+        self.s = settings
+        self.cfg = train_config
+        self.dense_path = Path(dense_path)
+        self.out = Path(out)
+        self.device = device
+        self.quiet = quiet
+
+    # -- files -------------------------------------------------------------------------------
+    def path(self, name: str) -> Path:
+        return self.out / name
+
+    def _need(self, name: str, stage: str) -> Path:
+        p = self.path(name)
+        if not p.is_file():
+            raise UserError(f"stage {stage} needs {p}; run the earlier stages first")
+        return p
+
+    def load_selection(self) -> dict[str, torch.Tensor]:
+        data = json.loads(self._need("selection.json", "remove").read_text())
+        return {g["group"]: torch.tensor(g["removed"], dtype=torch.long)
+                for g in data["groups"]}
+
+    # -- stages ------------------------------------------------------------------------------
+    def run(self, stages: Sequence[str] = STAGES, force: bool = False) -> None:
+        """Run the given stages in order; finished stages are skipped unless ``force``."""
+        unknown = [s for s in stages if s not in STAGES]
+        if unknown:
+            raise UserError(f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(STAGES)}")
+        self.out.mkdir(parents=True, exist_ok=True)
+        done_marker = {"select": "selection.json", "regularize": "regularized.safetensors",
+                       "remove": "pruned.safetensors", "finetune": "model.safetensors",
+                       "report": "report.json"}
+        for stage in STAGES:
+            if stage not in stages:
+                continue
+            if not force and self.path(done_marker[stage]).exists():
+                self._say(f"[{stage}] done already ({done_marker[stage]})")
+                continue
+            getattr(self, stage)()
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    def select(self) -> None:
+        """Score every unit of the dense model and choose the ones to remove."""
+        model = load_model(self.dense_path)
+        groups = prunable_groups(model, self.recipe)
+        if not groups:
+            raise UserError(f"{self.dense_path.name}: the model declares nothing to prune")
+        removed = select_units(groups, score_groups(model, groups, self.recipe.scorer),
+                               self.s.ratio, self.recipe.scope, self.recipe.order, self.s.seed)
+        rows = [{"group": g.name, "role": g.role, "layer": g.layer, "units": g.units,
+                 "removed": removed[g.name].tolist()} for g in groups]
+        total = sum(g.units for g in groups)
+        n = sum(len(v) for v in removed.values())
+        payload = {"method": self.recipe.name, "ratio": self.s.ratio,
+                   "recipe": {k: v for k, v in dataclasses.asdict(self.recipe).items()
+                              if k != "scorer"},
+                   "units": total, "removed": n, "groups": rows}
+        write_text_atomic(self.path("selection.json"), json.dumps(payload, indent=1))
+        self._say(f"[select] {n} of {total} units selected ({len(groups)} groups, "
+                  f"{self.recipe.scope} {self.recipe.order})")
+
+    def _trainer_config(self, iters: int, lr: float | None, out: Path) -> TrainConfig:
+        cfg = self.cfg
+        optim = cfg.optim if lr is None else dataclasses.replace(cfg.optim, lr=lr)
+        loop = dataclasses.replace(cfg.train, iters=iters, ema=None)
+        sched = dataclasses.replace(optim.scheduler, periods=None, restart_weights=None)
+        optim = dataclasses.replace(optim, scheduler=sched, fix_flow_iters=0)
+        return dataclasses.replace(cfg, optim=optim, train=loop, out=str(out))
+
+    def _dataset(self, model: nn.Module) -> Any:
+        from srprune.train.datasets import build_train_dataset
+
+        return build_train_dataset(self.cfg.data, model.config.scale, model.is_video,
+                                   self.cfg.train.seed)
+
+    def _validator(self, model: nn.Module) -> Any:
+        from srprune.train.validate import make_validator
+
+        if self.cfg.data.val is None:
+            return None
+        return make_validator(self.cfg.data.val, model.config.scale, model.is_video,
+                              self.device)
+
+    def regularize(self) -> None:
+        """Growing L2 on the selected units' scaling factors (SSL), then fold the scales."""
+        model = load_model(self.dense_path)
+        if not self.recipe.regularize:
+            save_model(self.path("regularized.safetensors"), model,
+                       {"stage": "regularize", "skipped": True})
+            self._say("[regularize] not part of this method: dense weights carried over")
+            return
+        from srprune.train.loop import Trainer
+
+        groups = prunable_groups(model, self.recipe)
+        selected = self.load_selection()
+        model.train()
+        scales = UnitScales(model, groups).attach()
+        model.add_module("unit_scales", scales)  # trained and checkpointed with the model
+        schedule = GrowingL2Schedule(self.s.delta, self.s.t1, self.s.tau, self.s.t2)
+        term = GrowingL2(scales, selected, schedule)
+        iters = self.s.reg_iters or schedule.total_iters
+        log: list[dict[str, float]] = []
+
+        def record(step: int, logs: dict[str, float]) -> None:
+            if step % max(1, self.cfg.train.log_every) == 0 or step == iters:
+                sel, kept = term.mean_abs()
+                log.append({"step": step, "alpha": schedule.alpha(step - 1),
+                            "gamma_selected": sel, "gamma_kept": kept})
+
+        frozen = ["spynet"] if hasattr(model, "spynet") else []
+        trainer = Trainer(model, self._dataset(model),
+                          self._trainer_config(iters, self.s.reg_lr, self.path("regularize")),
+                          terms=[term], frozen=frozen, callbacks=[record], device=self.device,
+                          quiet=self.quiet, extra={"stage": "regularize"})
+        trainer.fit(resume=_has_checkpoint(self.path("regularize")))
+        _log_gammas(self.path("regularize"), log)
+        model = trainer.model
+        scales.fold()
+        del model.unit_scales
+        sel, kept = term.mean_abs()
+        save_model(self.path("regularized.safetensors"), model.cpu(),
+                   {"stage": "regularize", "iters": iters, "gamma_selected": sel})
+        self._say(f"[regularize] {iters} iterations; mean |gamma| selected {sel:.4f}, "
+                  f"kept {kept:.4f}")
+
+    def remove(self) -> None:
+        """Physically remove the selected units (Scratch: from fresh random weights)."""
+        model = load_model(self._need("regularized.safetensors", "remove"))
+        if self.recipe.reinit:
+            torch.manual_seed(self.s.seed)
+            model = build_model(model.config)
+        groups = prunable_groups(model, self.recipe)
+        removed = self.load_selection()
+        remove_units(model, groups, removed)
+        save_model(self.path("pruned.safetensors"), model,
+                   {"stage": "remove", "method": self.recipe.name, "ratio": self.s.ratio})
+        n = sum(p.numel() for p in model.parameters())
+        self._say(f"[remove] compact model: {n:,} parameters")
+
+    def finetune(self) -> None:
+        """Finetune the compact model (Charbonnier, + lambda_tf * L_tf with SSL)."""
+        from srprune.train.loop import Trainer
+        from srprune.train.terms import TemporalTerm
+
+        model = load_model(self._need("pruned.safetensors", "finetune")).train()
+        terms = []
+        if self.recipe.temporal_finetune and getattr(model, "is_video", False) \
+                and self.s.lambda_tf > 0:
+            teacher = load_model(self.dense_path)
+            terms.append(TemporalTerm(teacher, self.s.lambda_tf,
+                                      kept=self._stream_kept(model)))
+        iters = max(1, round(self.cfg.train.iters * self.recipe.finetune_factor))
+        cfg = self._trainer_config(iters, None, self.path("finetune"))
+        cfg = dataclasses.replace(cfg, optim=self.cfg.optim, train=dataclasses.replace(
+            self.cfg.train, iters=iters))
+        trainer = Trainer(model, self._dataset(model), cfg, terms=terms,
+                          validate=self._validator(model), device=self.device, quiet=self.quiet,
+                          extra={"stage": "finetune", "method": self.recipe.name,
+                                 "ratio": self.s.ratio})
+        result = trainer.fit(resume=_has_checkpoint(self.path("finetune")))
+        final = load_model(result.model_path) if result.model_path else trainer.model
+        save_model(self.path("model.safetensors"), final.cpu(),
+                   {"method": self.recipe.name, "ratio": self.s.ratio, "finetune_iters": iters,
+                    "dense": self.dense_path.name})
+        self._say(f"[finetune] {iters} iterations -> {self.path('model.safetensors')}")
+
+    def _stream_kept(self, model: nn.Module) -> dict[str, torch.Tensor] | None:
+        """Kept hidden-state channels per direction when the recipe shrinks the streams."""
+        if self.recipe.residual != "coupled":
+            return None
+        data = json.loads(self.path("selection.json").read_text())
+        kept = {}
+        for g in data["groups"]:
+            if g["role"] == "stream":
+                direction = "backward" if g["group"].startswith("backward") else "forward"
+                keep = torch.ones(g["units"], dtype=torch.bool)
+                keep[torch.tensor(g["removed"], dtype=torch.long)] = False
+                kept[direction] = torch.nonzero(keep).flatten()
+        return kept or None
+
+    def report(self) -> None:
+        """Params, MACs, latency and PSNR/SSIM before and after; per-layer ratio plot."""
+        from srprune.pruning.report import write_report
+
+        write_report(self)
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    """Whether a training stage was interrupted in ``folder`` (then it resumes)."""
+    from srprune.train.checkpoint import LAST, checkpoint_dir
+
+    return (checkpoint_dir(folder) / LAST).is_file()
+
+
+def _log_gammas(folder: Path, log: list[dict[str, float]]) -> None:
+    """Mean |gamma| of selected vs kept units over time, also to TensorBoard."""
+    if not log:
+        return
+    write_text_atomic(folder / "gammas.json", json.dumps(log))
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # pragma: no cover - tensorboard is a dependency
+        return
+    with SummaryWriter(str(folder / "tb")) as w:
+        for row in log:
+            w.add_scalar("prune/gamma_selected", row["gamma_selected"], row["step"])
+            w.add_scalar("prune/gamma_kept", row["gamma_kept"], row["step"])
+            w.add_scalar("prune/alpha", row["alpha"], row["step"])

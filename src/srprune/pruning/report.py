@@ -1,0 +1,126 @@
+"""The report of a pruning run: report.json, report.md and the per-layer ratio plot."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from srprune.io.atomic import atomic_path, write_text_atomic
+from srprune.io.model_file import load_model
+from srprune.profile import count_macs, count_params, latency_side_by_side
+
+if TYPE_CHECKING:
+    from srprune.pruning.pipeline import PrunePipeline
+
+ROLE_COLOURS = {"rsc_in": "#4c72b0", "filter": "#55a868", "rsc_out": "#c44e52",
+                "pixel_shuffle": "#8172b2", "stream": "#ccb974"}
+
+
+def plot_ratios(selection: dict[str, Any], path: Path) -> None:
+    """Bar chart of the pruning ratio of every group, in network order (the paper's Fig. 4)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = selection["groups"]
+    ratios = [len(r["removed"]) / r["units"] for r in rows]
+    colours = [ROLE_COLOURS.get(r["role"], "#777777") for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.12 * len(rows) + 2), 3.2), dpi=120)
+    ax.bar(range(len(rows)), ratios, color=colours, width=0.85)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("group (network order)")
+    ax.set_ylabel("pruning ratio")
+    ax.set_title(f"{selection['method']} at p = {selection['ratio']}: per-layer pruning ratios")
+    for role, colour in ROLE_COLOURS.items():
+        if any(r["role"] == role for r in rows):
+            ax.bar([], [], color=colour, label=role)
+    ax.legend(fontsize=7, ncol=5, loc="upper left")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
+    plt.close(fig)
+
+
+def ratio_summary(selection: dict[str, Any]) -> dict[str, float]:
+    """Mean pruning ratio per role (e.g. RSC inputs vs outputs, upsampling)."""
+    by_role: dict[str, list[float]] = {}
+    for r in selection["groups"]:
+        by_role.setdefault(r["role"], []).append(len(r["removed"]) / r["units"])
+    return {role: statistics.fmean(v) for role, v in by_role.items()}
+
+
+def write_report(pipe: PrunePipeline) -> dict[str, Any]:
+    """Measure dense vs compact and write report.json, report.md and ratios.png."""
+    selection = json.loads(pipe._need("selection.json", "report").read_text())
+    final = pipe.path("model.safetensors")
+    compact_path = final if final.exists() else pipe._need("pruned.safetensors", "report")
+    dense = load_model(pipe.dense_path)
+    compact = load_model(compact_path)
+    lr_size = tuple(pipe.s.report_lr_size)
+    rows: dict[str, dict[str, Any]] = {}
+    for name, model in (("dense", dense), ("compact", compact)):
+        params, nonzero = count_params(model)
+        macs, _ = count_macs(model, lr_size)
+        rows[name] = {"params": params, "macs_per_frame": macs}
+    runs = latency_side_by_side({"dense": dense, "compact": compact}, lr_size,
+                                pipe.s.latency_frames, pipe.device,
+                                repeats=pipe.s.latency_repeats)
+    for name in rows:
+        rows[name]["latency_ms_per_frame"] = statistics.median(runs[name])
+        rows[name]["latency_runs_ms"] = runs[name]
+    validator = pipe._validator(dense)
+    if validator is not None:
+        from srprune.models.bicubic import Bicubic, BicubicConfig
+
+        rows["bicubic"] = {"params": 0, "macs_per_frame": 0.0}
+        scored = [("bicubic", Bicubic(BicubicConfig(dense.config.scale))), ("dense", dense)]
+        if pipe.path("pruned.safetensors").exists():
+            rows["pruned (before finetune)"] = dict(rows["compact"])
+            scored.append(("pruned (before finetune)",
+                           load_model(pipe.path("pruned.safetensors"))))
+        scored.append(("compact", compact))
+        for name, model in scored:
+            rows.setdefault(name, {}).update(validator(model.to(pipe.device)))
+    d, c = rows["dense"], rows["compact"]
+    report = {
+        "method": selection["method"], "ratio": selection["ratio"],
+        "recipe": selection["recipe"], "dense": str(pipe.dense_path),
+        "compact": str(compact_path), "lr_size": list(lr_size), "device": pipe.device,
+        "rows": rows,
+        "param_reduction": d["params"] / c["params"],
+        "mac_reduction": d["macs_per_frame"] / c["macs_per_frame"],
+        "speedup": d["latency_ms_per_frame"] / c["latency_ms_per_frame"],
+        "mean_ratio_by_role": ratio_summary(selection),
+        "units": selection["units"], "units_removed": selection["removed"],
+    }
+    write_text_atomic(pipe.path("report.json"), json.dumps(report, indent=2))
+    plot_ratios(selection, pipe.path("ratios.png"))
+    write_text_atomic(pipe.path("report.md"), report_markdown(report))
+    pipe._say(report_markdown(report))
+    return report
+
+
+def report_markdown(r: dict[str, Any]) -> str:
+    """The report as a Markdown table."""
+    h, w = r["lr_size"]
+    lines = [f"# {r['method']} at p = {r['ratio']}", "",
+             f"Dense: `{r['dense']}`; compact: `{r['compact']}`. MACs per output frame and "
+             f"latency at LR {h}x{w} on {r['device']} (median, runs interleaved).", "",
+             "| model | params | GMACs/frame | ms/frame | PSNR | SSIM |",
+             "|---|---|---|---|---|---|"]
+    for name, row in r["rows"].items():
+        params = f"{row['params'] / 1e6:.3f} M" if row.get("params") else "-"
+        macs = f"{row['macs_per_frame'] / 1e9:.2f}" if row.get("macs_per_frame") else "-"
+        lat = f"{row['latency_ms_per_frame']:.1f}" if "latency_ms_per_frame" in row else "-"
+        psnr = f"{row['psnr']:.2f}" if "psnr" in row else "-"
+        ssim = f"{row['ssim']:.4f}" if "ssim" in row else "-"
+        lines.append(f"| {name} | {params} | {macs} | {lat} | {psnr} | {ssim} |")
+    lines += ["", f"Params /{r['param_reduction']:.2f}, MACs /{r['mac_reduction']:.2f}, "
+              f"latency /{r['speedup']:.2f}; {r['units_removed']} of {r['units']} units "
+              "removed.", "", "Mean pruning ratio by group role: " + ", ".join(
+                  f"{k} {v:.2f}" for k, v in r["mean_ratio_by_role"].items()) + ".", "",
+              "![per-layer pruning ratios](ratios.png)", ""]
+    return "\n".join(lines)
