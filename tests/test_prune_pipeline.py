@@ -1,0 +1,95 @@
+"""srprune prune end to end on a tiny model: every stage, resumption, the compact result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from srprune.cli import main
+from srprune.io.model_file import load_model, save_model
+from srprune.models.registry import create_model
+
+CONFIG = """
+prune:
+  ratio: 0.5
+  delta: 0.05
+  t1: 1
+  tau: 0.1
+  t2: 2
+  report_lr_size: [16, 16]
+  latency_frames: 2
+  latency_repeats: 1
+data:
+  layout: frames
+  root: default
+  num_frames: 3
+  lr_patch: 16
+  batch_size: 1
+  val: {layout: frames, root: default, max_clips: 1, max_frames: 3}
+train:
+  iters: 2
+  log_every: 1
+  ckpt_every: 1
+  device: cpu
+  tensorboard: false
+"""
+
+
+@pytest.fixture(scope="module")
+def dense(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    return save_model(tmp_path_factory.mktemp("dense") / "dense.safetensors",
+                      create_model("basicvsr-uni-8-1"))
+
+
+@pytest.fixture()
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "prune.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+@pytest.mark.parametrize("method", ["ssl", "l1", "scratch"])
+def test_prune_runs_every_stage(method: str, dense: Path, config: Path, tmp_path: Path) -> None:
+    out = tmp_path / method
+    assert main(["prune", "--method", method, "--model", str(dense), "--config", str(config),
+                 "--out", str(out), "--device", "cpu", "--quiet"]) == 0
+    for name in ("selection.json", "regularized.safetensors", "pruned.safetensors",
+                 "model.safetensors", "report.json", "report.md", "ratios.png"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["rows"]["compact"]["params"] < report["rows"]["dense"]["params"]
+    assert report["mac_reduction"] > 1.0
+    assert {"bicubic", "dense", "compact"} <= set(report["rows"])
+    compact = load_model(out / "model.safetensors")
+    with torch.no_grad():
+        assert compact(torch.rand(1, 2, 3, 9, 11)).shape == (1, 2, 3, 36, 44)
+    if method == "ssl":
+        gammas = json.loads((out / "regularize" / "gammas.json").read_text())
+        assert gammas[-1]["gamma_selected"] < gammas[-1]["gamma_kept"]
+
+
+def test_stages_resume_and_run_alone(dense: Path, config: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    args = ["prune", "--method", "ssl", "--model", str(dense), "--config", str(config),
+            "--out", str(out), "--device", "cpu", "--quiet"]
+    assert main([*args, "--stages", "select"]) == 0
+    assert not (out / "pruned.safetensors").exists()
+    assert main([*args, "--stages", "remove"]) == 2  # needs regularize first
+    assert "regularized.safetensors" in capsys.readouterr().err
+    assert main([*args, "--stages", "regularize,remove"]) == 0
+    before = (out / "selection.json").read_text()
+    assert main([*args, "--stages", "select,remove"]) == 0  # both done: skipped
+    assert (out / "selection.json").read_text() == before
+
+
+def test_bad_prune_config_is_one_line(dense: Path, tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(CONFIG.replace("ratio: 0.5", "ratio: 0.5\n  colour: red"))
+    code = main(["prune", "--method", "ssl", "--model", str(dense), "--config", str(bad),
+                 "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "prune.colour" in err[0]
