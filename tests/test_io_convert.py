@@ -5,31 +5,12 @@ import re
 import pytest
 import torch
 
+from foreign_layouts import to_mmagic
 from srprune.cli import main
 from srprune.io.model_file import load_model, read_header, save_model
 from srprune.models.basicvsr import BasicVSR, BasicVSRConfig
 from srprune.models.edsr import EDSR, EDSRConfig
 from srprune.models.spynet import SpyNet
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tiny forwards run fastest on one thread, and do not stall on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _mmagic_name(key):
-    for native, mm in (("backward_trunk.", "backward_resblocks."),
-                       ("forward_trunk.", "forward_resblocks."),
-                       ("upconv1.", "upsample1.upsample_conv."),
-                       ("upconv2.", "upsample2.upsample_conv.")):
-        if key.startswith(native):
-            return mm + key[len(native):]
-    m = re.fullmatch(r"(spynet\.basic_module\.\d+\.basic_module\.)(\d+)\.(weight|bias)", key)
-    return f"{m[1]}{int(m[2]) // 2}.conv.{m[3]}" if m else key
 
 
 def _basicvsr(seed=0):
@@ -53,7 +34,7 @@ def _no_outputs(folder):
 
 def test_convert_mmagic_end_to_end(tmp_path, capsys):
     native = _basicvsr()
-    state = {"generator." + _mmagic_name(k): v for k, v in native.state_dict().items()}
+    state = {"generator." + to_mmagic(k): v for k, v in native.state_dict().items()}
     state["step_counter"] = torch.tensor([1.0])
     src, out = tmp_path / "basicvsr_mmagic.pth", tmp_path / "out" / "bvsr.safetensors"
     torch.save({"meta": {"iter": 10}, "state_dict": state}, src)

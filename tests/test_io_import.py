@@ -12,36 +12,13 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+# -- foreign layouts, written from native names (inverse maps, independent of srprune's) ------
+from foreign_layouts import to_mmagic  # noqa: E402
 from srprune.errors import UserError
 from srprune.io.importers import import_checkpoint, load_spynet_into, parse_arch
 from srprune.models.basicvsr import BasicVSR, BasicVSRConfig
 from srprune.models.edsr import DIV2K_RGB_MEAN, EDSR, EDSRConfig
 from srprune.models.spynet import SpyNet
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tiny forwards run fastest on one thread, and do not stall on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-# -- foreign layouts, written from native names (inverse maps, independent of srprune's) ------
-
-
-def to_mmagic(key):
-    for native, mm in (("backward_trunk.", "backward_resblocks."),
-                       ("forward_trunk.", "forward_resblocks."),
-                       ("upconv1.", "upsample1.upsample_conv."),
-                       ("upconv2.", "upsample2.upsample_conv.")):
-        if key.startswith(native):
-            return mm + key[len(native):]
-    m = re.fullmatch(r"((?:spynet\.)?basic_module\.\d+\.basic_module\.)(\d+)\.(weight|bias)", key)
-    if m:
-        return f"{m[1]}{int(m[2]) // 2}.conv.{m[3]}"
-    return key
 
 
 def mmagic_checkpoint(sd):

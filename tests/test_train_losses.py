@@ -12,15 +12,6 @@ from srprune.train.losses import charbonnier, temporal_loss
 from srprune.train.terms import ModelOutput, TemporalTerm
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convs are dominated by thread start-up on a busy machine: run them on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_charbonnier_by_hand() -> None:
     pred = torch.tensor([0.0, 1.0, 0.5, 0.25])
     target = torch.tensor([0.0, 0.0, 1.0, 0.25])

@@ -20,15 +20,6 @@ from srprune.train.config import config_from_dict
 from srprune.train.loop import Trainer
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convs are dominated by thread start-up on a busy machine: run them on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class _Pairs(Dataset):
     """Random LR patches and a noisy x2 GT (drawn from the generators the trainer seeds)."""
 

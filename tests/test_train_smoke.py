@@ -19,15 +19,6 @@ from srprune.train.schedule import cosine_restart_lr
 from srprune.train.terms import ModelOutput, TemporalTerm
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convs are dominated by thread start-up on a busy machine: run them on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class _Clips(Dataset):
     """Random (N,3,p,p) LR windows with (N,3,4p,4p) GT."""
 
