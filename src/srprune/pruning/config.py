@@ -24,7 +24,11 @@ class PruneSettings:
         scope, order, residual, pixel_shuffle, temporal_finetune: override the recipe (ablations).
         delta, t1, tau, t2: growing-L2 schedule (SSL: 1e-4, 5, 0.1, 3375).
         reg_iters: regularisation iterations (null: the schedule's own length).
-        reg_lr: learning rate of the regularisation stage (null: ``optim.lr``).
+        reg_lr: learning rate of the network weights in the regularisation stage
+            (null: ``optim.lr``).
+        scale_lr: learning rate of the scaling factors gamma in that stage (null: ``reg_lr``).
+            Adam moves a gamma by about its learning rate per step, so a short stage needs a
+            larger one for the selected gammas to reach zero.
         lambda_tf: weight of the Temporal Finetuning loss (1e-2).
         seed: selection seed (random order) and Scratch's initialisation.
         report_lr_size: LR size at which the report counts MACs and times latency.
@@ -43,6 +47,7 @@ class PruneSettings:
     t2: int = 3375
     reg_iters: int | None = None
     reg_lr: float | None = None
+    scale_lr: float | None = None
     lambda_tf: float = 1e-2
     seed: int = 0
     report_lr_size: tuple[int, int] = (180, 320)

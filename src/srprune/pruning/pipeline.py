@@ -184,10 +184,23 @@ class PrunePipeline:
                             "gamma_selected": sel, "gamma_kept": kept})
 
         frozen = ["spynet"] if hasattr(model, "spynet") else []
+        scale_lr = self.s.scale_lr or self.s.reg_lr
+
+        def param_groups(m: nn.Module, optim: Any) -> list[dict[str, Any]]:
+            """The usual groups, with the gammas in their own group at ``scale_lr``."""
+            from srprune.train.loop import default_param_groups
+
+            gamma_ids = {id(p) for p in scales.parameters()}
+            groups = [{**g, "params": [p for p in g["params"] if id(p) not in gamma_ids]}
+                      for g in default_param_groups(m, optim)]
+            return [*groups, {"name": "gammas", "params": list(scales.parameters()),
+                              "lr": scale_lr or optim.lr}]
+
         trainer = Trainer(model, self._dataset(model),
                           self._trainer_config(iters, self.s.reg_lr, self.path("regularize")),
-                          terms=[term], frozen=frozen, callbacks=[record], device=self.device,
-                          quiet=self.quiet, extra={"stage": "regularize"})
+                          terms=[term], param_groups=param_groups, frozen=frozen,
+                          callbacks=[record], device=self.device, quiet=self.quiet,
+                          extra={"stage": "regularize"})
         trainer.fit(resume=_has_checkpoint(self.path("regularize")))
         _log_gammas(self.path("regularize"), log)
         model = trainer.model
