@@ -112,10 +112,14 @@ class BasicVSR(nn.Module):
         return backward, forward
 
     def reconstruct(self, feat: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
-        """Upsampling network for one frame: fused features (N,C',h,w) -> SR frame."""
+        """Upsampling network for one frame: fused features (N,C',h,w) -> SR frame.
+
+        The activation runs before each pixel shuffle (BasicSR: after; both are elementwise on
+        the same values), in place on the conv output, saving a pass over the shuffled tensor.
+        """
         out = self.act(self.fusion(feat))
-        out = self.act(self.pixel_shuffle(self.upconv1(out)))
-        out = self.act(self.pixel_shuffle(self.upconv2(out)))
+        out = self.pixel_shuffle(self.act(self.upconv1(out)))
+        out = self.pixel_shuffle(self.act(self.upconv2(out)))
         out = self.act(self.conv_hr(out))
         out = self.conv_last(out)
         base = F.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False)

@@ -18,11 +18,14 @@ ACTIVATIONS = ("lrelu", "relu")
 
 
 def make_activation(name: str, negative_slope: float = 0.1) -> nn.Module:
-    """``lrelu`` (LeakyReLU with ``negative_slope``, BasicSR's default) or ``relu``."""
+    """``lrelu`` (LeakyReLU with ``negative_slope``, BasicSR's default) or ``relu``.
+
+    In place, as in BasicSR: every use follows a conv whose output nothing else reads.
+    """
     if name == "lrelu":
-        return nn.LeakyReLU(negative_slope)
+        return nn.LeakyReLU(negative_slope, inplace=True)
     if name == "relu":
-        return nn.ReLU()
+        return nn.ReLU(inplace=True)
     raise UserError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
 
 
@@ -46,7 +49,7 @@ class ResidualBlock(nn.Module):
         mid = mid_channels or channels
         self.conv1 = conv3x3(channels, mid)
         self.conv2 = conv3x3(mid, channels)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.res_scale = res_scale
         self.register_buffer("in_index", None)
         self.register_buffer("out_index", None)
