@@ -70,6 +70,24 @@ def test_prune_runs_every_stage(method: str, dense: Path, config: Path, tmp_path
     if method == "ssl":
         gammas = json.loads((out / "regularize" / "gammas.json").read_text())
         assert gammas[-1]["gamma_selected"] < gammas[-1]["gamma_kept"]
+        _upscale_with(out / "model.safetensors", tmp_path)
+
+
+def _upscale_with(model: Path, tmp_path: Path) -> None:
+    """The compact file drives `srprune upscale` like any model."""
+    import numpy as np
+
+    from srprune.data.images import list_images, read_image, write_image
+
+    frames = tmp_path / "lr"
+    rng = np.random.default_rng(0)
+    for t in range(4):
+        write_image(frames / f"{t:03d}.png", rng.integers(0, 256, (10, 12, 3), dtype=np.uint8))
+    out = tmp_path / "sr"
+    assert main(["upscale", "--model", str(model), "--input", str(frames), "--output", str(out),
+                 "--device", "cpu", "--quiet"]) == 0
+    sr = list_images(out)
+    assert len(sr) == 4 and read_image(sr[0]).shape == (40, 48, 3)
 
 
 def test_stages_resume_and_run_alone(dense: Path, config: Path, tmp_path: Path, capsys) -> None:
