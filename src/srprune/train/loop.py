@@ -59,13 +59,14 @@ MODEL_FILE = "model.safetensors"
 
 def default_param_groups(model: nn.Module, optim: OptimConfig) -> list[dict[str, Any]]:
     """Two groups: ``main`` at ``optim.lr`` and, if the model has one, ``flow`` (its
-    ``spynet``) at ``optim.lr * optim.spynet_lr_mult``."""
+    ``spynet``) at ``optim.lr * optim.spynet_lr_mult``. A multiplier of 0 leaves the flow network
+    out of the optimiser altogether (a cosine schedule's ``eta_min`` would otherwise move it)."""
     flow = getattr(model, "spynet", None)
     flow_params = list(flow.parameters()) if isinstance(flow, nn.Module) else []
     flow_ids = {id(p) for p in flow_params}
     main = [p for p in model.parameters() if id(p) not in flow_ids]
     groups = [{"name": "main", "params": main, "lr": optim.lr}]
-    if flow_params:
+    if flow_params and optim.spynet_lr_mult > 0:
         groups.append({"name": "flow", "params": flow_params,
                        "lr": optim.lr * optim.spynet_lr_mult})
     return groups
