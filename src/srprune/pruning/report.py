@@ -62,9 +62,12 @@ def write_report(pipe: PrunePipeline) -> dict[str, Any]:
     lr_size = tuple(pipe.s.report_lr_size)
     rows: dict[str, dict[str, Any]] = {}
     for name, model in (("dense", dense), ("compact", compact)):
-        params, nonzero = count_params(model)
-        macs, _ = count_macs(model, lr_size)
-        rows[name] = {"params": params, "macs_per_frame": macs}
+        params, _ = count_params(model)
+        macs, parts = count_macs(model, lr_size)
+        flow = next((n for n, m in model.named_children()
+                     if m is getattr(model, "flow_net", None)), None)
+        rows[name] = {"params": params, "macs_per_frame": macs,
+                      "macs_per_frame_excl_flow": macs - parts.get(flow, 0.0)}
     runs = latency_side_by_side({"dense": dense, "compact": compact}, lr_size,
                                 pipe.s.latency_frames, pipe.device,
                                 repeats=pipe.s.latency_repeats)
@@ -75,15 +78,16 @@ def write_report(pipe: PrunePipeline) -> dict[str, Any]:
     if validator is not None:
         from srprune.models.bicubic import Bicubic, BicubicConfig
 
-        rows["bicubic"] = {"params": 0, "macs_per_frame": 0.0}
-        scored = [("bicubic", Bicubic(BicubicConfig(dense.config.scale))), ("dense", dense)]
-        if pipe.path("pruned.safetensors").exists():
-            rows["pruned (before finetune)"] = dict(rows["compact"])
-            scored.append(("pruned (before finetune)",
-                           load_model(pipe.path("pruned.safetensors"))))
-        scored.append(("compact", compact))
-        for name, model in scored:
-            rows.setdefault(name, {}).update(validator(model.to(pipe.device)))
+        rows = {"bicubic": {}, "dense": rows["dense"], **(
+            {"pruned (before finetune)": dict(rows["compact"])}
+            if pipe.path("pruned.safetensors").exists() and final.exists() else {}),
+            "compact": rows["compact"]}
+        models = {"bicubic": Bicubic(BicubicConfig(dense.config.scale)), "dense": dense,
+                  "compact": compact}
+        if "pruned (before finetune)" in rows:
+            models["pruned (before finetune)"] = load_model(pipe.path("pruned.safetensors"))
+        for name, model in models.items():
+            rows[name].update(validator(model.to(pipe.device)))
     d, c = rows["dense"], rows["compact"]
     report = {
         "method": selection["method"], "ratio": selection["ratio"],
@@ -92,6 +96,7 @@ def write_report(pipe: PrunePipeline) -> dict[str, Any]:
         "rows": rows,
         "param_reduction": d["params"] / c["params"],
         "mac_reduction": d["macs_per_frame"] / c["macs_per_frame"],
+        "mac_reduction_excl_flow": d["macs_per_frame_excl_flow"] / c["macs_per_frame_excl_flow"],
         "speedup": d["latency_ms_per_frame"] / c["latency_ms_per_frame"],
         "mean_ratio_by_role": ratio_summary(selection),
         "units": selection["units"], "units_removed": selection["removed"],
@@ -109,18 +114,21 @@ def report_markdown(r: dict[str, Any]) -> str:
     lines = [f"# {r['method']} at p = {r['ratio']}", "",
              f"Dense: `{r['dense']}`; compact: `{r['compact']}`. MACs per output frame and "
              f"latency at LR {h}x{w} on {r['device']} (median, runs interleaved).", "",
-             "| model | params | GMACs/frame | ms/frame | PSNR | SSIM |",
-             "|---|---|---|---|---|---|"]
+             "| model | params | GMACs/frame | GMACs w/o flow net | ms/frame | PSNR | SSIM |",
+             "|---|---|---|---|---|---|---|"]
     for name, row in r["rows"].items():
         params = f"{row['params'] / 1e6:.3f} M" if row.get("params") else "-"
         macs = f"{row['macs_per_frame'] / 1e9:.2f}" if row.get("macs_per_frame") else "-"
+        excl = row.get("macs_per_frame_excl_flow")
+        excl = f"{excl / 1e9:.2f}" if excl else "-"
         lat = f"{row['latency_ms_per_frame']:.1f}" if "latency_ms_per_frame" in row else "-"
         psnr = f"{row['psnr']:.2f}" if "psnr" in row else "-"
         ssim = f"{row['ssim']:.4f}" if "ssim" in row else "-"
-        lines.append(f"| {name} | {params} | {macs} | {lat} | {psnr} | {ssim} |")
-    lines += ["", f"Params /{r['param_reduction']:.2f}, MACs /{r['mac_reduction']:.2f}, "
-              f"latency /{r['speedup']:.2f}; {r['units_removed']} of {r['units']} units "
-              "removed.", "", "Mean pruning ratio by group role: " + ", ".join(
+        lines.append(f"| {name} | {params} | {macs} | {excl} | {lat} | {psnr} | {ssim} |")
+    lines += ["", f"Params /{r['param_reduction']:.2f}, MACs /{r['mac_reduction']:.2f} "
+              f"(/{r['mac_reduction_excl_flow']:.2f} without the flow network, which is never "
+              f"pruned), latency /{r['speedup']:.2f}; {r['units_removed']} of {r['units']} "
+              "units removed.", "", "Mean pruning ratio by group role: " + ", ".join(
                   f"{k} {v:.2f}" for k, v in r["mean_ratio_by_role"].items()) + ".", "",
               "![per-layer pruning ratios](ratios.png)", ""]
     return "\n".join(lines)
