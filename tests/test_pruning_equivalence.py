@@ -120,3 +120,33 @@ def test_l1_scores_follow_the_paper() -> None:
     torch.testing.assert_close(l1_scores(model, groups["upconv1"]),
                                model.upconv1.weight.abs().sum((1, 2, 3)).view(8, 4).sum(1)
                                .double())
+
+
+@pytest.mark.parametrize(("name", "scale"), [("basicvsr-8-2", 4), ("esrb-2-16", 2)])
+def test_compact_model_is_the_same_in_channels_last(name: str, scale: int) -> None:
+    model = create_model(name, scale).eval()
+    _perturb(model)
+    groups = model.channel_groups("rsc")
+    remove_units(model, groups, select_units(groups, score_groups(model, groups), 0.5))
+    x = _input(model)
+    with torch.no_grad():
+        ref = model(x)
+        fast = model.to(memory_format=torch.channels_last)(x)
+    torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_gather_and_scatter_paths_agree_and_train() -> None:
+    from srprune.models.blocks import gather_channels, scatter_add_channels
+
+    idx = torch.tensor([0, 3, 4])
+    x = torch.rand(2, 6, 5, 7, requires_grad=True)
+    r = torch.rand(2, 3, 5, 7, requires_grad=True)
+    xc = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    rc = r.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    torch.testing.assert_close(gather_channels(xc, idx), gather_channels(x, idx))
+    out, out_c = scatter_add_channels(x, idx, r), scatter_add_channels(xc, idx, rc)
+    torch.testing.assert_close(out_c, out)
+    (out * out).sum().backward()
+    (out_c * out_c).sum().backward()
+    torch.testing.assert_close(xc.grad, x.grad)
+    torch.testing.assert_close(rc.grad, r.grad)

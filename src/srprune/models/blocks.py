@@ -34,6 +34,32 @@ def conv3x3(c_in: int, c_out: int, bias: bool = True) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)
 
 
+def _strictly_channels_last(x: torch.Tensor) -> bool:
+    return x.dim() == 4 and not x.is_contiguous() and \
+        x.is_contiguous(memory_format=torch.channels_last)
+
+
+def gather_channels(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``x[:, index]`` (RSC gather). On channels_last input it works on the contiguous
+    (N*H*W, C) view, where the gather is several times faster than along dim 1."""
+    if _strictly_channels_last(x):
+        n, c, h, w = x.shape
+        picked = x.permute(0, 2, 3, 1).reshape(-1, c).index_select(1, index)
+        return picked.view(n, h, w, -1).permute(0, 3, 1, 2)
+    return x.index_select(1, index)
+
+
+def scatter_add_channels(x: torch.Tensor, index: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """``x`` with ``r`` added into channels ``index`` (RSC scatter), out of place; fast path on
+    channels_last tensors as in :func:`gather_channels`."""
+    if _strictly_channels_last(x) and _strictly_channels_last(r):
+        n, c, h, w = x.shape
+        out = x.permute(0, 2, 3, 1).reshape(-1, c).clone()
+        out.index_add_(1, index, r.permute(0, 2, 3, 1).reshape(-1, r.shape[1]))
+        return out.view(n, h, w, c).permute(0, 3, 1, 2)
+    return x.index_add(1, index, r)
+
+
 class ResidualBlock(nn.Module):
     """``x + res_scale * conv2(relu(conv1(x)))``, optionally as an RSC block.
 
@@ -55,13 +81,13 @@ class ResidualBlock(nn.Module):
         self.register_buffer("out_index", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x if self.in_index is None else x.index_select(1, self.in_index)
+        h = x if self.in_index is None else gather_channels(x, self.in_index)
         r = self.conv2(self.relu(self.conv1(h)))
         if self.res_scale != 1.0:
             r = r * self.res_scale
         if self.out_index is None:
             return x + r
-        return x.index_add(1, self.out_index, r)
+        return scatter_add_channels(x, self.out_index, r)
 
 
 def make_blocks(num_blocks: int, channels: int, res_scale: float = 1.0) -> nn.Sequential:

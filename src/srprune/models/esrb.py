@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srprune.models.blocks import conv3x3
+from srprune.models.blocks import conv3x3, gather_channels, scatter_add_channels
 from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
 
@@ -71,9 +71,9 @@ class ESRBBlock(nn.Module):
         self.register_buffer("out_index", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x if self.in_index is None else x.index_select(1, self.in_index)
+        h = x if self.in_index is None else gather_channels(x, self.in_index)
         r = self.act(self.conv2(self.act(self.conv1(h))))
-        y = x + r if self.out_index is None else x.index_add(1, self.out_index, r)
+        y = x + r if self.out_index is None else scatter_add_channels(x, self.out_index, r)
         return self.esa(self.conv_fuse(y))
 
 
