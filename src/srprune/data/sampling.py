@@ -80,6 +80,14 @@ class _PatchSampler(Dataset):
         """Select the epoch whose samples ``__getitem__`` returns (call it at each epoch start)."""
         self.epoch = int(epoch)
 
+    def _draw(self, index: int) -> tuple[np.random.Generator, int, Clip]:
+        """The item's generator and the clip it samples from (the first draw of every item)."""
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        rng = self.rng(index)
+        ci = int(rng.integers(len(self.clips)))
+        return rng, ci, self.clips[ci]
+
     def rng(self, index: int) -> np.random.Generator:
         """The generator of item ``index`` in the current epoch."""
         return np.random.default_rng([self.seed, self.epoch, int(index)])
@@ -160,11 +168,7 @@ class VideoWindowDataset(_PatchSampler):
         return flows
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        rng = self.rng(index)
-        ci = int(rng.integers(len(self.clips)))
-        clip = self.clips[ci]
+        rng, ci, clip = self._draw(index)
         n, length = self.num_frames, len(clip)
         if length >= n:
             start = int(rng.integers(0, length - n + 1))
@@ -211,11 +215,7 @@ class ImagePatchDataset(_PatchSampler):
         self.flip, self.transpose = flip, transpose
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        rng = self.rng(index)
-        ci = int(rng.integers(len(self.clips)))
-        clip = self.clips[ci]
+        rng, ci, clip = self._draw(index)
         frame = int(rng.integers(len(clip)))
         lr, gt = self._load(ci, [frame])
         lq, hq, _ = self._crop(rng, clip, lr, gt)
