@@ -92,8 +92,13 @@ def run_demo(opt: DemoOptions) -> dict[str, Any]:
     from srprune.train.loop import Trainer
     from srprune.train.validate import super_resolve
 
+    def say(text: str) -> None:
+        if not opt.quiet:
+            print(f"[demo] {text}", flush=True)
+
     t0 = time.perf_counter()
     cfg = config_from_dict(demo_config(opt))
+    say("rendering the embedded clips (cached after the first run)")
     torch.manual_seed(opt.seed)
     # A narrow reconstruction (recon_feat = num_feat instead of BasicSR's fixed 64) keeps the
     # HR-resolution convs cheap enough for CPU training.
@@ -102,6 +107,8 @@ def run_demo(opt: DemoOptions) -> dict[str, Any]:
     zero_flow(model.spynet)
     dataset = build_train_dataset(cfg.data, 4, True, opt.seed)
     train_dir = opt.out / "train"
+    say(f"training BasicVSR-{opt.num_feat}-{opt.num_block} for {opt.iters} iterations "
+        f"on {opt.device}")
     trainer = Trainer(model, dataset, cfg, frozen=["spynet"], out=train_dir, device=opt.device,
                       quiet=opt.quiet, extra={"demo": True})
     result = trainer.fit(resume=(checkpoint_dir(train_dir) / LAST).is_file())
@@ -110,6 +117,7 @@ def run_demo(opt: DemoOptions) -> dict[str, Any]:
 
     from srprune.train.config import ValConfig
 
+    say(f"trained in {t_train:.0f} s; scoring model and bicubic on the held-out clips")
     clips, layout = val_clips(ValConfig(layout="frames", root="default"), 4, True)
     conv = convention_for(layout, 4)
     books = {"bicubic": ScoreBook(conv), "model": ScoreBook(conv)}
@@ -127,6 +135,7 @@ def run_demo(opt: DemoOptions) -> dict[str, Any]:
     gain = scores["model"]["psnr"] - scores["bicubic"]["psnr"]
 
     clip, lr, gt, outs = first
+    say(f"upscaling {clip.name} to a video and drawing the side-by-side crops")
     video_path = opt.out / f"upscaled_{clip.name}.mp4"
     video_path.unlink(missing_ok=True)
     lr_dir = Path(clip.lr[0]).parent if clip.lr else None

@@ -8,7 +8,6 @@ demo again resumes or reuses what is already in --out.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from srprune.commands.common import resolve_device
@@ -32,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--iters must be >= 1")
     opt = DemoOptions(num_feat=args.feat, num_block=args.blocks, iters=args.iters, out=args.out,
                       device=resolve_device(args.device), seed=args.seed,
-                      quiet=args.quiet or not sys.stderr.isatty())
+                      quiet=args.quiet)
     report = run_demo(opt)
     print(demo_markdown(report))
     print(f"report: {args.out / 'report.md'} ({report['seconds']:.0f} s in all)")
