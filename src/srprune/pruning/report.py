@@ -24,20 +24,24 @@ def plot_ratios(selection: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     rows = selection["groups"]
     ratios = [len(r["removed"]) / r["units"] for r in rows]
     colours = [ROLE_COLOURS.get(r["role"], "#777777") for r in rows]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.12 * len(rows) + 2), 3.2), dpi=120)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.12 * len(rows) + 2), 4.2), dpi=120)
     ax.bar(range(len(rows)), ratios, color=colours, width=0.85)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.18)  # room for the legend above the bars
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_xlabel("group (network order)")
     ax.set_ylabel("pruning ratio")
     ax.set_title(f"{selection['method']} at p = {selection['ratio']}: per-layer pruning ratios")
-    for role, colour in ROLE_COLOURS.items():
-        if any(r["role"] == role for r in rows):
-            ax.bar([], [], color=colour, label=role)
-    ax.legend(fontsize=7, ncol=5, loc="upper left")
+    if len(rows) <= 40:
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels([r["group"] for r in rows], rotation=90, fontsize=6)
+    handles = [Patch(color=colour, label=role) for role, colour in ROLE_COLOURS.items()
+               if any(r["role"] == role for r in rows)]
+    ax.legend(handles=handles, fontsize=7, ncol=5, loc="upper center")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp)
