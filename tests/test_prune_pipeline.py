@@ -52,7 +52,7 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("method", ["ssl", "l1", "scratch"])
+@pytest.mark.parametrize("method", ["ssl", "l1", "scratch", "assl"])
 def test_prune_runs_every_stage(method: str, dense: Path, config: Path, tmp_path: Path) -> None:
     out = tmp_path / method
     assert main(["prune", "--method", method, "--model", str(dense), "--config", str(config),
@@ -67,6 +67,8 @@ def test_prune_runs_every_stage(method: str, dense: Path, config: Path, tmp_path
     compact = load_model(out / "model.safetensors")
     with torch.no_grad():
         assert compact(torch.rand(1, 2, 3, 9, 11)).shape == (1, 2, 3, 36, 44)
+    if method == "assl":  # the hidden state itself shrank
+        assert compact.forward_trunk.width < 8
     if method == "ssl":
         gammas = json.loads((out / "regularize" / "gammas.json").read_text())
         assert gammas[-1]["gamma_selected"] < gammas[-1]["gamma_kept"]

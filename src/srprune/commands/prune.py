@@ -8,7 +8,8 @@ Stages (each resumable and runnable alone with --stages):
   finetune    Charbonnier (+ Temporal Finetuning for SSL) on the config's data
   report      params, MACs, latency and PSNR/SSIM before/after; per-layer ratio plot
 
-Methods: ssl (Structured Sparsity Learning), l1 (L1-norm filter pruning), scratch (the
+Methods: ssl (Structured Sparsity Learning), l1 (L1-norm filter pruning), assl (aligned
+pruning: one index set per residual stream, so the hidden state shrinks), scratch (the
 SSL-compact architecture from random weights, twice the finetune iterations).
 
 The config is a training config (data, optim, loss, train = the finetuning run) with a

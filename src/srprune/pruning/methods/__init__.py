@@ -5,6 +5,12 @@
 * ``l1``: L1-norm filter pruning (Li et al., ICLR 2017): one-shot, the residual blocks' last
   convs and the streams left whole, then plain finetuning.
 * ``scratch``: the SSL-compact architecture trained from random weights for twice as long.
+* ``assl``: aligned structured sparsity (Zhang et al., NeurIPS 2021) as srprune expresses it:
+  every conv that writes a residual stream shares one index set (``coupled`` groups, so the
+  hidden state itself shrinks), local ranking, growing L2 on the selected units' scales, then
+  plain finetuning. ASSL reaches the shared index set through per-layer weight-norm scales and an
+  alignment loss; here the sharing is structural (one gamma per stream unit), so that loss has
+  nothing left to align and is not computed.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ L1 = Recipe("l1", residual="fixed", scope="global", order="min")
 SCRATCH = SSL.but(name="scratch", regularize=False, temporal_finetune=False, reinit=True,
                   finetune_factor=2.0)
 
-METHODS: dict[str, Recipe] = {r.name: r for r in (SSL, L1, SCRATCH)}
+ASSL = Recipe("assl", residual="coupled", scope="local", order="min", regularize=True)
+
+METHODS: dict[str, Recipe] = {r.name: r for r in (SSL, L1, SCRATCH, ASSL)}
 
 
 def get_recipe(name: str) -> Recipe:
