@@ -15,7 +15,6 @@ import argparse
 import json
 import platform
 import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -23,20 +22,9 @@ import torch
 from srprune.commands.common import parse_size
 from srprune.io.atomic import write_text_atomic
 from srprune.models.registry import create_model
-from srprune.profile import count_macs, count_params, example_input
+from srprune.profile import count_macs, count_params, latency_side_by_side
 from srprune.pruning.criteria import score_groups, select_units
 from srprune.pruning.surgery import remove_units
-
-
-def _time(model: torch.nn.Module, x: torch.Tensor, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        model(x)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - t0) * 1000 / x.shape[1]
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -49,10 +37,6 @@ def run(args: argparse.Namespace) -> dict:
     removed = select_units(groups, score_groups(compact, groups), args.ratio,
                            scope=args.selection)
     remove_units(compact, groups, removed)
-    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
-    dense = dense.to(device, memory_format=fmt)
-    compact = compact.to(device, memory_format=fmt)
-    x = example_input(dense, args.lr_size, args.frames, device)
     macs_d, parts_d = count_macs(dense, args.lr_size)
     macs_c, parts_c = count_macs(compact, args.lr_size)
     # What the timed clip really executes: BasicVSR computes flows in both directions, i.e.
@@ -60,13 +44,9 @@ def run(args: argparse.Namespace) -> dict:
     passes = (2 if dense.config.bidirectional else 1) * (args.frames - 1) / args.frames
     exec_d = macs_d + (passes - 1) * parts_d["spynet"]
     exec_c = macs_c + (passes - 1) * parts_c["spynet"]
-    times: dict[str, list[float]] = {"dense": [], "compact": []}
-    for _ in range(args.warmup):
-        _time(dense, x, device)
-        _time(compact, x, device)
-    for _ in range(args.repeats):
-        times["dense"].append(_time(dense, x, device))
-        times["compact"].append(_time(compact, x, device))
+    times = latency_side_by_side({"dense": dense, "compact": compact}, args.lr_size,
+                                 args.frames, device, args.warmup, args.repeats,
+                                 args.channels_last)
     med = {k: statistics.median(v) for k, v in times.items()}
     mac_reduction = macs_d / macs_c
     exec_reduction = exec_d / exec_c

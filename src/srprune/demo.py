@@ -84,13 +84,13 @@ def _montage(images: list[tuple[str, np.ndarray]], path: Path) -> None:
 def run_demo(opt: DemoOptions) -> dict[str, Any]:
     """Train, evaluate, upscale and report; returns the report dict (also in ``out``)."""
     from srprune.data.layouts import load_clip
+    from srprune.eval.evaluate import super_resolve
     from srprune.infer.io import FrameSink, FrameSource
     from srprune.infer.upscale import UpscaleOptions, upscale
     from srprune.train.checkpoint import LAST, checkpoint_dir
     from srprune.train.config import config_from_dict
     from srprune.train.datasets import build_train_dataset, val_clips
     from srprune.train.loop import Trainer
-    from srprune.train.validate import super_resolve
 
     def say(text: str) -> None:
         if not opt.quiet:

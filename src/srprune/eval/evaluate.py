@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +16,26 @@ from srprune.eval.metrics import tensor_to_uint8
 from srprune.eval.scores import ScoreBook
 
 
-def clip_runner(model: nn.Module, device: str, flip: bool, chunk: int | None
-                ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """LR frames (T,3,h,w) -> SR frames (T,3,H,W) on the CPU, clamped to [0, 1]."""
+@torch.no_grad()
+def super_resolve(model: nn.Module, lr: torch.Tensor, device: str | torch.device,
+                  chunk: int | None = None, flip: bool = False) -> torch.Tensor:
+    """SR frames (T,3,H,W) on the CPU, clamped to [0,1], for LR frames (T,3,h,w).
 
-    def run_video(lrs: torch.Tensor) -> torch.Tensor:
-        return model(lrs.to(device)).cpu()
-
-    def run(lr: torch.Tensor) -> torch.Tensor:
-        if getattr(model, "is_video", False):
-            step = chunk or lr.shape[0]
-            outs = []
-            for a in range(0, lr.shape[0], step):
-                x = lr[None, a:a + step]
-                outs.append((flip_ensemble(run_video, x) if flip else run_video(x))[0])
-            return torch.cat(outs).clamp_(0, 1)
+    Video models run on the clip (or on chunks of ``chunk`` frames, each a separate clip to the
+    recurrence), with temporal-flip self-ensemble if ``flip``; image models frame by frame.
+    """
+    if not getattr(model, "is_video", False):
         return torch.cat([model(f[None].to(device)).cpu() for f in lr]).clamp_(0, 1)
 
-    return run
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return model(x.to(device)).cpu()
+
+    step = chunk or lr.shape[0]
+    outs = []
+    for a in range(0, lr.shape[0], step):
+        x = lr[None, a:a + step]
+        outs.append((flip_ensemble(run, x) if flip else run(x))[0])
+    return torch.cat(outs).clamp_(0, 1)
 
 
 @torch.no_grad()
@@ -45,11 +46,10 @@ def evaluate(model: nn.Module, clips: list[Clip], scale: int, conv: MetricConven
     from srprune.data.images import write_image
 
     model = model.to(device).eval()
-    run = clip_runner(model, device, conv.flip_ensemble, chunk)
     book = ScoreBook(conv)
     for clip in tqdm(clips, desc="test", unit="clip", disable=not progress):
         lr, gt = load_clip(clip, scale)
-        sr = run(lr)
+        sr = super_resolve(model, lr, device, chunk, conv.flip_ensemble)
         book.add_clip(clip.name, sr, gt, conv)
         if save_frames is not None:
             for t, frame in enumerate(sr):

@@ -136,6 +136,8 @@ class PrunePipeline:
                   f"{self.recipe.scope} {self.recipe.order})")
 
     def _trainer_config(self, iters: int, lr: float | None, out: Path) -> TrainConfig:
+        """The regularisation run: ``iters`` at ``lr``, one cosine period, no EMA or flow
+        warm-up (SPyNet is frozen there)."""
         cfg = self.cfg
         optim = cfg.optim if lr is None else dataclasses.replace(cfg.optim, lr=lr)
         loop = dataclasses.replace(cfg.train, iters=iters, ema=None)
@@ -239,9 +241,8 @@ class PrunePipeline:
             terms.append(TemporalTerm(teacher, self.s.lambda_tf,
                                       kept=self._stream_kept(model)))
         iters = max(1, round(self.cfg.train.iters * self.recipe.finetune_factor))
-        cfg = self._trainer_config(iters, None, self.path("finetune"))
-        cfg = dataclasses.replace(cfg, optim=self.cfg.optim, train=dataclasses.replace(
-            self.cfg.train, iters=iters))
+        cfg = dataclasses.replace(self.cfg, out=str(self.path("finetune")),
+                                  train=dataclasses.replace(self.cfg.train, iters=iters))
         trainer = Trainer(model, self._dataset(model), cfg, terms=terms,
                           validate=self._validator(model), device=self.device, quiet=self.quiet,
                           extra={"stage": "finetune", "method": self.recipe.name,

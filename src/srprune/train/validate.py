@@ -16,29 +16,11 @@ import torch
 from torch import nn
 
 from srprune.eval.conventions import MetricConvention, convention_for
+from srprune.eval.evaluate import super_resolve
 from srprune.eval.scores import ScoreBook
 from srprune.train.config import ValConfig
 
 CACHE_BYTES = 1 << 30  # keep decoded validation clips in memory up to this size
-
-
-@torch.no_grad()
-def super_resolve(model: nn.Module, lr: torch.Tensor, device: str | torch.device,
-                  chunk: int | None = None) -> torch.Tensor:
-    """SR frames (T,3,H,W) on the CPU, clamped to [0,1], for LR frames (T,3,h,w).
-
-    Video models run on the clip (or on chunks of ``chunk`` frames); image models frame by frame.
-    """
-    outs = []
-    if getattr(model, "is_video", False):
-        step = chunk or lr.shape[0]
-        for a in range(0, lr.shape[0], step):
-            sr = model(lr[None, a:a + step].to(device))
-            outs.append(sr[0].clamp_(0, 1).cpu())
-    else:
-        for frame in lr:
-            outs.append(model(frame[None].to(device))[0].clamp_(0, 1).cpu())
-    return torch.cat(outs) if getattr(model, "is_video", False) else torch.stack(outs)
 
 
 class ClipValidator:
