@@ -1,0 +1,43 @@
+"""Run the paper's comparison on one dense model: every method at every ratio, SSL's ablations
+(Table 2) and pruning criteria (Table 4); write tables shaped like the paper's and a
+PSNR-vs-MACs plot.
+
+The experiment YAML names a pruning config (data, finetuning and `prune:` settings shared by all
+runs), the dense model (`dense: FILE`, or `train_config: FILE.yaml` to train it first), and the
+grid (`methods`, `ratios`, `seeds`, `ablation_ratio`, `criteria_ratios`). Each run has its own
+folder under OUT/runs; an interrupted experiment resumes and finished runs are skipped.
+See configs/experiment_demo.yaml and docs/experiments.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", type=Path, help="experiment YAML")
+    p.add_argument("--out", help="output folder (overrides `out`)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides `device`)")
+    p.add_argument("--dry-run", action="store_true", help="list the planned runs and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from srprune.experiment import load_experiment, plan, run_experiment
+
+    cfg = load_experiment(args.config)
+    if args.out:
+        cfg = dataclasses.replace(cfg, out=args.out)
+    if args.device:
+        cfg = dataclasses.replace(cfg, device=args.device)
+    if args.dry_run:
+        for spec in plan(cfg):
+            print(f"{spec.table:7} {spec.row:34} {spec.method:8} p={spec.ratio} "
+                  f"seed={spec.seed} -> {Path(cfg.out) / 'runs' / spec.folder}")
+        return 0
+    run_experiment(cfg, quiet=args.quiet)
+    print(f"tables: {Path(cfg.out)}/table3.md (and table2.md, table4.md, psnr_vs_macs.png)")
+    return 0

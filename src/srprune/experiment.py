@@ -1,0 +1,264 @@
+"""``srprune experiment``: one dense model, every method at every ratio, the paper's tables.
+
+A run is a (method, ratio, overrides, seed) tuple executed by :class:`PrunePipeline` in its own
+folder, so an interrupted experiment resumes where it stopped and finished runs are skipped.
+Tables shaped like the SSL paper's are written to ``out``:
+
+* ``table3.md``: method x ratio (params, MACs, PSNR/SSIM), with bicubic and the dense model;
+* ``table2.md``: SSL ablations at one ratio (aligned pruning, no pixel-shuffle pruning, no TF);
+* ``table4.md``: pruning criteria (min/max x global/local, random) x ratio;
+* ``psnr_vs_macs.png`` and ``experiment.json`` (every run's report).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from srprune.errors import UserError
+from srprune.io.atomic import atomic_path, write_text_atomic
+
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "aligned pruning": {"residual": "coupled", "pixel_shuffle": True, "temporal_finetune": False},
+    "RSC w/o pixel-shuffle pruning": {"pixel_shuffle": False, "temporal_finetune": False},
+    "RSC + pixel-shuffle": {"temporal_finetune": False},
+    "RSC + pixel-shuffle + TF (SSL)": {},
+}
+CRITERIA: dict[str, dict[str, Any]] = {
+    "Min + Global": {"scope": "global", "order": "min"},
+    "Max + Global": {"scope": "global", "order": "max"},
+    "Min + Local": {"scope": "local", "order": "min"},
+    "Max + Local": {"scope": "local", "order": "max"},
+    "Random": {"scope": "global", "order": "random"},
+}
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """What to run.
+
+    Attributes:
+        prune_config: the pruning YAML every run starts from (data, finetuning, ``prune``).
+        dense: a trained dense model file, or ``train_config`` to train one first.
+        train_config: a training YAML for the dense model (used when ``dense`` is absent).
+        methods, ratios, seeds: Table 3's grid.
+        ablation_ratio: ratio of Table 2 (null: no Table 2).
+        criteria_ratios: ratios of Table 4 (empty: no Table 4).
+        out: output folder.
+    """
+
+    prune_config: str
+    dense: str | None = None
+    train_config: str | None = None
+    methods: tuple[str, ...] = ("ssl", "assl", "l1", "scratch")
+    ratios: tuple[float, ...] = (0.3, 0.5, 0.7)
+    seeds: tuple[int, ...] = (0,)
+    ablation_ratio: float | None = 0.5
+    criteria_ratios: tuple[float, ...] = ()
+    out: str = "runs/experiment"
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One pruning run of the experiment."""
+
+    table: str
+    row: str
+    method: str
+    ratio: float
+    seed: int
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> str:
+        extra = "".join(f"_{k}-{v}" for k, v in sorted(self.overrides.items()))
+        return f"{self.method}_p{self.ratio}_s{self.seed}{extra}".replace(" ", "")
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment YAML (unknown keys are errors)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"experiment config not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    names = {f.name for f in dataclasses.fields(ExperimentConfig)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise UserError(f"{path}: unknown experiment keys: {', '.join(unknown)}")
+    for key in ("methods", "ratios", "seeds", "criteria_ratios"):
+        if key in data:
+            data[key] = tuple(data[key])
+    try:
+        cfg = ExperimentConfig(**data)
+    except TypeError as e:
+        raise UserError(f"{path}: {e}") from None
+    if (cfg.dense is None) == (cfg.train_config is None):
+        raise UserError(f"{path}: give exactly one of dense (a model file) and train_config")
+    return cfg
+
+
+def plan(cfg: ExperimentConfig) -> list[RunSpec]:
+    """Every run. Identical runs share a folder (Table 2's SSL row is Table 3's SSL run at that
+    ratio), so the second is found finished and costs nothing."""
+    specs: dict[str, RunSpec] = {}
+
+    def add(spec: RunSpec) -> None:
+        specs.setdefault(f"{spec.table}|{spec.row}|{spec.ratio}|{spec.seed}", spec)
+
+    for seed in cfg.seeds:
+        for method in cfg.methods:
+            for ratio in cfg.ratios:
+                add(RunSpec("table3", method, method, ratio, seed))
+        if cfg.ablation_ratio is not None:
+            for row, over in ABLATIONS.items():
+                add(RunSpec("table2", row, "ssl", cfg.ablation_ratio, seed, over))
+        for ratio in cfg.criteria_ratios:
+            for row, over in CRITERIA.items():
+                add(RunSpec("table4", row, "ssl", ratio, seed, over))
+    return list(specs.values())
+
+
+def run_experiment(cfg: ExperimentConfig, quiet: bool = False) -> dict[str, Any]:
+    """Train (or take) the dense model, run every planned run, write the tables."""
+    from srprune.commands.common import resolve_device
+    from srprune.commands.prune import load_prune_config
+    from srprune.pruning.methods import get_recipe
+    from srprune.pruning.pipeline import PrunePipeline
+
+    out = Path(cfg.out)
+    device = resolve_device(cfg.device)
+    dense = Path(cfg.dense) if cfg.dense else _train_dense(cfg, out, quiet)
+    if not dense.is_file():
+        raise UserError(f"dense model not found: {dense}")
+    results = []
+    specs = plan(cfg)
+    for i, spec in enumerate(specs, 1):
+        if not quiet:
+            print(f"[experiment] run {i}/{len(specs)}: {spec.table} {spec.row} p={spec.ratio} "
+                  f"seed {spec.seed}", flush=True)
+        prune = {**spec.overrides, "seed": spec.seed}
+        overrides = [(f"prune.{k}", v) for k, v in prune.items()]
+        settings, train_cfg = load_prune_config(Path(cfg.prune_config), dense, overrides,
+                                                spec.ratio)
+        train_cfg = dataclasses.replace(
+            train_cfg, train=dataclasses.replace(train_cfg.train, seed=spec.seed))
+        folder = out / "runs" / spec.folder
+        PrunePipeline(get_recipe(spec.method), settings, train_cfg, dense, folder, device,
+                      quiet=True).run()
+        report = json.loads((folder / "report.json").read_text())
+        results.append({"spec": dataclasses.asdict(spec), "folder": str(folder),
+                        "report": report})
+        summary = {"config": dataclasses.asdict(cfg), "dense": str(dense), "runs": results,
+                   "complete": i == len(specs)}
+        write_text_atomic(out / "experiment.json", json.dumps(summary, indent=1))
+        write_tables(summary, out)  # after every run: partial tables while it goes on
+    return summary
+
+
+def _train_dense(cfg: ExperimentConfig, out: Path, quiet: bool) -> Path:
+    from srprune.train.checkpoint import LAST, checkpoint_dir
+    from srprune.train.config import load_config
+    from srprune.train.run import run_training
+
+    folder = out / "dense"
+    model = folder / "model.safetensors"
+    if model.is_file():
+        return model
+    train = load_config(cfg.train_config, [("out", str(folder))])
+    result = run_training(train, resume=(checkpoint_dir(folder) / LAST).is_file(), quiet=quiet)
+    return Path(result.model_path or model)
+
+
+def _cell(rows: list[dict[str, Any]]) -> str:
+    """Mean (and spread over seeds) PSNR / SSIM of the compact models of some runs."""
+    psnr = [r["report"]["rows"]["compact"]["psnr"] for r in rows]
+    ssim = [r["report"]["rows"]["compact"]["ssim"] for r in rows]
+    text = f"{statistics.fmean(psnr):.2f} / {statistics.fmean(ssim):.4f}"
+    if len(psnr) > 1:
+        text += f" (±{statistics.stdev(psnr):.2f})"
+    return text
+
+
+def write_tables(summary: dict[str, Any], out: Path) -> None:
+    """table2/3/4.md and psnr_vs_macs.png from the runs in ``summary``."""
+    runs = summary["runs"]
+    if not runs:
+        return
+    first = runs[0]["report"]
+    base = first["rows"]
+    h, w = first["lr_size"]
+    head = (f"PSNR / SSIM of the finetuned compact models on the validation clips (mean over "
+            f"seeds, ± std when several); GMACs per frame at LR {h}x{w} without / with the "
+            "flow network. Made by `srprune experiment`.")
+
+    def by(table: str) -> dict[tuple[str, float], list[dict[str, Any]]]:
+        groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
+        for r in runs:
+            if r["spec"]["table"] == table:
+                groups.setdefault((r["spec"]["row"], r["spec"]["ratio"]), []).append(r)
+        return groups
+
+    def size(rows: list[dict[str, Any]]) -> str:
+        c = rows[0]["report"]["rows"]["compact"]
+        return (f"{c['params'] / 1e6:.3f} M, {c.get('macs_per_frame_excl_flow', 0) / 1e9:.2f}"
+                f" / {c['macs_per_frame'] / 1e9:.2f} G")
+
+    ref = [f"| bicubic | {base.get('bicubic', {}).get('psnr', float('nan')):.2f} / "
+           f"{base.get('bicubic', {}).get('ssim', float('nan')):.4f} |",
+           f"| dense ({base['dense']['params'] / 1e6:.3f} M, "
+           f"{base['dense'].get('macs_per_frame_excl_flow', 0) / 1e9:.2f} / "
+           f"{base['dense']['macs_per_frame'] / 1e9:.2f} G) | {base['dense'].get('psnr', 0):.2f}"
+           f" / {base['dense'].get('ssim', 0):.4f} |"]
+    for table, title in (("table3", "Table 3: methods x pruning ratio"),
+                         ("table2", "Table 2: SSL ablations"),
+                         ("table4", "Table 4: pruning criteria x ratio")):
+        groups = by(table)
+        if not groups:
+            continue
+        ratios = sorted({k[1] for k in groups})
+        rows = list(dict.fromkeys(k[0] for k in groups))
+        lines = [f"# {title}", "", head, "",
+                 "| | " + " | ".join(f"p = {p}" for p in ratios) + " |",
+                 "|---|" + "---|" * len(ratios)]
+        for row in rows:
+            cells = []
+            for p in ratios:
+                g = groups.get((row, p))
+                cells.append(f"{_cell(g)} ({size(g)})" if g else "-")
+            lines.append(f"| {row} | " + " | ".join(cells) + " |")
+        lines += ["", "| reference | PSNR / SSIM |", "|---|---|", *ref, ""]
+        write_text_atomic(out / f"{table}.md", "\n".join(lines))
+    _plot(runs, base, out / "psnr_vs_macs.png")
+
+
+def _plot(runs: list[dict[str, Any]], base: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
+    table3 = [r for r in runs if r["spec"]["table"] == "table3"]
+    for method in dict.fromkeys(r["spec"]["method"] for r in table3):
+        pts = sorted((r["report"]["rows"]["compact"].get("macs_per_frame_excl_flow", 0) / 1e9,
+                      r["report"]["rows"]["compact"]["psnr"])
+                     for r in table3 if r["spec"]["method"] == method)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=method)
+    ax.axhline(base["dense"].get("psnr", 0), color="k", ls="--", lw=0.8, label="dense")
+    if "bicubic" in base:
+        ax.axhline(base["bicubic"]["psnr"], color="grey", ls=":", lw=0.8, label="bicubic")
+    ax.set_xlabel("GMACs per frame (without the flow network)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
+    plt.close(fig)
