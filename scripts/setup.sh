@@ -10,5 +10,5 @@ fi
 if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
     .venv/bin/pip install -q --disable-pip-version-check "torch==${SRPRUNE_TORCH_VERSION:-2.13.0}"
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e ".[dev,export]" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+.venv/bin/pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 .venv/bin/python -c "import srprune, torch; print(f'srprune ready (torch {torch.__version__})')"
