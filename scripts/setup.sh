@@ -10,5 +10,8 @@ fi
 if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
     .venv/bin/pip install -q --disable-pip-version-check "torch==${SRPRUNE_TORCH_VERSION:-2.13.0}"
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
-.venv/bin/python -c "import srprune, torch; print(f'srprune ready (torch {torch.__version__})')"
+# pip's status decides (pipefail); grep only hides this machine's noisy index warnings.
+.venv/bin/pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+.venv/bin/python -c "import av, matplotlib, safetensors, skimage, tqdm, yaml, torch, srprune; \
+print(f'srprune ready (torch {torch.__version__})')"
