@@ -113,3 +113,21 @@ def test_bad_prune_config_is_one_line(dense: Path, tmp_path: Path, capsys) -> No
                  "--out", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "prune.colour" in err[0]
+
+
+def test_ssl_prunes_an_image_model(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    dense = save_model(tmp_path / "edsr.safetensors", create_model("edsr-2-8", 2))
+    cfg = tmp_path / "edsr.yaml"
+    cfg.write_text(CONFIG.replace("layout: frames", "layout: sisr")
+                   .replace("  num_frames: 3\n", "")
+                   .replace("max_clips: 1, max_frames: 3", "max_clips: 2"))
+    out = tmp_path / "out"
+    assert main(["prune", "--method", "ssl", "--model", str(dense), "--config", str(cfg),
+                 "--out", str(out), "--device", "cpu", "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["rows"]["compact"]["params"] < report["rows"]["dense"]["params"]
+    assert report["mac_reduction"] == pytest.approx(report["mac_reduction_excl_flow"])
+    compact = load_model(out / "model.safetensors")
+    with torch.no_grad():
+        assert compact(torch.rand(1, 3, 9, 11)).shape == (1, 3, 18, 22)

@@ -121,7 +121,7 @@ def run_demo(opt: DemoOptions) -> dict[str, Any]:
     clips, layout = val_clips(ValConfig(layout="frames", root="default"), 4, True)
     conv = convention_for(layout, 4)
     books = {"bicubic": ScoreBook(conv), "model": ScoreBook(conv)}
-    bicubic = Bicubic(BicubicConfig(4))
+    bicubic = Bicubic(BicubicConfig(scale=4))
     first = None
     for clip in clips:
         lr, gt = load_clip(clip, 4)

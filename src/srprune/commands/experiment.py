@@ -6,7 +6,7 @@ The experiment YAML names a pruning config (data, finetuning and `prune:` settin
 runs), the dense model (`dense: FILE`, or `train_config: FILE.yaml` to train it first), and the
 grid (`methods`, `ratios`, `seeds`, `ablation_ratio`, `criteria_ratios`). Each run has its own
 folder under OUT/runs; an interrupted experiment resumes and finished runs are skipped.
-See configs/experiment_demo.yaml and docs/experiments.md.
+See configs/experiments/demo.yaml and docs/experiments.md.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from srprune.pruning.groups import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BasicVSRConfig:
     """Architecture of a BasicVSR.
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BicubicConfig:
     """Bicubic upsampling by ``scale``."""
 

@@ -25,7 +25,7 @@ from srprune.pruning.groups import (
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EDSRConfig:
     """Architecture of an EDSR: ``num_block`` x ``num_feat`` (baseline 16x64, paper 32x256)."""
 

@@ -17,7 +17,7 @@ from srprune.models.blocks import conv3x3, gather_channels, scatter_add_channels
 from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ESRBConfig:
     """Architecture of an ESRB: ``num_block`` blocks of width ``num_feat`` (FMP: 6 x 256)."""
 

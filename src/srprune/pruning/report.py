@@ -86,7 +86,7 @@ def write_report(pipe: PrunePipeline) -> dict[str, Any]:
             {"pruned (before finetune)": dict(rows["compact"])}
             if pipe.path("pruned.safetensors").exists() and final.exists() else {}),
             "compact": rows["compact"]}
-        models = {"bicubic": Bicubic(BicubicConfig(dense.config.scale)), "dense": dense,
+        models = {"bicubic": Bicubic(BicubicConfig(scale=dense.config.scale)), "dense": dense,
                   "compact": compact}
         if "pruned (before finetune)" in rows:
             models["pruned (before finetune)"] = load_model(pipe.path("pruned.safetensors"))
