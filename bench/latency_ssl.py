@@ -22,7 +22,7 @@ import torch
 from srprune.commands.common import parse_size
 from srprune.io.atomic import write_text_atomic
 from srprune.models.registry import create_model
-from srprune.profile import count_macs, count_params, latency_side_by_side
+from srprune.profile import count_macs, count_params, flow_child, latency_side_by_side
 from srprune.pruning.criteria import score_groups, select_units
 from srprune.pruning.surgery import remove_units
 
@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> dict:
     # What the timed clip really executes: BasicVSR computes flows in both directions, i.e.
     # 2 (T - 1) SPyNet passes for T frames, where the papers' convention counts one per frame.
     passes = (2 if dense.config.bidirectional else 1) * (args.frames - 1) / args.frames
-    exec_d = macs_d + (passes - 1) * parts_d["spynet"]
-    exec_c = macs_c + (passes - 1) * parts_c["spynet"]
+    exec_d = macs_d + (passes - 1) * parts_d[flow_child(dense)]
+    exec_c = macs_c + (passes - 1) * parts_c[flow_child(compact)]
     times = latency_side_by_side({"dense": dense, "compact": compact}, args.lr_size,
                                  args.frames, device, args.warmup, args.repeats,
                                  args.channels_last)

@@ -67,6 +67,12 @@ def example_input(model: nn.Module, lr_size: tuple[int, int], frames: int,
     return torch.rand(batch, 3, h, w, device=device)
 
 
+def flow_child(model: nn.Module) -> str | None:
+    """Name of the top-level child that is the model's flow network (``flow_net``), if any."""
+    flow_net = getattr(model, "flow_net", None)
+    return next((n for n, m in model.named_children() if m is flow_net), None)
+
+
 def count_macs(model: nn.Module, lr_size: tuple[int, int], frames: int = 2
                ) -> tuple[float, dict[str, float]]:
     """MACs per output frame and their split over the model's top-level children."""
@@ -88,13 +94,13 @@ def count_macs(model: nn.Module, lr_size: tuple[int, int], frames: int = 2
     root = type(meta).__name__
     n_frames = frames if getattr(meta, "is_video", False) else 1
     total = sum(counts.get("Global", {}).values()) / 2
-    flow_child = next((n for n, m in meta.named_children() if m is flow_net), None)
+    flow_name = flow_child(meta)
     breakdown = {}
     for name, _ in meta.named_children():
         macs = sum(counts.get(f"{root}.{name}", {}).values()) / 2
         if macs:
-            breakdown[name] = macs / (calls[0] if name == flow_child else n_frames)
-    flow = breakdown.get(flow_child, 0.0) if flow_child else 0.0
+            breakdown[name] = macs / (calls[0] if name == flow_name else n_frames)
+    flow = breakdown.get(flow_name, 0.0) if flow_name else 0.0
     flow_total = flow * calls[0]
     per_frame = (total - flow_total) / n_frames + flow
     return per_frame, breakdown
@@ -115,21 +121,10 @@ def measure_latency(model: nn.Module, lr_size: tuple[int, int], frames: int,
     """
     device = torch.device(device)
     torch.manual_seed(seed)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(device, memory_format=fmt).eval()
-    x = example_input(model, lr_size, frames, device)
-    n_frames = frames if getattr(model, "is_video", False) else 1
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    runs = []
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            _sync(device)
-            t0 = time.perf_counter()
-            model(x)
-            _sync(device)
-            if i >= warmup:
-                runs.append((time.perf_counter() - t0) * 1000 / n_frames)
+    runs = latency_side_by_side({"model": model}, lr_size, frames, device, warmup, repeats,
+                                channels_last)["model"]
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from srprune.io.atomic import atomic_path, write_text_atomic
 from srprune.io.model_file import load_model
-from srprune.profile import count_macs, count_params, latency_side_by_side
+from srprune.profile import count_macs, count_params, flow_child, latency_side_by_side
 
 if TYPE_CHECKING:
     from srprune.pruning.pipeline import PrunePipeline
@@ -64,32 +64,30 @@ def write_report(pipe: PrunePipeline) -> dict[str, Any]:
     dense = load_model(pipe.dense_path)
     compact = load_model(compact_path)
     lr_size = tuple(pipe.s.report_lr_size)
-    rows: dict[str, dict[str, Any]] = {}
+    sized: dict[str, dict[str, Any]] = {}
     for name, model in (("dense", dense), ("compact", compact)):
         params, _ = count_params(model)
         macs, parts = count_macs(model, lr_size)
-        flow = next((n for n, m in model.named_children()
-                     if m is getattr(model, "flow_net", None)), None)
-        rows[name] = {"params": params, "macs_per_frame": macs,
-                      "macs_per_frame_excl_flow": macs - parts.get(flow, 0.0)}
+        sized[name] = {"params": params, "macs_per_frame": macs,
+                       "macs_per_frame_excl_flow": macs - parts.get(flow_child(model), 0.0)}
     runs = latency_side_by_side({"dense": dense, "compact": compact}, lr_size,
                                 pipe.s.latency_frames, pipe.device,
                                 repeats=pipe.s.latency_repeats)
-    for name in rows:
-        rows[name]["latency_ms_per_frame"] = statistics.median(runs[name])
-        rows[name]["latency_runs_ms"] = runs[name]
+    for name, row in sized.items():
+        row["latency_ms_per_frame"] = statistics.median(runs[name])
+        row["latency_runs_ms"] = runs[name]
     validator = pipe._validator(dense)
-    if validator is not None:
+    if validator is None:
+        rows = sized
+    else:  # reading order; the pruned-before-finetune model has the compact one's size
         from srprune.models.bicubic import Bicubic, BicubicConfig
 
-        rows = {"bicubic": {}, "dense": rows["dense"], **(
-            {"pruned (before finetune)": dict(rows["compact"])}
-            if pipe.path("pruned.safetensors").exists() and final.exists() else {}),
-            "compact": rows["compact"]}
-        models = {"bicubic": Bicubic(BicubicConfig(scale=dense.config.scale)), "dense": dense,
-                  "compact": compact}
-        if "pruned (before finetune)" in rows:
+        models = {"bicubic": Bicubic(BicubicConfig(scale=dense.config.scale)), "dense": dense}
+        rows = {"bicubic": {}, "dense": sized["dense"]}
+        if pipe.path("pruned.safetensors").exists() and final.exists():
             models["pruned (before finetune)"] = load_model(pipe.path("pruned.safetensors"))
+            rows["pruned (before finetune)"] = dict(sized["compact"])
+        models["compact"], rows["compact"] = compact, sized["compact"]
         for name, model in models.items():
             rows[name].update(validator(model.to(pipe.device)))
     d, c = rows["dense"], rows["compact"]
