@@ -53,6 +53,14 @@ ParamGroupsFn = Callable[[nn.Module, OptimConfig], list[dict[str, Any]]]
 """Builds Adam parameter groups (each with ``params``, ``lr`` and optionally ``name``)."""
 ReconstructionLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
+
+
+class StopTraining(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a callback to end the run after this iteration (e.g. a pruning search that
+    reached its budget). The trainer logs and checkpoints that iteration, then returns with
+    ``TrainResult.stopped`` set."""
+
+
 LOG_FILE = "train_log.jsonl"
 MODEL_FILE = "model.safetensors"
 
@@ -80,6 +88,7 @@ class TrainResult:
     model_path: Path | None
     last_logs: dict[str, float] = field(default_factory=dict)
     last_val: dict[str, float] = field(default_factory=dict)
+    stopped: bool = False
 
 
 class Trainer:
@@ -107,6 +116,8 @@ class Trainer:
         env: Distributed environment; default from the torchrun variables.
         find_unused_parameters: Passed to DDP (for models with branches unused by the loss).
         extra: JSON facts stored in the final model file.
+        save_final: Write ``out/model.safetensors`` at the end (off for models that are not
+            srprune architectures, such as a hypernetwork-parametrised search model).
     """
 
     def __init__(self, model: nn.Module, dataset: Any, config: TrainConfig, *,
@@ -116,8 +127,9 @@ class Trainer:
                  reconstruction: ReconstructionLoss | None = None,
                  out: str | Path | None = None, device: str | None = None, quiet: bool = False,
                  env: distributed.DistEnv | None = None, find_unused_parameters: bool = False,
-                 extra: Mapping[str, Any] | None = None) -> None:
+                 extra: Mapping[str, Any] | None = None, save_final: bool = True) -> None:
         self.config = config
+        self.save_final = save_final
         self.model = model
         self.dataset = dataset
         self.terms = list(terms)
@@ -359,7 +371,10 @@ class Trainer:
                                     f"{done}; lower optim.lr or set train.grad_clip")
                 # callbacks may change the weights (e.g. a proximal step): before EMA/checkpoint
                 for callback in self.callbacks:
-                    callback(done, {"iter": done, **logs})
+                    try:
+                        callback(done, {"iter": done, **logs})
+                    except StopTraining:
+                        result.stopped = last = True
                 if self.ema is not None:
                     self.ema.update_parameters(self.model)
                 result.iters_done = done
@@ -391,10 +406,13 @@ class Trainer:
                     distributed.barrier(env)
                 if bar is not None:
                     bar.update(1)
+                if result.stopped:
+                    break
         finally:
             if bar is not None:
                 bar.close()
-        if result.iters_done >= loop.iters and env.is_main:
+        finished = result.iters_done >= loop.iters or result.stopped
+        if finished and self.save_final and env.is_main:
             result.model_path = self.out / MODEL_FILE
             extra = {"trained_iters": result.iters_done, "ema": self.ema is not None,
                      **({"val": result.last_val} if result.last_val else {}), **self.extra}

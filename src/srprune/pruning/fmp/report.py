@@ -1,0 +1,117 @@
+"""The report of an FMP run: dense vs compact with all and non-zero counts, and the budgets."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from typing import TYPE_CHECKING, Any
+
+from srprune.io.atomic import write_text_atomic
+from srprune.io.model_file import load_model
+from srprune.models.registry import build_model
+from srprune.profile import count_macs, count_params, latency_side_by_side
+from srprune.pruning.report import plot_ratios
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from srprune.pruning.fmp.pipeline import FMPPipeline
+
+
+def _size_row(model: nn.Module, lr_size: tuple[int, int], file: Any = None) -> dict[str, Any]:
+    params, nonzero = count_params(model)
+    macs, _ = count_macs(model, lr_size)
+    nz_macs, _ = count_macs(model, lr_size, nonzero=True)
+    row: dict[str, Any] = {"params": params, "nonzero_params": nonzero, "macs": macs,
+                           "nonzero_macs": nz_macs}
+    if file is not None:
+        row["file_bytes"] = file.stat().st_size
+    return row
+
+
+def write_fmp_report(pipe: FMPPipeline) -> dict[str, Any]:
+    """Measure and write report.json, report.md and ratios.png."""
+    from srprune.models.bicubic import Bicubic, BicubicConfig
+
+    selection = json.loads(pipe.path("selection.json").read_text())
+    final = pipe.path("model.safetensors")
+    compact_path = final if final.exists() else pipe.path("pruned.safetensors")
+    compact = load_model(compact_path)
+    lr_size = pipe.lr_size()
+    if pipe.reference_path is not None:
+        dense, dense_name = load_model(pipe.reference_path), "dense (reference)"
+    else:
+        dense, dense_name = build_model(pipe.arch), "dense (untrained architecture)"
+    models: dict[str, Any] = {"bicubic": Bicubic(BicubicConfig(scale=pipe.arch.scale))}
+    rows: dict[str, dict[str, Any]] = {"bicubic": {}}
+    models[dense_name] = dense
+    rows[dense_name] = _size_row(dense, lr_size, pipe.reference_path)
+    if final.exists():
+        models["pruned (before finetune)"] = load_model(pipe.path("pruned.safetensors"))
+        rows["pruned (before finetune)"] = _size_row(models["pruned (before finetune)"],
+                                                     lr_size, pipe.path("pruned.safetensors"))
+    models["compact"] = compact
+    rows["compact"] = _size_row(compact, lr_size, compact_path)
+    runs = latency_side_by_side({"dense": dense, "compact": compact}, lr_size, 1, pipe.device,
+                                repeats=pipe.s.latency_repeats)
+    rows[dense_name]["latency_ms"] = statistics.median(runs["dense"])
+    rows["compact"]["latency_ms"] = statistics.median(runs["compact"])
+    validator = pipe._validator()
+    if validator is not None:
+        for name, model in models.items():
+            if name == dense_name and pipe.reference_path is None:
+                continue  # an untrained network has no score worth printing
+            rows[name].update(validator(model.to(pipe.device)))
+    d, c = rows[dense_name], rows["compact"]
+    report = {
+        "method": "fmp", "settings": selection["settings"], "lr_size": list(lr_size),
+        "device": pipe.device, "compact": str(compact_path), "rows": rows,
+        "achieved": selection["achieved"], "search_iters_done": selection["search_iters_done"],
+        "converged_at": selection["converged_at"],
+        "completed_by_force": selection["completed_by_force"],
+        "nonzero_param_reduction": d["nonzero_params"] / c["nonzero_params"],
+        "nonzero_mac_reduction": d["nonzero_macs"] / c["nonzero_macs"],
+        "speedup": d["latency_ms"] / c["latency_ms"],
+    }
+    write_text_atomic(pipe.path("report.json"), json.dumps(report, indent=2))
+    plot_ratios(selection, pipe.path("ratios.png"))
+    text = fmp_report_markdown(report)
+    write_text_atomic(pipe.path("report.md"), text)
+    pipe._say(text)
+    return report
+
+
+def fmp_report_markdown(r: dict[str, Any]) -> str:
+    """The report as Markdown: the size/quality table, then the budget table."""
+    s = r["settings"]
+    h, w = r["lr_size"]
+    lines = [f"# FMP: {s['criterion']} criterion, budgets in {s['metric']} "
+             f"(gamma_C {s['gamma_c']}, gamma_W {s['gamma_w']})", "",
+             f"MACs per image at LR {h}x{w}; latency on {r['device']} (median, interleaved). "
+             "Non-zero counts skip weights that are exactly zero.", "",
+             "| model | params | non-zero params | GMACs | non-zero GMACs | file | ms | PSNR | "
+             "SSIM |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def fmt(row: dict[str, Any], key: str, div: float, spec: str) -> str:
+        return format(row[key] / div, spec) if key in row else "-"
+
+    for name, row in r["rows"].items():
+        lines.append(f"| {name} | {fmt(row, 'params', 1e3, ',.1f')}K | "
+                     f"{fmt(row, 'nonzero_params', 1e3, ',.1f')}K | {fmt(row, 'macs', 1e9, '.2f')}"
+                     f" | {fmt(row, 'nonzero_macs', 1e9, '.2f')} | "
+                     f"{fmt(row, 'file_bytes', 2**20, '.2f')} MB | "
+                     f"{fmt(row, 'latency_ms', 1, '.1f')} | {fmt(row, 'psnr', 1, '.2f')} | "
+                     f"{fmt(row, 'ssim', 1, '.4f')} |")
+    lines += ["", "| metric | channel prune ratio | weight prune ratio | total remaining |",
+              "|---|---|---|---|"]
+    for metric, a in r["achieved"].items():
+        lines.append(f"| {metric} | {100 * a['channel']:.2f} % | {100 * a['weight']:.2f} % | "
+                     f"{100 * (1 - a['channel'] - a['weight']):.2f} % |")
+    how = (f"converged at iteration {r['converged_at']}" if not r["completed_by_force"] else
+           f"did not converge in {r['search_iters_done']} iterations and was completed by "
+           "removing the smallest latents/indicators")
+    lines += ["", f"The search {how}. Non-zero params /{r['nonzero_param_reduction']:.2f}, "
+              f"non-zero MACs /{r['nonzero_mac_reduction']:.2f}, latency /{r['speedup']:.2f} "
+              "(dense kernels: weight sparsity saves storage and MACs, not time).", "",
+              "![per-group channel pruning ratios](ratios.png)", ""]
+    return "\n".join(lines)
