@@ -82,7 +82,8 @@ def test_total_fixed_freezes_the_budget_it_has_met(tmp_path: Path) -> None:
 
 def test_a_search_out_of_iterations_is_completed_to_its_budget(tmp_path: Path) -> None:
     search, done, stopped = _search(tmp_path, criterion="total_fixed", gamma_c=0.3,
-                                    gamma_w=0.2, lambda_c=0.0, lambda_w=0.0, search_iters=4)
+                                    gamma_w=0.2, lambda_c=0.0, lambda_w=0.0, search_iters=4,
+                                    threshold_c=0.0, threshold_w=0.0)
     assert not stopped and done == 4
     r = search.ratios()
     assert r.channel == 0 and r.weight == 0

@@ -92,14 +92,14 @@ def fmp_report_markdown(r: dict[str, Any]) -> str:
              "| model | params | non-zero params | GMACs | non-zero GMACs | file | ms | PSNR | "
              "SSIM |", "|---|---|---|---|---|---|---|---|---|"]
 
-    def fmt(row: dict[str, Any], key: str, div: float, spec: str) -> str:
-        return format(row[key] / div, spec) if key in row else "-"
+    def fmt(row: dict[str, Any], key: str, div: float, spec: str, unit: str = "") -> str:
+        return format(row[key] / div, spec) + unit if key in row else "-"
 
     for name, row in r["rows"].items():
-        lines.append(f"| {name} | {fmt(row, 'params', 1e3, ',.1f')}K | "
-                     f"{fmt(row, 'nonzero_params', 1e3, ',.1f')}K | {fmt(row, 'macs', 1e9, '.2f')}"
-                     f" | {fmt(row, 'nonzero_macs', 1e9, '.2f')} | "
-                     f"{fmt(row, 'file_bytes', 2**20, '.2f')} MB | "
+        lines.append(f"| {name} | {fmt(row, 'params', 1e3, ',.1f', 'K')} | "
+                     f"{fmt(row, 'nonzero_params', 1e3, ',.1f', 'K')} | "
+                     f"{fmt(row, 'macs', 1e9, '.3f')} | {fmt(row, 'nonzero_macs', 1e9, '.3f')} | "
+                     f"{fmt(row, 'file_bytes', 2**20, '.3f', ' MB')} | "
                      f"{fmt(row, 'latency_ms', 1, '.1f')} | {fmt(row, 'psnr', 1, '.2f')} | "
                      f"{fmt(row, 'ssim', 1, '.4f')} |")
     lines += ["", "| metric | channel prune ratio | weight prune ratio | total remaining |",

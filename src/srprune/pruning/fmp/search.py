@@ -36,6 +36,11 @@ def _soft_threshold_(x: torch.Tensor, amount: float) -> None:
     x.copy_(torch.sign(x) * torch.clamp(x.abs() - amount, min=0.0))
 
 
+def _hold_(x: torch.Tensor, where: torch.Tensor, value: float) -> None:
+    """Set ``|x| = value`` where ``where`` (sign kept; zeros become +value)."""
+    x[where] = torch.where(x[where] < 0, -value, value)
+
+
 class FMPSearch:
     """The hypernetwork-parametrised model and everything that prunes it.
 
@@ -102,41 +107,109 @@ class FMPSearch:
         total = sum((h.indicator * h.weight_alive).pow(2).sum() for h in self.hypers.values())
         return {"indicator_l2": self.s.lambda_w * total}
 
+    def caps(self, r: Ratios) -> tuple[float, float]:
+        """How far channel and weight pruning may go now without passing the budget."""
+        s, total = self.s, self.s.gamma_c + self.s.gamma_w
+        if s.criterion == "channel":
+            return s.gamma_c, math.inf
+        if s.criterion == "weight":
+            return math.inf, s.gamma_w
+        if s.criterion == "total_fixed":
+            return s.gamma_c, s.gamma_w
+        return total - r.weight, total - r.channel
+
     @torch.no_grad()
     def prune_channels(self, lr: float) -> None:
-        """Proximal step on the latents and removal of those under the threshold."""
+        """Proximal step on the latents; units under the threshold are removed, smallest first,
+        as far as the budget allows (the others are held at the threshold)."""
+        doomed: list[tuple[float, str, int]] = []
         for g in self.groups:
             z, alive = self.bank.latent(g.name), self.bank.alive(g.name)
             if self.channels_on:
                 _soft_threshold_(z, self.s.lambda_c * lr)
-                self._kill(alive, z.abs(), self.s.threshold_c, self.s.min_units)
+                floor = min(self.s.min_units, int(alive.sum()))
+                below = alive & (z.abs() < self.s.threshold_c)
+                spare = int(alive.sum()) - floor
+                order = torch.argsort(z.abs())
+                picked = [int(i) for i in order if below[i]][:max(0, spare)]
+                doomed += [(float(z[i].abs()), g.name, i) for i in picked]
+                held = below.clone()
+                held[picked] = False
+                _hold_(z, held, self.s.threshold_c)
             z[~alive] = 0.0
+        if doomed:
+            self._remove_capped(sorted(doomed))
+
+    def _remove_capped(self, doomed: list[tuple[float, str, int]]) -> None:
+        """Remove units in order until the channel cap is reached (the unit that reaches it
+        goes too, so a budget is always met); hold the rest at the threshold."""
+        cap = self.caps(self.ratios())[0]
+        for k, (_, name, i) in enumerate(doomed):
+            if self.ratios().channel >= cap:
+                for _, rest_name, j in doomed[k:]:
+                    z = self.bank.latent(rest_name)
+                    z[j] = self.s.threshold_c if z[j] >= 0 else -self.s.threshold_c
+                return
+            self.bank.alive(name)[i] = False
+            self.bank.latent(name)[i] = 0.0
 
     @torch.no_grad()
     def prune_weights(self, lr: float) -> None:
-        """Sparsity step on the indicators and removal of those under the threshold."""
-        for h in self.hypers.values():
-            ind = h.indicator
-            if self.weights_on:
-                if self.s.weight_reg == "l1":
-                    _soft_threshold_(ind, self.s.lambda_w * lr)
-                h.weight_alive &= ind.abs() >= self.s.threshold_w
-            ind[~h.weight_alive] = 0.0
-
-    @staticmethod
-    def _kill(alive: torch.Tensor, magnitude: torch.Tensor, threshold: float,
-              min_units: int) -> None:
-        """Remove alive units under ``threshold``, keeping at least ``min_units`` (largest)."""
-        doomed = alive & (magnitude < threshold)
-        if not bool(doomed.any()):
+        """Sparsity step on the indicators; a weight whose gated value ``|I O|`` falls under
+        ``threshold_w`` x the RMS of its conv's generated weights is removed, smallest first, as
+        far as the budget allows."""
+        if not self.weights_on:
+            for h in self.hypers.values():
+                h.indicator[~h.weight_alive] = 0.0
             return
-        floor = min(min_units, int(alive.sum()))
-        survivors = alive & ~doomed
-        if int(survivors.sum()) < floor:
-            order = torch.argsort(torch.where(alive, magnitude, -math.inf), descending=True)
-            survivors = torch.zeros_like(alive)
-            survivors[order[:floor]] = True
-        alive &= survivors
+        candidates = []
+        for path, h in self.hypers.items():
+            ind = h.indicator
+            if self.s.weight_reg == "l1":
+                _soft_threshold_(ind, self.s.lambda_w * lr)
+            o = h.generated()
+            rms = o.pow(2).mean().sqrt().clamp_min(1e-12)
+            rel = (ind * o).abs() / rms
+            below = h.weight_alive & (rel < self.s.threshold_w)
+            if bool(below.any()):  # the indicator that puts |I O| at the threshold
+                candidates.append((path, below, rel,
+                                   self.s.threshold_w * rms / o.abs().clamp_min(1e-12)))
+            ind[~h.weight_alive] = 0.0
+        if candidates:
+            self._remove_weights_capped(candidates)
+
+    def _remove_weights_capped(self, candidates: list[tuple[str, torch.Tensor, torch.Tensor,
+                                                            torch.Tensor]]) -> None:
+        """Remove candidate weights, smallest relative value first, until the weight cap is
+        reached (the weight that reaches it goes too); the rest are held with their gated value ``|I O|`` at the threshold."""
+        r = self.ratios()
+        allowed = self.caps(r)[1] - r.weight
+        dense = self.accountant.counts(self.conv_states())[0].get(self.s.metric)  # type: ignore[arg-type]
+        costs, values, owner, flat = [], [], [], []
+        for k, (path, below, rel, _) in enumerate(candidates):
+            h = self.hypers[path]
+            block = h.channel_mask().expand(h.shape)
+            unit = 1.0 if self.s.metric == "params" else float(self.accountant.positions[path])
+            idx = torch.nonzero(below.flatten()).flatten()
+            costs.append(block.reshape(-1)[idx] * unit / dense)
+            values.append(rel.flatten()[idx])
+            owner.append(torch.full_like(idx, k))
+            flat.append(idx)
+        cost, value = torch.cat(costs), torch.cat(values)
+        owners, flats = torch.cat(owner), torch.cat(flat)
+        order = torch.argsort(value)
+        take = torch.zeros_like(value, dtype=torch.bool)
+        before = torch.cumsum(cost[order], 0) - cost[order]  # pruned ahead of each candidate
+        take[order] = before < allowed
+        for k, (path, _, _, held_value) in enumerate(candidates):
+            h = self.hypers[path]
+            mine = owners == k
+            gone, held = flats[mine & take], flats[mine & ~take]
+            h.weight_alive.view(-1)[gone] = False
+            ind = h.indicator.view(-1)
+            ind[gone] = 0.0
+            sign = torch.where(ind[held] < 0, -1.0, 1.0)
+            ind[held] = sign * held_value.reshape(-1)[held]
 
     def after_step(self, done: int, logs: dict[str, float]) -> None:
         """Trainer callback: sparsity steps, then the budget check every ``check_every``."""

@@ -1,0 +1,45 @@
+"""``srprune prune --method fmp``: the FMP branch of the prune command.
+
+The config is a training config (``model`` = the architecture to search from, ``data``,
+``optim``, ``train`` = the finetuning run) plus an ``fmp:`` section (see
+:class:`srprune.pruning.fmp.settings.FMPSettings` and docs/fmp.md). ``--model FILE`` replaces the
+config's ``model`` section: FMP then searches the same architecture from scratch and reports the
+trained file beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from srprune.commands.common import resolve_device
+from srprune.errors import UserError
+
+
+def run_fmp(args: argparse.Namespace) -> int:
+    """Run FMP's stages as the parsed ``prune`` arguments say."""
+    from srprune.pruning.fmp.pipeline import STAGES, FMPPipeline
+    from srprune.pruning.fmp.settings import fmp_settings_from_dict
+    from srprune.train.config import apply_overrides, config_from_dict, read_yaml
+
+    if args.ratio is not None:
+        raise UserError("--ratio is for channel-ratio methods; FMP takes budgets: "
+                        "--set fmp.gamma_c=0.3 --set fmp.gamma_w=0.1")
+    data = apply_overrides(read_yaml(args.config), args.overrides)
+    fmp = dict(data.pop("fmp", None) or {})
+    data.pop("prune", None)
+    if args.model is not None:
+        if not args.model.is_file():
+            raise UserError(f"model file not found: {args.model}")
+        data["model"] = {"file": str(args.model)}
+    if not data.get("model"):
+        raise UserError(f"{args.config}: FMP needs a model section (e.g. name: esrb-6-256, "
+                        "scale: 4) or --model FILE")
+    try:
+        settings, cfg = fmp_settings_from_dict(fmp), config_from_dict(data)
+    except UserError as e:
+        raise UserError(f"{args.config}: {e}") from None
+    raw = args.stages if args.stages_given else ",".join(STAGES)
+    stages = [s.strip() for s in raw.split(",") if s.strip()]
+    pipe = FMPPipeline(settings, cfg, args.out, resolve_device(args.device), quiet=args.quiet)
+    pipe.run(stages, force=args.force)
+    return 0
