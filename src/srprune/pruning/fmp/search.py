@@ -181,7 +181,8 @@ class FMPSearch:
     def _remove_weights_capped(self, candidates: list[tuple[str, torch.Tensor, torch.Tensor,
                                                             torch.Tensor]]) -> None:
         """Remove candidate weights, smallest relative value first, until the weight cap is
-        reached (the weight that reaches it goes too); the rest are held with their gated value ``|I O|`` at the threshold."""
+        reached (the weight that reaches it goes too); the rest are held with their gated value
+        ``|I O|`` at the threshold."""
         r = self.ratios()
         allowed = self.caps(r)[1] - r.weight
         dense = self.accountant.counts(self.conv_states())[0].get(self.s.metric)  # type: ignore[arg-type]
