@@ -155,9 +155,9 @@ class FMPSearch:
 
     @torch.no_grad()
     def prune_weights(self, lr: float) -> None:
-        """Sparsity step on the indicators; a weight whose gated value ``|I O|`` falls under
-        ``threshold_w`` x the RMS of its conv's generated weights is removed, smallest first, as
-        far as the budget allows."""
+        """Sparsity step on the indicators; weights whose indicator falls under
+        ``threshold_w`` are removed, smallest gated value ``|I O|`` first, as far as the
+        budget allows."""
         if not self.weights_on:
             for h in self.hypers.values():
                 h.indicator[~h.weight_alive] = 0.0
@@ -167,27 +167,22 @@ class FMPSearch:
             ind = h.indicator
             if self.s.weight_reg == "l1":
                 _soft_threshold_(ind, self.s.lambda_w * lr)
-            o = h.generated()
-            rms = o.pow(2).mean().sqrt().clamp_min(1e-12)
-            rel = (ind * o).abs() / rms
-            below = h.weight_alive & (rel < self.s.threshold_w)
-            if bool(below.any()):  # the indicator that puts |I O| at the threshold
-                candidates.append((path, below, rel,
-                                   self.s.threshold_w * rms / o.abs().clamp_min(1e-12)))
+            below = h.weight_alive & (ind.abs() < self.s.threshold_w)
+            if bool(below.any()):
+                candidates.append((path, below, (ind * h.generated()).abs()))
             ind[~h.weight_alive] = 0.0
         if candidates:
             self._remove_weights_capped(candidates)
 
-    def _remove_weights_capped(self, candidates: list[tuple[str, torch.Tensor, torch.Tensor,
-                                                            torch.Tensor]]) -> None:
+    def _remove_weights_capped(self, candidates: list[tuple[str, torch.Tensor, torch.Tensor]]
+                               ) -> None:
         """Remove candidate weights, smallest relative value first, until the weight cap is
-        reached (the weight that reaches it goes too); the rest are held with their gated value
-        ``|I O|`` at the threshold."""
+        reached (the weight that reaches it goes too); the rest are held at the threshold."""
         r = self.ratios()
         allowed = self.caps(r)[1] - r.weight
         dense = self.accountant.counts(self.conv_states())[0].get(self.s.metric)  # type: ignore[arg-type]
         costs, values, owner, flat = [], [], [], []
-        for k, (path, below, rel, _) in enumerate(candidates):
+        for k, (path, below, rel) in enumerate(candidates):
             h = self.hypers[path]
             block = h.channel_mask().expand(h.shape)
             unit = 1.0 if self.s.metric == "params" else float(self.accountant.positions[path])
@@ -202,15 +197,14 @@ class FMPSearch:
         take = torch.zeros_like(value, dtype=torch.bool)
         before = torch.cumsum(cost[order], 0) - cost[order]  # pruned ahead of each candidate
         take[order] = before < allowed
-        for k, (path, _, _, held_value) in enumerate(candidates):
+        for k, (path, _, _) in enumerate(candidates):
             h = self.hypers[path]
             mine = owners == k
             gone, held = flats[mine & take], flats[mine & ~take]
             h.weight_alive.view(-1)[gone] = False
             ind = h.indicator.view(-1)
             ind[gone] = 0.0
-            sign = torch.where(ind[held] < 0, -1.0, 1.0)
-            ind[held] = sign * held_value.reshape(-1)[held]
+            ind[held] = torch.where(ind[held] < 0, -self.s.threshold_w, self.s.threshold_w)
 
     def after_step(self, done: int, logs: dict[str, float]) -> None:
         """Trainer callback: sparsity steps, then the budget check every ``check_every``."""

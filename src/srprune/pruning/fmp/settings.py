@@ -27,7 +27,9 @@ class FMPSettings:
         lambda_c: proximal (soft-threshold) strength on the channel latents.
         lambda_w: sparsity strength on the weight indicators.
         weight_reg: ``l1`` (a proximal step, exact zeros) or ``l2`` (a loss term).
-        threshold_c, threshold_w: a latent entry / indicator below this is removed for good.
+        threshold_c, threshold_w: a latent entry / indicator below this is removed for good
+            (DHP: 5e-3); among those, the smallest |z| / gated weights |I O| go first, and only
+            as many as the budget needs (the rest are held at the threshold).
         min_units: fewest units any group keeps (pixel-shuffle units count s^2 channels).
         latent_lr, indicator_lr: Adam learning rates of latents and indicators (null:
             ``optim.lr``).
