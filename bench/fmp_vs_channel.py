@@ -1,0 +1,128 @@
+"""FMP vs SSL vs ASSL vs L1 vs Scratch on one image-SR network at one shared params budget.
+
+    python bench/fmp_vs_channel.py --dense runs/fmp_compare/dense/model.safetensors \\
+        --fmp-run runs/fmp_demo/params_total --runs runs/fmp_compare \\
+        --out results/fmp_demo/compare
+
+The FMP run (its own config; searched from scratch) fixes the budget: the share of the dense
+params it keeps (non-zero). Every channel-pruning method then gets the ratio p at which its
+compact model keeps the same share (found by bisection on the selection, before any training),
+runs ``srprune prune`` with ``configs/prune/edsr_demo.yaml`` (resumable) and all are tabulated:
+non-zero params, MACs, latency, PSNR/SSIM and the training each got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from srprune.io.atomic import write_text_atomic
+from srprune.io.model_file import load_model
+from srprune.profile import count_params
+from srprune.pruning.criteria import score_groups, select_units
+from srprune.pruning.methods import get_recipe
+from srprune.pruning.pipeline import prunable_groups
+from srprune.pruning.surgery import remove_units
+
+METHODS = ("ssl", "assl", "l1", "scratch")
+
+
+def kept_share(dense_path: Path, method: str, ratio: float) -> float:
+    """Share of the dense params the method's compact model keeps at ``ratio``."""
+    model = load_model(dense_path)
+    recipe = get_recipe(method)
+    groups = prunable_groups(model, recipe)
+    removed = select_units(groups, score_groups(model, groups, recipe.scorer), ratio,
+                           recipe.scope, recipe.order, 0)
+    compact = remove_units(copy.deepcopy(model), groups, removed)
+    return count_params(compact)[0] / count_params(model)[0]
+
+
+def ratio_for(dense_path: Path, method: str, share: float) -> float:
+    """The ratio p (to 1e-3) whose compact model keeps about ``share`` of the params."""
+    lo, hi = 0.0, 0.95
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        if kept_share(dense_path, method, mid) > share:
+            lo = mid
+        else:
+            hi = mid
+    best = min((lo, hi), key=lambda p: abs(kept_share(dense_path, method, p) - share))
+    return round(best, 3)
+
+
+def row(method: str, report: dict, iters: str) -> dict:
+    """One table row from a report.json (SSL-style or FMP-style)."""
+    c = report["rows"]["compact"]
+    return {"method": method, "params": c["params"],
+            "nonzero_params": c.get("nonzero_params", c["params"]),
+            "macs": c.get("macs", c.get("macs_per_frame")),
+            "nonzero_macs": c.get("nonzero_macs", c.get("macs_per_frame")),
+            "latency_ms": c.get("latency_ms", c.get("latency_ms_per_frame")),
+            "psnr": c.get("psnr"), "ssim": c.get("ssim"), "training": iters}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dense", type=Path, required=True, help="trained dense model")
+    p.add_argument("--fmp-run", type=Path, required=True, help="a finished FMP run folder")
+    p.add_argument("--runs", type=Path, required=True, help="folder for the channel runs")
+    p.add_argument("--config", type=Path, default=Path("configs/prune/edsr_demo.yaml"))
+    p.add_argument("--out", type=Path, required=True, help="output path without suffix")
+    args = p.parse_args()
+    fmp = json.loads((args.fmp_run / "report.json").read_text())
+    dense_params = count_params(load_model(args.dense))[0]
+    share = fmp["rows"]["compact"]["nonzero_params"] / dense_params
+    sel = json.loads((args.fmp_run / "selection.json").read_text())
+    ft_iters = fmp["settings"] and json.loads((args.fmp_run / "finetune" / "train_log.jsonl")
+                                              .read_text().splitlines()[-1])["iter"]
+    rows = [row("FMP", fmp, f"search {sel['search_iters_done']} + finetune {ft_iters}, "
+                            "from scratch")]
+    for method in METHODS:
+        out = args.runs / method
+        if not (out / "report.json").is_file():
+            ratio = ratio_for(args.dense, method, share)
+            cmd = [sys.executable, "-m", "srprune", "prune", "--method", method, "--ratio",
+                   str(ratio), "--model", str(args.dense), "--config", str(args.config),
+                   "--out", str(out), "--quiet"]
+            print(" ".join(cmd), flush=True)
+            subprocess.run(cmd, check=True)
+        report = json.loads((out / "report.json").read_text())
+        iters = {"scratch": "2 x finetune, from scratch"}.get(
+            method, "dense 1000 + regularise + finetune 1000" if method != "l1"
+            else "dense 1000 + finetune 1000")
+        rows.append(row(method.upper() if method != "scratch" else "Scratch", report, iters)
+                    | {"ratio": report["ratio"]})
+    first = json.loads((args.runs / METHODS[0] / "report.json").read_text())
+    d = first["rows"]["dense"]
+    lines = [f"# FMP vs channel pruning at one params budget ({100 * share:.1f} % of the dense "
+             "params kept)", "",
+             f"EDSR-4-32 x4 on the embedded photos; MACs and latency at LR "
+             f"{first['lr_size'][0]}x{first['lr_size'][1]} on {first['device']}; PSNR/SSIM on Y, "
+             "border = scale. Made by `bench/fmp_vs_channel.py`.", "",
+             "| method | p | params (non-zero) | GMACs (non-zero) | ms | PSNR | SSIM | training |",
+             "|---|---|---|---|---|---|---|---|",
+             f"| dense | - | {d['params'] / 1e3:.1f}K | {d['macs_per_frame'] / 1e9:.2f} | "
+             f"{d['latency_ms_per_frame']:.1f} | {d['psnr']:.2f} | {d['ssim']:.4f} | 1000 |"]
+    for r in rows:
+        lines.append(f"| {r['method']} | {r.get('ratio', '-')} | "
+                     f"{r['params'] / 1e3:.1f}K ({r['nonzero_params'] / 1e3:.1f}K) | "
+                     f"{r['macs'] / 1e9:.2f} ({r['nonzero_macs'] / 1e9:.2f}) | "
+                     f"{r['latency_ms']:.1f} | {r['psnr']:.2f} | {r['ssim']:.4f} | "
+                     f"{r['training']} |")
+    b = first["rows"].get("bicubic")
+    if b:
+        lines += ["", f"Bicubic: {b['psnr']:.2f} dB / {b['ssim']:.4f}."]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out.with_suffix(".json"), json.dumps(rows, indent=1))
+    write_text_atomic(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
