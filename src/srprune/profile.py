@@ -5,6 +5,8 @@ Conventions (stated in every report):
 * MACs are multiply-accumulates of convolutions and linear layers, counted by PyTorch's own
   ``torch.utils.flop_counter.FlopCounterMode`` (which reports FLOPs = 2 x MACs) on a ``meta``
   copy of the model, so counting costs no compute.
+* Non-zero MACs: each conv / linear module's MACs times its weight density (nnz / numel), the
+  work left when multiplications by zero weights are skipped (weight-sparse models).
 * Video models: MACs per output frame, counting one pass of the flow network per frame (the
   papers' convention), i.e. ``(total - flow) / T + flow / flow_passes``.
 * Latency: median wall time per frame over ``repeats`` runs after ``warmup`` runs, under
@@ -41,6 +43,8 @@ class ProfileReport:
     frames: int
     device: str
     macs_breakdown: dict[str, float] = field(default_factory=dict)
+    nonzero_macs_per_frame: float | None = None
+    nonzero_macs_breakdown: dict[str, float] = field(default_factory=dict)
     latency_ms_per_frame: float | None = None
     latency_runs_ms: list[float] = field(default_factory=list)
     peak_memory_mb: float | None = None
@@ -73,9 +77,25 @@ def flow_child(model: nn.Module) -> str | None:
     return next((n for n, m in model.named_children() if m is flow_net), None)
 
 
-def count_macs(model: nn.Module, lr_size: tuple[int, int], frames: int = 2
-               ) -> tuple[float, dict[str, float]]:
-    """MACs per output frame and their split over the model's top-level children."""
+def weight_densities(model: nn.Module) -> dict[str, float]:
+    """Non-zero fraction of the weight of every conv / linear module, keyed by module path."""
+    out = {}
+    for name, m in model.named_modules():
+        w = getattr(m, "weight", None)
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)) and isinstance(w, torch.Tensor) \
+                and w.numel() and not w.is_meta:
+            out[name] = int(torch.count_nonzero(w)) / w.numel()
+    return out
+
+
+def count_macs(model: nn.Module, lr_size: tuple[int, int], frames: int = 2,
+               nonzero: bool = False) -> tuple[float, dict[str, float]]:
+    """MACs per output frame and their split over the model's top-level children.
+
+    ``nonzero``: count each conv / linear module's MACs times its weight density (nnz / numel),
+    i.e. only the multiplications by non-zero weights.
+    """
+    densities = weight_densities(model) if nonzero else {}
     meta = copy.deepcopy(model).to("meta").eval()
     x = example_input(meta, lr_size, frames, "meta")
     flow_net = getattr(meta, "flow_net", None)
@@ -92,14 +112,30 @@ def count_macs(model: nn.Module, lr_size: tuple[int, int], frames: int = 2
         hook.remove()
     counts = counter.get_flop_counts()
     root = type(meta).__name__
+
+    def key(name: str) -> str:
+        return f"{root}.{name}" if name else root
+
+    def raw(k: str) -> float:
+        return sum(counts.get(k, {}).values()) / 2
+
+    # MACs by zero weights, per module path; FlopCounterMode also adds them to every ancestor
+    saved = {name: (1.0 - d) * raw(key(name)) for name, d in densities.items() if d < 1.0}
+
+    def macs(name: str | None) -> float:
+        if name is None:
+            return raw("Global") - sum(saved.values())
+        return raw(key(name)) - sum(v for n, v in saved.items()
+                                    if n == name or n.startswith(f"{name}."))
+
     n_frames = frames if getattr(meta, "is_video", False) else 1
-    total = sum(counts.get("Global", {}).values()) / 2
+    total = macs(None)
     flow_name = flow_child(meta)
     breakdown = {}
     for name, _ in meta.named_children():
-        macs = sum(counts.get(f"{root}.{name}", {}).values()) / 2
-        if macs:
-            breakdown[name] = macs / (calls[0] if name == flow_name else n_frames)
+        child = macs(name)
+        if child:
+            breakdown[name] = child / (calls[0] if name == flow_name else n_frames)
     flow = breakdown.get(flow_name, 0.0) if flow_name else 0.0
     flow_total = flow * calls[0]
     per_frame = (total - flow_total) / n_frames + flow
@@ -138,9 +174,12 @@ def profile_model(model: nn.Module, name: str, lr_size: tuple[int, int], frames:
     """Profile ``model`` at an LR size (see the module docstring for the conventions)."""
     params, nonzero = count_params(model)
     macs, breakdown = count_macs(model, lr_size, frames)
+    nz_macs, nz_breakdown = (count_macs(model, lr_size, frames, nonzero=True)
+                             if nonzero < params else (macs, dict(breakdown)))
     report = ProfileReport(model=name, params=params, nonzero_params=nonzero,
                            macs_per_frame=macs, lr_size=lr_size, frames=frames, device=device,
-                           macs_breakdown=breakdown)
+                           macs_breakdown=breakdown, nonzero_macs_per_frame=nz_macs,
+                           nonzero_macs_breakdown=nz_breakdown)
     if latency:
         med, runs, peak = measure_latency(model, lr_size, frames, device, warmup, repeats,
                                           channels_last=channels_last)

@@ -10,12 +10,17 @@ Activations carry no weights: BasicVSR checkpoints load with LeakyReLU (BasicSR,
 (BasicSR's spynet_sintel_final-*.pth, mmagic's SPyNet, or any BasicVSR checkpoint's SPyNet) into
 the result; IN may then also be an srprune model file whose SPyNet is replaced.
 
+--sparse stores mostly-zero weights (pruned or sparsified models) as their non-zero values plus a
+1-bit mask, so zeros cost no space; --half stores floats as float16 (loaded back as float32, about
+3 significant digits kept). Both may also repack an srprune model file given as IN.
+
 examples:
   srprune convert --from basicsr BasicVSR_REDS4.pth basicvsr.safetensors
   srprune convert --from mmagic basicvsr_reds4_20120409-0e599677.pth basicvsr.safetensors
   srprune convert --from edsr-pytorch edsr_baseline_x2-1bc95232.pt edsr_x2.safetensors
   srprune convert --from basicsr ssl_basicvsr.pth ssl.safetensors --act relu
   srprune convert dense.safetensors dense_spynet.safetensors --spynet spynet_sintel_final.pth
+  srprune convert sparse.safetensors small.safetensors --sparse --half
 """
 
 from __future__ import annotations
@@ -54,6 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="EDSR residual scaling (default 1; 0.1 for the paper's 32x256 model)")
     p.add_argument("--rgb-range", type=float, default=None,
                    help="EDSR pixel range (default: from EDSR-PyTorch's MeanShift, else 255)")
+    p.add_argument("--sparse", action="store_true",
+                   help="store mostly-zero weights as non-zero values + bitmask (lossless)")
+    p.add_argument("--half", action="store_true",
+                   help="store floating weights as float16 (lossy; loaded as float32)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"SPyNet checkpoint not found: {args.spynet}")
 
     if is_srprune_file(src):
-        if not args.spynet:
+        if not (args.spynet or args.sparse or args.half):
             raise UserError(f"{src} is already an srprune model file; nothing to convert "
-                            "(add --spynet FILE to replace its SPyNet weights)")
+                            "(add --spynet FILE to replace its SPyNet weights, or --sparse / "
+                            "--half to repack it)")
         given = [f for f, v in (("--arch", args.arch), ("--act", args.act),
                                 ("--params-key", args.params_key),
                                 ("--res-scale", args.res_scale),
@@ -104,7 +114,9 @@ def run(args: argparse.Namespace) -> int:
         text = " ".join([text, *sp.notes])
         extra["spynet_from"] = Path(args.spynet).name
 
-    save_model(out, model, extra)
-    print(textwrap.fill(f"{text} Wrote {out}.", width=100, break_long_words=False,
+    save_model(out, model, extra, sparse=args.sparse, half=args.half)
+    packed = [f for f, on in (("sparse", args.sparse), ("float16", args.half)) if on]
+    how = f" ({' + '.join(packed)}, {out.stat().st_size / 2**20:,.2f} MB)" if packed else ""
+    print(textwrap.fill(f"{text} Wrote {out}{how}.", width=100, break_long_words=False,
                         break_on_hyphens=False))
     return 0

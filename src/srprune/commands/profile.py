@@ -2,7 +2,8 @@
 
 MACs are conv + linear multiply-accumulates counted by PyTorch's FlopCounterMode (FLOPs / 2) on a
 meta copy of the model; video models count one flow-network (SPyNet) pass per frame, as the
-papers do. Latency is the median of repeated runs after warm-up.
+papers do. A model with zero weights also gets non-zero MACs: each conv / linear layer's MACs
+times its weight density. Latency is the median of repeated runs after warm-up.
 """
 
 from __future__ import annotations
@@ -44,9 +45,17 @@ def run(args: argparse.Namespace) -> int:
     h, w = args.lr_size
     print(f"model            {report.model}")
     print(f"params           {report.params:,} ({report.nonzero_params:,} non-zero)")
+    width = max([15, *(len(part) + 1 for part in report.macs_breakdown)])
     print(f"MACs / frame     {report.macs_per_frame / 1e9:,.2f} G at LR {h}x{w}")
     for part, macs in report.macs_breakdown.items():
-        print(f"  {part:<15}{macs / 1e9:,.2f} G")
+        print(f"  {part:<{width}}{macs / 1e9:,.2f} G")
+    if report.nonzero_params < report.params and report.nonzero_macs_per_frame is not None:
+        share = report.nonzero_macs_per_frame / report.macs_per_frame if report.macs_per_frame \
+            else 1.0
+        print(f"non-zero MACs    {report.nonzero_macs_per_frame / 1e9:,.2f} G "
+              f"({share:.1%} of MACs; conv / linear MACs x weight density)")
+        for part, macs in report.nonzero_macs_breakdown.items():
+            print(f"  {part:<{width}}{macs / 1e9:,.2f} G")
     if report.latency_ms_per_frame is not None:
         print(f"latency / frame  {report.latency_ms_per_frame:,.1f} ms on {device} "
               f"(median of {len(report.latency_runs_ms)})")

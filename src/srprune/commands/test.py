@@ -4,6 +4,11 @@ Each layout scores with its dataset's convention (as BasicSR does): reds4 and fr
 vid4 / vimeo (centre frame) / sisr on Y; crop border 0 for video, the scale for SISR; per clip,
 then over clips. --flip-ensemble adds temporal-flip self-ensemble (the official SSL test configs
 use it for Vid4 and Vimeo).
+
+SISR sets: ``HR/`` + ``LR_bicubic/X{s}/`` (DIV2K, EDSR-PyTorch's benchmark) or ``GTmod12/`` +
+``LRbicx{s}/`` (BasicSR); without the LR folder LR is made with MATLAB bicubic from the
+mod-cropped HR. A --data folder holding several sets (benchmark/ with Set5, Set14, B100, ...)
+is scored set by set: one row per set (PSNR/SSIM on Y, crop border = scale).
 """
 
 from __future__ import annotations
@@ -12,16 +17,26 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srprune.commands.common import load_any_model, resolve_device
 from srprune.errors import UserError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from srprune.data.layouts import Clip
+    from srprune.eval.conventions import MetricConvention
+    from srprune.eval.scores import ScoreBook
 
 SPLIT_DEFAULTS = {"reds4": ("reds", "reds4"), "vimeo": ("vimeo", "test")}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="srprune .safetensors file, or bicubic")
-    p.add_argument("--data", required=True, type=Path, help="dataset root folder")
+    p.add_argument("--data", required=True, type=Path,
+                   help="dataset root folder (sisr: one set, or a folder of sets such as "
+                        "benchmark/ holding Set5, Set14, ...)")
     p.add_argument("--layout", required=True,
                    choices=["reds4", "vid4", "vimeo", "frames", "sisr"],
                    help="dataset layout (reds4 = the REDS4 clips of a REDS root; vimeo = the "
@@ -29,33 +44,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", type=int, default=4, help="scale (SISR models and bicubic)")
     p.add_argument("--flip-ensemble", action="store_true", help="temporal-flip self-ensemble")
     p.add_argument("--chunk", type=int, help="frames per forward pass (default: whole clip)")
-    p.add_argument("--max-clips", type=int, help="score only the first N clips")
-    p.add_argument("--save-frames", type=Path, help="write SR frames here (PNG per clip)")
+    p.add_argument("--max-clips", type=int, help="score only the first N clips (of each set)")
+    p.add_argument("--save-frames", type=Path,
+                   help="write SR frames here (PNG per clip; a sub-folder per SISR set)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--json", action="store_true", help="print JSON (per-frame scores included)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from srprune.data.layouts import open_layout
+    from srprune.data.layouts import is_sisr_set, open_layout, sisr_sets
     from srprune.eval.conventions import convention_for
-    from srprune.eval.evaluate import evaluate, summary_rows
+    from srprune.eval.evaluate import summary_rows
 
     model, name = load_any_model(args.model, args.scale)
     scale = model.config.scale
     if args.save_frames is not None and args.save_frames.exists():
         raise UserError(f"--save-frames {args.save_frames} exists; choose a new folder")
-    layout, split = SPLIT_DEFAULTS.get(args.layout, (args.layout, None))
-    clips = open_layout(args.data, layout, split, scale)
-    if args.max_clips:
-        clips = clips[: args.max_clips]
+    multi = args.layout == "sisr" and args.data.is_dir() and not is_sisr_set(args.data)
+    if multi:
+        sets = sisr_sets(args.data, scale)
+    else:
+        layout, split = SPLIT_DEFAULTS.get(args.layout, (args.layout, None))
+        sets = {"": open_layout(args.data, layout, split, scale)}
     conv = convention_for(args.layout, scale, flip_ensemble=args.flip_ensemble)
     save_tmp = None
     if args.save_frames is not None:
         save_tmp = args.save_frames.with_name(f".{args.save_frames.name}.part")
-    book = evaluate(model, clips, scale, conv, resolve_device(args.device), args.chunk,
-                    save_tmp, progress=not args.json and sys.stderr.isatty())
+    books = {set_name: _evaluate(args, model, clips, scale, conv,
+                                 save_tmp / set_name if save_tmp and multi else save_tmp)
+             for set_name, clips in sets.items()}
     if save_tmp is not None:
         save_tmp.rename(args.save_frames)
+    if multi:
+        return _print_sets(args, name, conv, books)
+    book = books[""]
     if args.json:
         print(json.dumps({"model": name, "layout": args.layout, "scores": book.to_dict()},
                          indent=2))
@@ -63,4 +85,32 @@ def run(args: argparse.Namespace) -> int:
     print(f"{name} on {args.data} ({args.layout}: {conv.describe()})")
     for row in summary_rows(book):
         print(f"  {row['clip']:<24} {row['psnr']:7.3f} dB  {row['ssim']:.4f}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, model: nn.Module, clips: list[Clip], scale: int,
+              conv: MetricConvention, save: Path | None) -> ScoreBook:
+    """Score the first ``--max-clips`` of ``clips``, saving SR frames under ``save``."""
+    from srprune.eval.evaluate import evaluate
+
+    if args.max_clips:
+        clips = clips[: args.max_clips]
+    return evaluate(model, clips, scale, conv, resolve_device(args.device), args.chunk, save,
+                    progress=not args.json and sys.stderr.isatty())
+
+
+def _print_sets(args: argparse.Namespace, name: str, conv: MetricConvention,
+                books: dict[str, ScoreBook]) -> int:
+    """One row per SISR set: images scored, mean PSNR and SSIM (text, or JSON with the books)."""
+    scores = {set_name: book.to_dict() for set_name, book in books.items()}
+    rows = [{"set": set_name, "images": d["num_clips"], "psnr": d["psnr"], "ssim": d["ssim"]}
+            for set_name, d in scores.items()]
+    if args.json:
+        print(json.dumps({"model": name, "layout": args.layout, "convention": conv.to_dict(),
+                          "rows": rows, "sets": scores}, indent=2))
+        return 0
+    print(f"{name} on {args.data} ({args.layout}, {len(rows)} sets: {conv.describe()})")
+    for row in rows:
+        print(f"  {row['set']:<16} {row['images']:>4} images  {float(row['psnr']):7.3f} dB  "
+              f"{row['ssim']:.4f}")
     return 0

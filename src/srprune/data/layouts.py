@@ -15,8 +15,10 @@ Layouts (``root`` is the dataset folder; ``X{s}``/``BIx{s}`` use the requested s
   ``GT/<clip>/`` with LR in ``LR/X{s}/<clip>/`` and flows in ``flows/<clip>.npy`` when present;
   otherwise every sub-folder of ``root`` holding images is a GT-only clip; a folder holding images
   and no clip folders is one clip.
-- ``sisr``: DIV2K/benchmark style ``HR/*`` with LR in ``LR_bicubic/X{s}/`` named ``0001x4.png``
-  or ``0001.png``; each image is a one-frame clip.
+- ``sisr``: DIV2K / EDSR-PyTorch benchmark style ``HR/*`` with LR in ``LR_bicubic/X{s}/`` named
+  ``0001x4.png`` or ``0001.png``, or BasicSR style ``GTmod12/*`` with LR in ``LRbicx{s}/`` (same
+  names); each image is a one-frame clip. A folder of such sets (``benchmark/Set5``, ``Set14``,
+  ...) is a multi-set root: ``sisr_sets`` keeps the sets apart, ``sisr`` names clips ``set/image``.
 
 When the LR folder of a layout exists, every clip must have its LR frames there; when it does
 not, ``load_clip`` makes LR frames with MATLAB bicubic downsampling of the (mod-cropped) GT.
@@ -196,11 +198,20 @@ def frames(root: PathLike, scale: int = 4) -> list[Clip]:
     raise UserError(f"no clips found in {root}: expected GT/<clip>/, <clip>/ or image files")
 
 
-def sisr(root: PathLike, scale: int = 4) -> list[Clip]:
-    """DIV2K-style ``HR/`` images with optional ``LR_bicubic/X{scale}/``; one-frame clips."""
-    root = _require_dir(root, "SISR folder")
-    hr = list_images(_require_dir(root / "HR", "HR folder"))
-    lr_dir = root / "LR_bicubic" / f"X{scale}"
+SISR_LAYOUTS = (("HR", "LR_bicubic/X{s}"), ("GTmod12", "LRbicx{s}"))
+"""(HR folder, LR folder) of a SISR set: DIV2K / EDSR-PyTorch benchmark, then BasicSR."""
+
+
+def is_sisr_set(folder: PathLike) -> bool:
+    """Whether ``folder`` is one SISR set (holds ``HR/`` or ``GTmod12/``)."""
+    return any((Path(folder) / hr).is_dir() for hr, _ in SISR_LAYOUTS)
+
+
+def _sisr_set(root: Path, scale: int) -> list[Clip]:
+    """One SISR set: HR images and, when its LR folder exists, their LR images."""
+    hr_name, lr_name = next((hr, lr) for hr, lr in SISR_LAYOUTS if (root / hr).is_dir())
+    hr = list_images(root / hr_name)
+    lr_dir = root / lr_name.format(s=scale)
     lr_by_stem: dict[str, Path] | None = None
     if lr_dir.is_dir():
         lr_by_stem = {p.stem: p for p in list_images(lr_dir)}
@@ -215,6 +226,32 @@ def sisr(root: PathLike, scale: int = 4) -> list[Clip]:
             lr = [match]
         clips.append(Clip(name=path.stem, gt=[path], lr=lr))
     return clips
+
+
+def sisr_sets(root: PathLike, scale: int = 4) -> dict[str, list[Clip]]:
+    """The SISR sets of ``root``: ``root`` itself when it is a set, else each sub-folder that is.
+
+    A set is ``HR/`` with optional ``LR_bicubic/X{scale}/`` (DIV2K, EDSR-PyTorch's benchmark)
+    or ``GTmod12/`` with optional ``LRbicx{scale}/`` (BasicSR); ``benchmark/`` holding Set5,
+    Set14, ... is a multi-set root.
+    """
+    root = _require_dir(root, "SISR folder")
+    if is_sisr_set(root):
+        return {root.name: _sisr_set(root, scale)}
+    names = [n for n in _subdirs(root) if is_sisr_set(root / n)]
+    if not names:
+        raise UserError(f"no SISR set in {root}: expected HR/ (DIV2K, EDSR-PyTorch benchmark) "
+                        "or GTmod12/ (BasicSR), or sub-folders (Set5, Set14, ...) holding one")
+    return {n: _sisr_set(root / n, scale) for n in names}
+
+
+def sisr(root: PathLike, scale: int = 4) -> list[Clip]:
+    """One-frame clips of a SISR set, or of every set of a multi-set root (named ``set/image``)."""
+    sets = sisr_sets(root, scale)
+    if is_sisr_set(root):
+        return next(iter(sets.values()))
+    return [Clip(name=f"{name}/{c.name}", gt=c.gt, lr=c.lr)
+            for name, clips in sets.items() for c in clips]
 
 
 _VIDEO_SPLIT_LAYOUTS: dict[str, Callable[..., list[Clip]]] = {"reds": reds, "vimeo": vimeo}

@@ -50,6 +50,10 @@ def read_checkpoint(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
+    if is_srprune_file(path):  # possibly packed (sparse / half): unpack to the dense tensors
+        from srprune.io.model_file import read_state_dict
+
+        return read_state_dict(path)
     if path.suffix == ".safetensors":
         try:
             return load_file(str(path), device="cpu")

@@ -1,6 +1,8 @@
 """srprune's model file: safetensors weights with the config and pruned structure as metadata.
 
 Any ``.safetensors`` written here rebuilds itself: ``load_model(path)`` needs no other input.
+``save_model(..., sparse=True)`` stores mostly-zero weights as values + bitmask and ``half=True``
+stores floats as float16 (``io/sparse.py``); ``load_model`` restores dense float tensors.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch import nn
 from srprune import __version__
 from srprune.errors import UserError
 from srprune.io.atomic import atomic_path
+from srprune.io.sparse import pack_state, packing_from_metadata, packing_to_metadata, unpack_state
 from srprune.models.registry import build_model, config_from_dict, config_to_dict
 from srprune.pruning.structure import apply_structure, describe_structure
 
@@ -30,30 +33,33 @@ def model_metadata(model: nn.Module) -> dict[str, Any]:
             "structure": describe_structure(model, dense)}
 
 
-def save_model(path: str | Path, model: nn.Module, extra: dict[str, Any] | None = None) -> Path:
+def save_model(path: str | Path, model: nn.Module, extra: dict[str, Any] | None = None, *,
+               sparse: bool = False, half: bool = False) -> Path:
     """Write ``model`` atomically to ``path`` (``.safetensors``).
 
     Args:
         extra: JSON-serialisable facts to keep beside the weights (training step, method, ...).
+        sparse: Store floating tensors of >= 2 dims as non-zero values + a 1-bit mask when that
+            is smaller (bit-exact on load).
+        half: Store floating tensors as float16 (loaded back as their original dtype).
     """
     path = Path(path)
     meta = model_metadata(model)
     header = {"format": FORMAT, "srprune_version": __version__,
               "config": json.dumps(meta["config"]), "structure": json.dumps(meta["structure"]),
               "extra": json.dumps(extra or {})}
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tensors, packing = pack_state(model.state_dict(), sparse=sparse, half=half)
+    header.update(packing_to_metadata(packing))
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=header)
     return path
 
 
-def read_header(path: str | Path) -> dict[str, Any]:
-    """The decoded srprune metadata of a model file (config, structure, extra)."""
-    path = Path(path)
+def _file_metadata(path: Path) -> dict[str, str]:
+    """The raw safetensors metadata of an srprune model file (UserError otherwise)."""
     if not path.is_file():
         raise UserError(f"model file not found: {path}")
     try:
-
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
@@ -61,18 +67,43 @@ def read_header(path: str | Path) -> dict[str, Any]:
     if meta.get("format") != FORMAT:
         raise UserError(f"{path} is not an srprune model file (no srprune metadata); "
                         "import foreign checkpoints with `srprune convert`")
+    return meta
+
+
+def _decode_header(path: Path, meta: dict[str, str]) -> dict[str, Any]:
     try:
         return {k: json.loads(meta[k]) for k in ("config", "structure", "extra")}
     except (KeyError, json.JSONDecodeError) as e:
         raise UserError(f"{path} has damaged srprune metadata ({e})") from None
 
 
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The decoded srprune metadata of a model file (config, structure, extra)."""
+    path = Path(path)
+    return _decode_header(path, _file_metadata(path))
+
+
+def _dense_state(path: Path, meta: dict[str, str]) -> dict[str, torch.Tensor]:
+    try:
+        stored = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{path} is not a readable safetensors file ({e})") from None
+    return unpack_state(stored, packing_from_metadata(meta, str(path)), str(path))
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The dense state dict of an srprune model file (sparse / half entries restored)."""
+    path = Path(path)
+    return _dense_state(path, _file_metadata(path))
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the model stored at ``path`` (dense or pruned), weights loaded strictly."""
-    header = read_header(path)
+    """Rebuild the model stored at ``path`` (dense or pruned, packed or not), loaded strictly."""
+    path = Path(path)
+    meta = _file_metadata(path)
+    header = _decode_header(path, meta)
     model = apply_structure(build_model(config_from_dict(header["config"])), header["structure"])
-    state = load_file(str(path), device="cpu")
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = model.load_state_dict(_dense_state(path, meta), strict=False)
     if missing or unexpected:
         raise UserError(f"{path}: weights do not match the recorded structure "
                         f"(missing: {', '.join(missing) or '-'}; "
