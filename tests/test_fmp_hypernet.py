@@ -122,3 +122,19 @@ def test_ratios_start_at_zero_and_add_up() -> None:
         dense, _, nz = search.accountant.counts(search.conv_states())
         assert 0 < r.channel < 1 and 0 < r.weight < 1
         assert r.remaining == pytest.approx(nz.get(metric) / dense.get(metric))
+
+
+@pytest.mark.parametrize("scale,lr,macs_g", [(2, (360, 640), 1877.75), (4, (180, 320), 474.21)])
+def test_accountant_counts_the_dense_esrb_6_256_like_the_profiler(scale: int, lr: tuple[int, int],
+                                                                  macs_g: float) -> None:
+    from srprune.pruning.fmp.budget import Accountant, ConvState
+
+    model = ESRB(ESRBConfig(num_feat=256, num_block=6, scale=scale))
+    acc = Accountant(model, lr)
+    states = {n: ConvState(torch.ones(m.out_channels), torch.ones(m.in_channels), None,
+                           m.bias is not None)
+              for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    dense, chan, nz = acc.counts(states)
+    assert dense == chan == nz
+    assert dense.params == count_params(model)[0]
+    assert dense.macs / 1e9 == pytest.approx(macs_g, abs=0.01)
