@@ -101,3 +101,12 @@ def test_removed_latents_and_indicators_stay_zero(tmp_path: Path) -> None:
         assert torch.all(z[~alive] == 0) and int(alive.sum()) >= search.s.min_units
     for h in search.hypers.values():
         assert torch.all(h.indicator[~h.weight_alive] == 0)
+
+
+def test_image_convs_keep_all_their_weights_by_default(tmp_path: Path) -> None:
+    search, _, _ = _search(tmp_path, criterion="weight", gamma_c=0.1, gamma_w=0.2)
+    image = {p for p, ok in search.weight_prunable.items() if not ok}
+    assert image == {"conv_first", "conv_up"}
+    for path in image:
+        assert bool(search.hypers[path].weight_alive.all())
+    assert search.ratios().weight > 0  # the other convs did lose weights

@@ -36,6 +36,15 @@ def _soft_threshold_(x: torch.Tensor, amount: float) -> None:
     x.copy_(torch.sign(x) * torch.clamp(x.abs() - amount, min=0.0))
 
 
+def _touches_image(layouts: dict, path: str, shape: tuple[int, ...], model: nn.Module) -> bool:
+    """Whether a conv reads or writes image channels: an axis no group covers whose width is 3
+    (RGB) or 3 s^2 (RGB before a pixel shuffle)."""
+    scale = getattr(getattr(model, "config", None), "scale", 1)
+    widths = {"out": shape[0], "in": shape[1]}
+    return any(all(seg.name.startswith("free:") for seg in layouts[(path, axis)])
+               and widths[axis] in (3, 3 * scale * scale) for axis in ("in", "out"))
+
+
 def _hold_(x: torch.Tensor, where: torch.Tensor, value: float) -> None:
     """Set ``|x| = value`` where ``where`` (sign kept; zeros become +value)."""
     x[where] = torch.where(x[where] < 0, -value, value)
@@ -67,6 +76,9 @@ class FMPSearch:
             self.has_bias[path] = conv.bias is not None
             self.hypers[path] = install(conv, self.bank, layouts[(path, "in")],
                                         layouts[(path, "out")], settings.embed, gen)
+        self.weight_prunable = {
+            path: not (settings.dense_image_convs and _touches_image(layouts, path, h.shape, model))
+            for path, h in self.hypers.items()}
         self.channels_on, self.weights_on = True, True
         self.history: list[dict[str, float]] = []
         self.converged_at: int | None = None
@@ -91,7 +103,7 @@ class FMPSearch:
     def param_groups(self, model: nn.Module, optim: OptimConfig) -> list[dict[str, Any]]:
         """Adam groups: the network and hypernetworks (``main``), ``latents``, ``indicators``."""
         latents = [p for p in self.bank.parameters()]
-        indicators = [h.indicator for h in self.hypers.values()]
+        indicators = [h.indicator for h in self.hypers.values()]  # all: kept ones still learn
         special = {id(p) for p in (*latents, *indicators)}
         main = [p for p in model.parameters() if p.requires_grad and id(p) not in special]
         return [{"name": "main", "params": main, "lr": optim.lr},
@@ -104,7 +116,8 @@ class FMPSearch:
         """The L2 loss term on live indicators (``weight_reg: l2``)."""
         if not self.weights_on:
             return {}
-        total = sum((h.indicator * h.weight_alive).pow(2).sum() for h in self.hypers.values())
+        total = sum((h.indicator * h.weight_alive).pow(2).sum()
+                    for path, h in self.hypers.items() if self.weight_prunable[path])
         return {"indicator_l2": self.s.lambda_w * total}
 
     def caps(self, r: Ratios) -> tuple[float, float]:
@@ -165,6 +178,8 @@ class FMPSearch:
         candidates = []
         for path, h in self.hypers.items():
             ind = h.indicator
+            if not self.weight_prunable[path]:
+                continue
             if self.s.weight_reg == "l1":
                 _soft_threshold_(ind, self.s.lambda_w * lr)
             below = h.weight_alive & (ind.abs() < self.s.threshold_w)
@@ -269,13 +284,14 @@ class FMPSearch:
 
     def _remove_smallest_weights(self) -> None:
         """Remove the fewest smallest-|indicator| weights that meet the budget (bisection)."""
+        prunable = {p: h for p, h in self.hypers.items() if self.weight_prunable[p]}
         values = torch.cat([h.indicator.abs()[h.weight_alive].flatten()
-                            for h in self.hypers.values()]).sort().values
-        saved = {p: h.weight_alive.clone() for p, h in self.hypers.items()}
+                            for h in prunable.values()]).sort().values
+        saved = {p: h.weight_alive.clone() for p, h in prunable.items()}
 
         def apply(k: int) -> Ratios:
             cut = values[k - 1] if k > 0 else -math.inf
-            for p, h in self.hypers.items():
+            for p, h in prunable.items():
                 h.weight_alive.copy_(saved[p] & (h.indicator.abs() > cut))
             return self.ratios()
 

@@ -30,6 +30,9 @@ class FMPSettings:
         threshold_c, threshold_w: a latent entry / indicator below this is removed for good
             (DHP: 5e-3); among those, the smallest |z| / gated weights |I O| go first, and only
             as many as the budget needs (the rest are held at the threshold).
+        dense_image_convs: keep the convs that read or write image channels (the first conv,
+            the last conv or the conv before the final pixel shuffle) free of weight pruning:
+            their zeros shift colours, which finetuning is slow to undo.
         min_units: fewest units any group keeps (pixel-shuffle units count s^2 channels).
         latent_lr, indicator_lr: Adam learning rates of latents and indicators (null:
             ``optim.lr``).
@@ -53,6 +56,7 @@ class FMPSettings:
     threshold_c: float = 5e-3
     threshold_w: float = 5e-3
     min_units: int = 2
+    dense_image_convs: bool = True
     latent_lr: float | None = None
     indicator_lr: float | None = None
     embed: int = 8
