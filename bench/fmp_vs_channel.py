@@ -70,19 +70,23 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dense", type=Path, required=True, help="trained dense model")
-    p.add_argument("--fmp-run", type=Path, required=True, help="a finished FMP run folder")
+    p.add_argument("--fmp-run", type=Path, required=True, action="append",
+                   help="a finished FMP run folder (the first sets the budget; repeat to add "
+                        "rows, e.g. a longer finetune)")
     p.add_argument("--runs", type=Path, required=True, help="folder for the channel runs")
     p.add_argument("--config", type=Path, default=Path("configs/prune/edsr_demo.yaml"))
     p.add_argument("--out", type=Path, required=True, help="output path without suffix")
     args = p.parse_args()
-    fmp = json.loads((args.fmp_run / "report.json").read_text())
     dense_params = count_params(load_model(args.dense))[0]
-    share = fmp["rows"]["compact"]["nonzero_params"] / dense_params
-    sel = json.loads((args.fmp_run / "selection.json").read_text())
-    ft_iters = fmp["settings"] and json.loads((args.fmp_run / "finetune" / "train_log.jsonl")
-                                              .read_text().splitlines()[-1])["iter"]
-    rows = [row("FMP", fmp, f"search {sel['search_iters_done']} + finetune {ft_iters}, "
-                            "from scratch")]
+    rows, share = [], None
+    for run in args.fmp_run:
+        fmp = json.loads((run / "report.json").read_text())
+        share = share or fmp["rows"]["compact"]["nonzero_params"] / dense_params
+        sel = json.loads((run / "selection.json").read_text())
+        log = (run / "finetune" / "train_log.jsonl").read_text().splitlines()
+        ft_iters = max(json.loads(line)["iter"] for line in log)
+        rows.append(row("FMP", fmp, f"search {sel['search_iters_done']} + finetune {ft_iters}, "
+                                    "from scratch"))
     for method in METHODS:
         out = args.runs / method
         if not (out / "report.json").is_file():
