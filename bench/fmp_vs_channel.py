@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model
-from srprune.profile import count_params
+from srprune.profile import count_params, latency_side_by_side
 from srprune.pruning.criteria import score_groups, select_units
 from srprune.pruning.methods import get_recipe
 from srprune.pruning.pipeline import prunable_groups
@@ -55,10 +56,17 @@ def ratio_for(dense_path: Path, method: str, share: float) -> float:
     return round(best, 3)
 
 
+def side_by_side_latency(paths: dict[str, Path], lr_size: tuple[int, int]) -> dict[str, float]:
+    """Median ms per image of every model, all timed in one interleaved run."""
+    runs = latency_side_by_side({k: load_model(v) for k, v in paths.items()}, lr_size, 1,
+                                "cpu", warmup=1, repeats=5)
+    return {k: statistics.median(v) for k, v in runs.items()}
+
+
 def row(method: str, report: dict, iters: str) -> dict:
     """One table row from a report.json (SSL-style or FMP-style)."""
     c = report["rows"]["compact"]
-    return {"method": method, "params": c["params"],
+    return {"method": method, "model": report["compact"], "params": c["params"],
             "nonzero_params": c.get("nonzero_params", c["params"]),
             "macs": c.get("macs", c.get("macs_per_frame")),
             "nonzero_macs": c.get("nonzero_macs", c.get("macs_per_frame")),
@@ -104,20 +112,28 @@ def main() -> None:
                     | {"ratio": report["ratio"]})
     first = json.loads((args.runs / METHODS[0] / "report.json").read_text())
     d = first["rows"]["dense"]
+    lr_size = tuple(first["lr_size"])
+    models = {"dense": args.dense} | {f"{i}": Path(r["model"]) for i, r in enumerate(rows)}
+    ms = side_by_side_latency(models, lr_size)
+    for i, r in enumerate(rows):
+        r["latency_ms"] = ms[f"{i}"]
+        r["speedup"] = ms["dense"] / ms[f"{i}"]
     lines = [f"# FMP vs channel pruning at one params budget ({100 * share:.1f} % of the dense "
              "params kept)", "",
              f"EDSR-4-32 x4 on the embedded photos; MACs and latency at LR "
-             f"{first['lr_size'][0]}x{first['lr_size'][1]} on {first['device']}; PSNR/SSIM on Y, "
-             "border = scale. Made by `bench/fmp_vs_channel.py`.", "",
-             "| method | p | params (non-zero) | GMACs (non-zero) | ms | PSNR | SSIM | training |",
-             "|---|---|---|---|---|---|---|---|",
+             f"{lr_size[0]}x{lr_size[1]}, every model timed in one interleaved run on the CPU "
+             "(median of 5); PSNR/SSIM on Y, border = scale, on the 4 held-out photos. Made by "
+             "`bench/fmp_vs_channel.py`.", "",
+             "| method | p | params (non-zero) | GMACs (non-zero) | ms | speedup | PSNR | SSIM | "
+             "training (iterations) |", "|---|---|---|---|---|---|---|---|---|",
              f"| dense | - | {d['params'] / 1e3:.1f}K | {d['macs_per_frame'] / 1e9:.2f} | "
-             f"{d['latency_ms_per_frame']:.1f} | {d['psnr']:.2f} | {d['ssim']:.4f} | 1000 |"]
+             f"{ms['dense']:.1f} | 1.00 | {d['psnr']:.2f} | {d['ssim']:.4f} | 1000 |"]
     for r in rows:
         lines.append(f"| {r['method']} | {r.get('ratio', '-')} | "
                      f"{r['params'] / 1e3:.1f}K ({r['nonzero_params'] / 1e3:.1f}K) | "
                      f"{r['macs'] / 1e9:.2f} ({r['nonzero_macs'] / 1e9:.2f}) | "
-                     f"{r['latency_ms']:.1f} | {r['psnr']:.2f} | {r['ssim']:.4f} | "
+                     f"{r['latency_ms']:.1f} | {r['speedup']:.2f} | {r['psnr']:.2f} | "
+                     f"{r['ssim']:.4f} | "
                      f"{r['training']} |")
     b = first["rows"].get("bicubic")
     if b:
