@@ -79,3 +79,18 @@ def test_fmp_user_errors_are_one_line(tmp_path: Path, capsys, extra: list[str],
                str(tmp_path / "o"), "--quiet", *extra])
     err = capsys.readouterr().err
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG.parent.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_pruning_config_parses(path: Path) -> None:
+    from srprune.pruning.config import settings_from_dict
+    from srprune.pruning.fmp.settings import fmp_settings_from_dict
+    from srprune.train.config import config_from_dict, read_yaml
+
+    data = read_yaml(path)
+    if "fmp" in data:
+        fmp_settings_from_dict(data.pop("fmp"))
+    else:
+        settings_from_dict(data.pop("prune"))
+        data["model"] = {"file": "dense.safetensors"}
+    config_from_dict(data)
