@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from srprune.cli import main
-from srprune.experiment import ExperimentConfig, plan
+from srprune.experiment import ExperimentConfig, load_experiment, plan, write_tables
 from srprune.io.model_file import save_model
 from srprune.models.registry import create_model
 from test_prune_pipeline import CONFIG
@@ -27,6 +28,49 @@ def test_plan_covers_the_tables_and_shares_the_ssl_run() -> None:
     assert full <= ssl
 
 
+def test_plan_extra_cells_control_and_table_seeds(tmp_path: Path) -> None:
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("prune_config: p.yaml\ndense: d.safetensors\nmethods: [ssl, assl]\n"
+                   "ratios: [0.5]\nseeds: [0, 1, 2]\ncontrol: true\nablation_ratio: 0.5\n"
+                   "ablation_seeds: [0]\ncriteria_ratios: [0.5]\ncriteria_seeds: [0]\n"
+                   "extra:\n  - {method: assl, ratios: [0.3, 0.7], seeds: [0]}\n")
+    specs = plan(load_experiment(exp))
+    table3 = [(s.method, s.ratio, s.seed) for s in specs if s.table == "table3"]
+    assert len(table3) == 2 * 3 + 2
+    assert ("assl", 0.3, 0) in table3 and ("assl", 0.7, 1) not in table3
+    control = [s for s in specs if s.table == "control"]
+    assert [s.seed for s in control] == [0, 1, 2]
+    assert all(s.ratio == 0.0 and s.method == "ssl" for s in control)
+    assert len([s for s in specs if s.table == "table2"]) == 4
+    table4 = {s.row: s.folder for s in specs if s.table == "table4"}
+    assert len(table4) == 5 and table4["Min + Global"] == "ssl_p0.5_s0"  # Table 3's SSL run
+    exp.write_text("prune_config: p.yaml\ndense: d.safetensors\nextra: [{method: ssl}]\n")
+    with pytest.raises(Exception, match="extra"):
+        load_experiment(exp)
+
+
+def _fake_run(table: str, row: str, ratio: float, seed: int, psnr: float) -> dict:
+    size = {"params": 1e6, "macs_per_frame": 2e9, "macs_per_frame_excl_flow": 1e9}
+    return {"spec": {"table": table, "row": row, "method": row, "ratio": ratio, "seed": seed,
+                     "overrides": {}}, "iters": 400,
+            "report": {"lr_size": [8, 8], "rows": {
+                "bicubic": {"psnr": 20.0, "ssim": 0.5}, "dense": {**size, "psnr": 25.0,
+                                                                  "ssim": 0.7},
+                "compact": {**size, "psnr": psnr, "ssim": 0.6}}}}
+
+
+def test_tables_show_mean_and_std_over_seeds_and_the_control(tmp_path: Path) -> None:
+    runs = [_fake_run("table3", "ssl", 0.5, s, 24.0 + s) for s in range(3)]
+    runs += [_fake_run("table3", "ssl", 0.3, 0, 24.5)]
+    runs += [_fake_run("control", "dense, trained on", 0.0, s, 25.1 + s / 10) for s in (0, 1)]
+    write_tables({"runs": runs}, tmp_path)
+    table = (tmp_path / "table3.md").read_text()
+    assert "25.00 ± 1.00 / 0.6000 ± 0.0000 (n=3)" in table  # mean ± sample std
+    assert "| ssl | 24.50 / 0.6000" in table
+    assert "dense + 400 more iterations" in table and "25.15 ± 0.07" in table
+    assert (tmp_path / "psnr_vs_macs.png").is_file()
+
+
 def test_tiny_experiment_writes_tables_and_resumes(tmp_path: Path, capsys) -> None:
     torch.manual_seed(0)
     dense = save_model(tmp_path / "dense.safetensors", create_model("basicvsr-uni-8-1"))
@@ -35,10 +79,17 @@ def test_tiny_experiment_writes_tables_and_resumes(tmp_path: Path, capsys) -> No
     exp = tmp_path / "exp.yaml"
     exp.write_text(f"prune_config: {prune_cfg}\ndense: {dense}\nmethods: [ssl, l1]\n"
                    f"ratios: [0.5]\nablation_ratio: null\nout: {tmp_path / 'out'}\n"
-                   "device: cpu\n")
+                   "device: cpu\ncontrol: true\n")
     assert main(["experiment", str(exp), "--quiet"]) == 0
     table = (tmp_path / "out" / "table3.md").read_text()
     assert "| ssl |" in table and "| l1 |" in table and "bicubic" in table
+    assert "more iterations, unpruned" in table  # the control row
+    runs = json.loads((tmp_path / "out" / "experiment.json").read_text())["runs"]
+    control = next(r for r in runs if r["spec"]["table"] == "control")
+    ssl = next(r for r in runs if r["spec"]["row"] == "ssl")
+    rows = control["report"]["rows"]
+    assert rows["compact"]["params"] == rows["dense"]["params"]  # trained on, not pruned
+    assert control["iters"] == ssl["iters"] > 0  # as long as an SSL run trains
     assert (tmp_path / "out" / "psnr_vs_macs.png").is_file()
     stamp = (tmp_path / "out" / "runs" / "ssl_p0.5_s0" / "model.safetensors").stat().st_mtime
     assert main(["experiment", str(exp), "--quiet"]) == 0  # finished runs are skipped

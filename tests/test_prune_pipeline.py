@@ -52,7 +52,7 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("method", ["ssl", "l1", "scratch", "assl"])
+@pytest.mark.parametrize("method", ["ssl", "l1", "scratch", "assl", "assl-shared"])
 def test_prune_runs_every_stage(method: str, dense: Path, config: Path, tmp_path: Path) -> None:
     out = tmp_path / method
     assert main(["prune", "--method", method, "--model", str(dense), "--config", str(config),
@@ -67,7 +67,7 @@ def test_prune_runs_every_stage(method: str, dense: Path, config: Path, tmp_path
     compact = load_model(out / "model.safetensors")
     with torch.no_grad():
         assert compact(torch.rand(1, 2, 3, 9, 11)).shape == (1, 2, 3, 36, 44)
-    if method == "assl":  # the hidden state itself shrank
+    if method.startswith("assl"):  # the hidden state itself shrank
         assert compact.forward_trunk.width < 8
     if method == "ssl":
         gammas = json.loads((out / "regularize" / "gammas.json").read_text())
@@ -115,7 +115,8 @@ def test_bad_prune_config_is_one_line(dense: Path, tmp_path: Path, capsys) -> No
     assert code == 2 and len(err) == 1 and "prune.colour" in err[0]
 
 
-def test_ssl_prunes_an_image_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["ssl", "assl"])
+def test_prunes_an_image_model(method: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
     dense = save_model(tmp_path / "edsr.safetensors", create_model("edsr-2-8", 2))
     cfg = tmp_path / "edsr.yaml"
@@ -123,7 +124,7 @@ def test_ssl_prunes_an_image_model(tmp_path: Path) -> None:
                    .replace("  num_frames: 3\n", "")
                    .replace("max_clips: 1, max_frames: 3", "max_clips: 2"))
     out = tmp_path / "out"
-    assert main(["prune", "--method", "ssl", "--model", str(dense), "--config", str(cfg),
+    assert main(["prune", "--method", method, "--model", str(dense), "--config", str(cfg),
                  "--out", str(out), "--device", "cpu", "--quiet"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["rows"]["compact"]["params"] < report["rows"]["dense"]["params"]

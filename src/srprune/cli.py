@@ -19,7 +19,7 @@ COMMANDS: dict[str, str] = {
     "train": "train a model from a YAML config (flags override config keys)",
     "test": "evaluate a model (or bicubic) on a dataset: per-clip and average PSNR/SSIM",
     "upscale": "super-resolve a video file or a folder of frames",
-    "prune": "prune a trained model (ssl, l1, assl, scratch) and finetune it",
+    "prune": "prune a model (ssl, l1, assl, scratch; fmp from scratch) and finetune it",
     "experiment": "every method at every ratio on one dense model: the paper's tables",
     "profile": "params, MACs per frame, latency and peak memory of a model",
     "convert": "import a BasicSR / mmagic / EDSR-PyTorch checkpoint into srprune's format",

@@ -4,7 +4,10 @@ A run is a (method, ratio, overrides, seed) tuple executed by :class:`PrunePipel
 folder, so an interrupted experiment resumes where it stopped and finished runs are skipped.
 Tables shaped like the SSL paper's are written to ``out``:
 
-* ``table3.md``: method x ratio (params, MACs, PSNR/SSIM), with bicubic and the dense model;
+* ``table3.md``: method x ratio (params, MACs, PSNR/SSIM, mean ± std over seeds), with
+  bicubic, the dense model and the control: the dense model trained on for as many iterations
+  as an SSL run gets (regularisation + finetuning), which separates the effect of pruning from
+  that of continued training;
 * ``table2.md``: SSL ablations at one ratio (aligned pruning, no pixel-shuffle pruning, no TF);
 * ``table4.md``: pruning criteria (min/max x global/local, random) x ratio;
 * ``psnr_vs_macs.png`` and ``experiment.json`` (every run's report).
@@ -31,7 +34,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "RSC + pixel-shuffle + TF (SSL)": {},
 }
 CRITERIA: dict[str, dict[str, Any]] = {
-    "Min + Global": {"scope": "global", "order": "min"},
+    "Min + Global": {},  # SSL's own rule: the same run (and folder) as Table 3's SSL run
     "Max + Global": {"scope": "global", "order": "max"},
     "Min + Local": {"scope": "local", "order": "min"},
     "Max + Local": {"scope": "local", "order": "max"},
@@ -48,7 +51,11 @@ class ExperimentConfig:
         dense: a trained dense model file, or ``train_config`` to train one first.
         train_config: a training YAML for the dense model (used when ``dense`` is absent).
         methods, ratios, seeds: Table 3's grid.
+        extra: further Table 3 cells outside the grid, each ``{method, ratios, seeds}``.
+        control: add the control row (per seed): the dense model trained on, unpruned, for
+            as many iterations as an SSL run gets.
         ablation_ratio: ratio of Table 2 (null: no Table 2).
+        ablation_seeds, criteria_seeds: seeds of Tables 2 and 4 (null: ``seeds``).
         criteria_ratios: ratios of Table 4 (empty: no Table 4).
         out: output folder.
     """
@@ -59,8 +66,12 @@ class ExperimentConfig:
     methods: tuple[str, ...] = ("ssl", "assl", "l1", "scratch")
     ratios: tuple[float, ...] = (0.3, 0.5, 0.7)
     seeds: tuple[int, ...] = (0,)
+    extra: tuple[dict[str, Any], ...] = ()
+    control: bool = False
     ablation_ratio: float | None = 0.5
+    ablation_seeds: tuple[int, ...] | None = None
     criteria_ratios: tuple[float, ...] = ()
+    criteria_seeds: tuple[int, ...] | None = None
     out: str = "runs/experiment"
     device: str = "auto"
 
@@ -92,8 +103,9 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     unknown = sorted(set(data) - names)
     if unknown:
         raise UserError(f"{path}: unknown experiment keys: {', '.join(unknown)}")
-    for key in ("methods", "ratios", "seeds", "criteria_ratios"):
-        if key in data:
+    for key in ("methods", "ratios", "seeds", "criteria_ratios", "ablation_seeds",
+                "criteria_seeds", "extra"):
+        if data.get(key) is not None:
             data[key] = tuple(data[key])
     try:
         cfg = ExperimentConfig(**data)
@@ -101,7 +113,17 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         raise UserError(f"{path}: {e}") from None
     if (cfg.dense is None) == (cfg.train_config is None):
         raise UserError(f"{path}: give exactly one of dense (a model file) and train_config")
+    for cell in cfg.extra:
+        if not isinstance(cell, dict) or set(cell) != {"method", "ratios", "seeds"}:
+            raise UserError(f"{path}: each entry of extra needs exactly method, ratios and "
+                            f"seeds, got {cell!r}")
     return cfg
+
+
+CONTROL_OVERRIDES: dict[str, Any] = {"temporal_finetune": False}
+"""The control is SSL's pipeline at ratio 0 without L_tf: nothing is selected, so the
+regularisation stage is plain training of the same length and settings, then the same
+finetuning (``srprune prune --method ssl --ratio 0 --set prune.temporal_finetune=false``)."""
 
 
 def plan(cfg: ExperimentConfig) -> list[RunSpec]:
@@ -116,9 +138,18 @@ def plan(cfg: ExperimentConfig) -> list[RunSpec]:
         for method in cfg.methods:
             for ratio in cfg.ratios:
                 add(RunSpec("table3", method, method, ratio, seed))
-        if cfg.ablation_ratio is not None:
+    if cfg.control:
+        for seed in cfg.seeds:
+            add(RunSpec("control", "dense, trained on", "ssl", 0.0, seed, CONTROL_OVERRIDES))
+    for cell in cfg.extra:
+        for seed in cell["seeds"]:
+            for ratio in cell["ratios"]:
+                add(RunSpec("table3", cell["method"], cell["method"], float(ratio), int(seed)))
+    if cfg.ablation_ratio is not None:
+        for seed in cfg.ablation_seeds if cfg.ablation_seeds is not None else cfg.seeds:
             for row, over in ABLATIONS.items():
                 add(RunSpec("table2", row, "ssl", cfg.ablation_ratio, seed, over))
+    for seed in cfg.criteria_seeds if cfg.criteria_seeds is not None else cfg.seeds:
         for ratio in cfg.criteria_ratios:
             for row, over in CRITERIA.items():
                 add(RunSpec("table4", row, "ssl", ratio, seed, over))
@@ -154,12 +185,21 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False) -> dict[str, Any]
                       quiet=True).run()
         report = json.loads((folder / "report.json").read_text())
         results.append({"spec": dataclasses.asdict(spec), "folder": str(folder),
-                        "report": report})
+                        "iters": _trained_iters(folder), "report": report})
         summary = {"config": dataclasses.asdict(cfg), "dense": str(dense), "runs": results,
                    "complete": i == len(specs)}
         write_text_atomic(out / "experiment.json", json.dumps(summary, indent=1))
         write_tables(summary, out)  # after every run: partial tables while it goes on
     return summary
+
+
+def _trained_iters(folder: Path) -> int:
+    """Training iterations a run gave its model: regularisation plus finetuning."""
+    from srprune.io.model_file import read_header
+
+    reg = read_header(folder / "regularized.safetensors")["extra"]
+    fine = read_header(folder / "model.safetensors")["extra"]
+    return int(reg.get("iters", 0)) + int(fine.get("finetune_iters", 0))
 
 
 def _train_dense(cfg: ExperimentConfig, out: Path, quiet: bool) -> Path:
@@ -176,14 +216,38 @@ def _train_dense(cfg: ExperimentConfig, out: Path, quiet: bool) -> Path:
     return Path(result.model_path or model)
 
 
+def _spread(values: list[float], digits: int) -> str:
+    """Mean, and ``± std`` (sample) when there are several values."""
+    text = f"{statistics.fmean(values):.{digits}f}"
+    return text + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else "")
+
+
 def _cell(rows: list[dict[str, Any]]) -> str:
-    """Mean (and spread over seeds) PSNR / SSIM of the compact models of some runs."""
+    """PSNR / SSIM of the compact models of some runs (one per seed): mean ± std."""
     psnr = [r["report"]["rows"]["compact"]["psnr"] for r in rows]
     ssim = [r["report"]["rows"]["compact"]["ssim"] for r in rows]
-    text = f"{statistics.fmean(psnr):.2f} / {statistics.fmean(ssim):.4f}"
-    if len(psnr) > 1:
-        text += f" (±{statistics.stdev(psnr):.2f})"
-    return text
+    text = f"{_spread(psnr, 2)} / {_spread(ssim, 4)}"
+    return text + (f" (n={len(rows)})" if len(rows) > 1 else "")
+
+
+def _size(row: dict[str, Any]) -> str:
+    return (f"{row['params'] / 1e6:.3f} M, {row.get('macs_per_frame_excl_flow', 0) / 1e9:.2f}"
+            f" / {row['macs_per_frame'] / 1e9:.2f} G")
+
+
+def _reference_rows(runs: list[dict[str, Any]], base: dict[str, Any]) -> list[str]:
+    """Bicubic, the dense model and the control (dense, trained on) as table rows."""
+    bicubic = base.get("bicubic", {})
+    lines = [f"| bicubic | {bicubic.get('psnr', float('nan')):.2f} / "
+             f"{bicubic.get('ssim', float('nan')):.4f} |",
+             f"| dense ({_size(base['dense'])}) | {base['dense'].get('psnr', 0):.2f} / "
+             f"{base['dense'].get('ssim', 0):.4f} |"]
+    control = [r for r in runs if r["spec"]["table"] == "control"]
+    if control:
+        iters = sorted({r.get("iters", 0) for r in control})
+        lines.append(f"| dense + {'/'.join(map(str, iters))} more iterations, unpruned "
+                     f"(control: SSL's regularisation + finetuning length) | {_cell(control)} |")
+    return lines
 
 
 def write_tables(summary: dict[str, Any], out: Path) -> None:
@@ -194,9 +258,9 @@ def write_tables(summary: dict[str, Any], out: Path) -> None:
     first = runs[0]["report"]
     base = first["rows"]
     h, w = first["lr_size"]
-    head = (f"PSNR / SSIM of the finetuned compact models on the validation clips (mean over "
-            f"seeds, ± std when several); GMACs per frame at LR {h}x{w} without / with the "
-            "flow network. Made by `srprune experiment`.")
+    head = (f"PSNR / SSIM of the finetuned compact models on the validation clips (mean ± "
+            f"sample std over seeds, n = seeds, when several); GMACs per frame at LR {h}x{w} "
+            "without / with the flow network. Made by `srprune experiment`.")
 
     def by(table: str) -> dict[tuple[str, float], list[dict[str, Any]]]:
         groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
@@ -205,17 +269,7 @@ def write_tables(summary: dict[str, Any], out: Path) -> None:
                 groups.setdefault((r["spec"]["row"], r["spec"]["ratio"]), []).append(r)
         return groups
 
-    def size(rows: list[dict[str, Any]]) -> str:
-        c = rows[0]["report"]["rows"]["compact"]
-        return (f"{c['params'] / 1e6:.3f} M, {c.get('macs_per_frame_excl_flow', 0) / 1e9:.2f}"
-                f" / {c['macs_per_frame'] / 1e9:.2f} G")
-
-    ref = [f"| bicubic | {base.get('bicubic', {}).get('psnr', float('nan')):.2f} / "
-           f"{base.get('bicubic', {}).get('ssim', float('nan')):.4f} |",
-           f"| dense ({base['dense']['params'] / 1e6:.3f} M, "
-           f"{base['dense'].get('macs_per_frame_excl_flow', 0) / 1e9:.2f} / "
-           f"{base['dense']['macs_per_frame'] / 1e9:.2f} G) | {base['dense'].get('psnr', 0):.2f}"
-           f" / {base['dense'].get('ssim', 0):.4f} |"]
+    ref = _reference_rows(runs, base)
     for table, title in (("table3", "Table 3: methods x pruning ratio"),
                          ("table2", "Table 2: SSL ablations"),
                          ("table4", "Table 4: pruning criteria x ratio")):
@@ -231,7 +285,8 @@ def write_tables(summary: dict[str, Any], out: Path) -> None:
             cells = []
             for p in ratios:
                 g = groups.get((row, p))
-                cells.append(f"{_cell(g)} ({size(g)})" if g else "-")
+                size = _size(g[0]["report"]["rows"]["compact"]) if g else ""
+                cells.append(f"{_cell(g)} ({size})" if g else "-")
             lines.append(f"| {row} | " + " | ".join(cells) + " |")
         lines += ["", "| reference | PSNR / SSIM |", "|---|---|", *ref, ""]
         write_text_atomic(out / f"{table}.md", "\n".join(lines))
@@ -247,11 +302,25 @@ def _plot(runs: list[dict[str, Any]], base: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
     table3 = [r for r in runs if r["spec"]["table"] == "table3"]
     for method in dict.fromkeys(r["spec"]["method"] for r in table3):
-        pts = sorted((r["report"]["rows"]["compact"].get("macs_per_frame_excl_flow", 0) / 1e9,
-                      r["report"]["rows"]["compact"]["psnr"])
-                     for r in table3 if r["spec"]["method"] == method)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=method)
+        cells: dict[float, list[dict[str, Any]]] = {}
+        for r in table3:
+            if r["spec"]["method"] == method:
+                cells.setdefault(r["spec"]["ratio"], []).append(r)
+        pts = []
+        for rows in cells.values():
+            psnr = [r["report"]["rows"]["compact"]["psnr"] for r in rows]
+            macs = rows[0]["report"]["rows"]["compact"].get("macs_per_frame_excl_flow", 0)
+            pts.append((macs / 1e9, statistics.fmean(psnr),
+                        statistics.stdev(psnr) if len(psnr) > 1 else 0.0))
+        pts.sort()
+        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts],
+                    fmt="o-", capsize=3, label=method)
     ax.axhline(base["dense"].get("psnr", 0), color="k", ls="--", lw=0.8, label="dense")
+    control = [r["report"]["rows"]["compact"]["psnr"] for r in runs
+               if r["spec"]["table"] == "control"]
+    if control:
+        ax.axhline(statistics.fmean(control), color="k", ls="-.", lw=0.8,
+                   label="dense, trained on")
     if "bicubic" in base:
         ax.axhline(base["bicubic"]["psnr"], color="grey", ls=":", lw=0.8, label="bicubic")
     ax.set_xlabel("GMACs per frame (without the flow network)")

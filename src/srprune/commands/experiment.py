@@ -4,8 +4,9 @@ PSNR-vs-MACs plot.
 
 The experiment YAML names a pruning config (data, finetuning and `prune:` settings shared by all
 runs), the dense model (`dense: FILE`, or `train_config: FILE.yaml` to train it first), and the
-grid (`methods`, `ratios`, `seeds`, `ablation_ratio`, `criteria_ratios`). Each run has its own
-folder under OUT/runs; an interrupted experiment resumes and finished runs are skipped.
+grid (`methods`, `ratios`, `seeds`, `extra` cells, `control`, `ablation_ratio`,
+`criteria_ratios`). Each run has its own folder under OUT/runs; an interrupted experiment
+resumes and finished runs are skipped. Cells with several seeds show mean ± std.
 See configs/experiments/demo.yaml and docs/experiments.md.
 """
 

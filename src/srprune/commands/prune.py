@@ -2,19 +2,28 @@
 
 Stages (each resumable and runnable alone with --stages):
   select      score units (L1 norm) and choose the fraction --ratio to remove
-  regularize  SSL: growing L2 on the chosen units' scaling factors (SPyNet frozen)
+  regularize  growing L2 on the chosen units' scaling factors (SPyNet frozen): SSL's gammas,
+              or ASSL's weight-norm scales after aligning the residual streams' writers
   remove      fold the scales and physically remove the units (RSC gathers/scatters,
               whole pixel-shuffle groups)
   finetune    Charbonnier (+ Temporal Finetuning for SSL) on the config's data
   report      params, MACs, latency and PSNR/SSIM before/after; per-layer ratio plot
 
-Methods: ssl (Structured Sparsity Learning), l1 (L1-norm filter pruning), assl (aligned
-pruning: one index set per residual stream, so the hidden state shrinks), scratch (the
-SSL-compact architecture from random weights, twice the finetune iterations).
+Methods: ssl (Structured Sparsity Learning), l1 (L1-norm filter pruning), assl (Aligned
+Structured Sparsity Learning: weight norm, per-layer selection, an alignment term, then one
+index set per residual stream, so the hidden state shrinks), assl-shared (the same streams with
+one shared gamma per stream unit instead), scratch (the SSL-compact architecture from random
+weights, twice the finetune iterations).
+
+fmp (Flexible Meta Pruning, image models): its own stages search, finetune, report. It
+searches from an untrained network (the config's model section, or --model's architecture),
+prunes channels and single weights together to budgets in params or FLOPs set in an `fmp:`
+section (metric, criterion, gamma_c, gamma_w, ...), and stores zeros sparsely. See docs/fmp.md.
 
 The config is a training config (data, optim, loss, train = the finetuning run) with a
 `prune:` section (ratio, scope, order, residual, pixel_shuffle, temporal_finetune, delta, t1,
-tau, t2, reg_iters, reg_lr, lambda_tf, ...). See docs/pruning.md.
+tau, t2, reg_iters, reg_lr, scale_lr, align_iters, align_weight, lambda_tf, ...).
+See docs/pruning.md.
 """
 
 from __future__ import annotations
@@ -30,15 +39,18 @@ from srprune.pruning.pipeline import STAGES
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from srprune.pruning.methods import METHODS
 
-    p.add_argument("--method", required=True, choices=list(METHODS), help="pruning method")
-    p.add_argument("--model", required=True, type=Path,
-                   help="trained dense model (.safetensors; import others with convert)")
+    p.add_argument("--method", required=True, choices=[*METHODS, "fmp"],
+                   help="pruning method")
+    p.add_argument("--model", type=Path,
+                   help="trained dense model (.safetensors; import others with convert); "
+                        "fmp: optional, its architecture replaces the config's model")
     p.add_argument("--config", required=True, type=Path, help="pruning YAML config")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--ratio", type=float, help="fraction of prunable units to remove "
                                                "(overrides prune.ratio)")
-    p.add_argument("--stages", default=",".join(STAGES),
-                   help=f"comma-separated stages to run (default: all: {','.join(STAGES)})")
+    p.add_argument("--stages", default=None,
+                   help=f"comma-separated stages to run (default: all: {','.join(STAGES)}; "
+                        "fmp: search,finetune,report)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. train.iters=200 or prune.tau=0.05")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
@@ -66,10 +78,17 @@ def run(args: argparse.Namespace) -> int:
     from srprune.pruning.methods import get_recipe
     from srprune.pruning.pipeline import PrunePipeline
 
+    args.stages_given = args.stages is not None
+    if args.method == "fmp":
+        from srprune.commands.prune_fmp import run_fmp
+
+        return run_fmp(args)
+    if args.model is None:
+        raise UserError(f"--method {args.method} needs --model (the trained dense model)")
     if not args.model.is_file():
         raise UserError(f"model file not found: {args.model}")
     settings, cfg = load_prune_config(args.config, args.model, args.overrides, args.ratio)
-    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    stages = [s.strip() for s in (args.stages or ",".join(STAGES)).split(",") if s.strip()]
     pipe = PrunePipeline(get_recipe(args.method), settings, cfg, args.model, args.out,
                          resolve_device(args.device), quiet=args.quiet)
     pipe.run(stages, force=args.force)

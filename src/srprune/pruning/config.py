@@ -26,9 +26,14 @@ class PruneSettings:
         reg_iters: regularisation iterations (null: the schedule's own length).
         reg_lr: learning rate of the network weights in the regularisation stage
             (null: ``optim.lr``).
-        scale_lr: learning rate of the scaling factors gamma in that stage (null: ``reg_lr``).
-            Adam moves a gamma by about its learning rate per step, so a short stage needs a
-            larger one for the selected gammas to reach zero.
+        scale_lr: learning rate of the scaling factors in that stage (SSL's gammas, ASSL's
+            weight-norm scales; null: ``reg_lr``). Adam moves a scale by about its learning
+            rate per step, so a short stage needs a larger one for the selected ones to reach
+            zero.
+        align_iters: ASSL's alignment phase, before the streams' growing L2 starts (null:
+            ``round(0.4 * t2)``, ASSL's ratio of alignment to stabilisation iterations,
+            17,260 : 43,150).
+        align_weight: weight of ASSL's alignment term ``-mean(M M^T)``.
         lambda_tf: weight of the Temporal Finetuning loss (1e-2).
         seed: selection seed (random order) and Scratch's initialisation.
         report_lr_size: LR size at which the report counts MACs and times latency.
@@ -48,6 +53,8 @@ class PruneSettings:
     reg_iters: int | None = None
     reg_lr: float | None = None
     scale_lr: float | None = None
+    align_iters: int | None = None
+    align_weight: float = 1e-3
     lambda_tf: float = 1e-2
     seed: int = 0
     report_lr_size: tuple[int, int] = (180, 320)
@@ -70,8 +77,17 @@ class PruneSettings:
             raise bad("delta", "need delta > 0, tau >= delta, t1 >= 1, t2 >= 0")
         if self.reg_iters is not None and self.reg_iters < 1:
             raise bad("reg_iters", "must be >= 1 or null")
+        if self.align_iters is not None and self.align_iters < 0:
+            raise bad("align_iters", "must be >= 0 or null")
+        if self.align_weight < 0:
+            raise bad("align_weight", "must be >= 0")
         if self.lambda_tf < 0:
             raise bad("lambda_tf", "must be >= 0")
+
+
+def alignment_iters(s: PruneSettings) -> int:
+    """Iterations of ASSL's alignment phase under settings ``s``."""
+    return s.align_iters if s.align_iters is not None else round(0.4 * s.t2)
 
 
 def settings_from_dict(data: dict[str, Any] | None) -> PruneSettings:

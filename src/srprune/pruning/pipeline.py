@@ -4,7 +4,8 @@ Every stage reads the previous stage's file from the output folder and writes it
 stage can run alone and an interrupted run continues where it stopped:
 
     selection.json         units chosen for removal (select)
-    regularized.safetensors  dense weights with the scaling factors folded in (regularize)
+    regularized.safetensors  dense weights with the scales folded in (regularize; ASSL also
+                           rewrites the streams' sets in selection.json when it aligns them)
     pruned.safetensors     the compact model before finetuning (remove)
     model.safetensors      the finetuned compact model (finetune)
     report.json, report.md, ratios.png (report)
@@ -25,12 +26,12 @@ from srprune.errors import UserError
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model, save_model
 from srprune.models.registry import build_model
-from srprune.pruning.config import PruneSettings
+from srprune.pruning.config import PruneSettings, alignment_iters
 from srprune.pruning.criteria import score_groups, select_units
 from srprune.pruning.groups import Group
+from srprune.pruning.handles import gamma_handles, weight_norm_handles
 from srprune.pruning.methods.recipe import Recipe
-from srprune.pruning.regularizers import GrowingL2, GrowingL2Schedule
-from srprune.pruning.scales import UnitScales
+from srprune.pruning.regularizers import GrowingL2Schedule
 from srprune.pruning.surgery import remove_units
 from srprune.train.config import TrainConfig
 
@@ -160,7 +161,12 @@ class PrunePipeline:
                               self.device)
 
     def regularize(self) -> None:
-        """Growing L2 on the selected units' scaling factors (SSL), then fold the scales."""
+        """Growing L2 on the selected units' scales (SSL's gammas or ASSL's weight-norm scales,
+        with ASSL's alignment phase first), then fold the scales into plain weights.
+
+        With nothing selected (ratio 0: the experiment's "dense + the same iterations" control)
+        this is plain training with the same settings and length, with no scales attached.
+        """
         model = load_model(self.dense_path)
         if not self.recipe.regularize:
             save_model(self.path("regularized.safetensors"), model,
@@ -172,47 +178,75 @@ class PrunePipeline:
         groups = prunable_groups(model, self.recipe)
         selected = self.load_selection()
         model.train()
-        scales = UnitScales(model, groups).attach()
-        model.add_module("unit_scales", scales)  # trained and checkpointed with the model
         schedule = GrowingL2Schedule(self.s.delta, self.s.t1, self.s.tau, self.s.t2)
-        term = GrowingL2(scales, selected, schedule)
         iters = self.s.reg_iters or schedule.total_iters
+        handles = None
+        folder = self.path("regularize")
+        resume = _has_checkpoint(folder)
+        if any(len(v) for v in selected.values()):
+            if self.recipe.scales == "weight_norm":
+                align = alignment_iters(self.s)
+                iters += align
+                handles = weight_norm_handles(
+                    model, groups, selected, schedule, align, self.s.align_weight,
+                    aligned=self._aligned_sets() if resume else None,
+                    on_align=self._record_alignment)
+            else:
+                handles = gamma_handles(model, groups, selected, schedule)
         log: list[dict[str, float]] = []
 
         def record(step: int, logs: dict[str, float]) -> None:
-            if step % max(1, self.cfg.train.log_every) == 0 or step == iters:
-                sel, kept = term.mean_abs()
+            if handles and (step % max(1, self.cfg.train.log_every) == 0 or step == iters):
                 log.append({"step": step, "alpha": schedule.alpha(step - 1),
-                            "gamma_selected": sel, "gamma_kept": kept})
+                            **handles.status(model)})
 
         frozen = ["spynet"] if hasattr(model, "spynet") else []
         scale_lr = self.s.scale_lr or self.s.reg_lr
 
         def param_groups(m: nn.Module, optim: Any) -> list[dict[str, Any]]:
-            """The usual groups, with the gammas in their own group at ``scale_lr``."""
+            """The usual groups, with the scales in their own group at ``scale_lr``."""
             from srprune.train.loop import default_param_groups
 
-            gamma_ids = {id(p) for p in scales.parameters()}
-            groups = [{**g, "params": [p for p in g["params"] if id(p) not in gamma_ids]}
+            scales = handles.params if handles else []
+            ids = {id(p) for p in scales}
+            groups = [{**g, "params": [p for p in g["params"] if id(p) not in ids]}
                       for g in default_param_groups(m, optim)]
-            return [*groups, {"name": "gammas", "params": list(scales.parameters()),
-                              "lr": scale_lr or optim.lr}]
+            extra = [{"name": "scales", "params": scales, "lr": scale_lr or optim.lr}]
+            return groups + (extra if scales else [])
 
         trainer = Trainer(model, self._dataset(model),
-                          self._trainer_config(iters, self.s.reg_lr, self.path("regularize")),
-                          terms=[term], param_groups=param_groups, frozen=frozen,
-                          callbacks=[record], device=self.device, quiet=self.quiet,
-                          extra={"stage": "regularize"})
-        trainer.fit(resume=_has_checkpoint(self.path("regularize")))
-        _log_gammas(self.path("regularize"), log)
+                          self._trainer_config(iters, self.s.reg_lr, folder),
+                          terms=[handles.term] if handles else [], param_groups=param_groups,
+                          frozen=frozen, callbacks=[record], device=self.device,
+                          quiet=self.quiet, extra={"stage": "regularize"})
+        trainer.fit(resume=resume)
+        _log_gammas(folder, log)
         model = trainer.model
-        scales.fold()
-        del model.unit_scales
-        sel, kept = term.mean_abs()
+        status = handles.status(model) if handles else {}
+        if handles:
+            handles.fold(model)
         save_model(self.path("regularized.safetensors"), model.cpu(),
-                   {"stage": "regularize", "iters": iters, "gamma_selected": sel})
-        self._say(f"[regularize] {iters} iterations; mean |gamma| selected {sel:.4f}, "
-                  f"kept {kept:.4f}")
+                   {"stage": "regularize", "iters": iters, **status})
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in status.items())
+        self._say(f"[regularize] {iters} iterations" + (f"; {shown}" if shown else ""))
+
+    def _aligned_sets(self) -> dict[str, torch.Tensor]:
+        """Stream index sets an interrupted ASSL run already fixed (from selection.json)."""
+        data = json.loads(self.path("selection.json").read_text())
+        return {g["group"]: torch.tensor(g["removed"], dtype=torch.long)
+                for g in data["groups"] if "aligned_to" in g}
+
+    def _record_alignment(self, aligned: dict[str, torch.Tensor]) -> None:
+        """Write the streams' shared index sets into selection.json (the per-layer choice
+        before alignment is kept as ``removed_before_alignment``)."""
+        path = self.path("selection.json")
+        data = json.loads(path.read_text())
+        for row in data["groups"]:
+            if row["group"] in aligned:
+                row.setdefault("removed_before_alignment", row["removed"])
+                row["removed"] = aligned[row["group"]].tolist()
+                row["aligned_to"] = "first writer"
+        write_text_atomic(path, json.dumps(data, indent=1))
 
     def remove(self) -> None:
         """Physically remove the selected units (Scratch: from fresh random weights)."""
@@ -283,7 +317,8 @@ def _has_checkpoint(folder: Path) -> bool:
 
 
 def _log_gammas(folder: Path, log: list[dict[str, float]]) -> None:
-    """Mean |gamma| of selected vs kept units over time, also to TensorBoard."""
+    """Mean relative scale of selected vs kept units (and alpha, ASSL's mask agreement) over
+    time, also to TensorBoard."""
     if not log:
         return
     write_text_atomic(folder / "gammas.json", json.dumps(log))
@@ -293,6 +328,6 @@ def _log_gammas(folder: Path, log: list[dict[str, float]]) -> None:
         return
     with SummaryWriter(str(folder / "tb")) as w:
         for row in log:
-            w.add_scalar("prune/gamma_selected", row["gamma_selected"], row["step"])
-            w.add_scalar("prune/gamma_kept", row["gamma_kept"], row["step"])
-            w.add_scalar("prune/alpha", row["alpha"], row["step"])
+            for key, value in row.items():
+                if key != "step":
+                    w.add_scalar(f"prune/{key}", value, row["step"])

@@ -5,12 +5,15 @@
 * ``l1``: L1-norm filter pruning (Li et al., ICLR 2017): one-shot, the residual blocks' last
   convs and the streams left whole, then plain finetuning.
 * ``scratch``: the SSL-compact architecture trained from random weights for twice as long.
-* ``assl``: aligned structured sparsity (Zhang et al., NeurIPS 2021) as srprune expresses it:
-  every conv that writes a residual stream shares one index set (``coupled`` groups, so the
-  hidden state itself shrinks), local ranking, growing L2 on the selected units' scales, then
-  plain finetuning. ASSL reaches the shared index set through per-layer weight-norm scales and an
-  alignment loss; here the sharing is structural (one gamma per stream unit), so that loss has
-  nothing left to align and is not computed.
+* ``assl``: Aligned Structured Sparsity Learning (Zhang et al., NeurIPS 2021): every producer
+  conv weight-normalised (``W = s V / ||V||``, ``s`` starting at ``||W||``), local min-L1
+  selection per layer, growing L2 on the selected filters' scales and biases; the convs that
+  write one residual stream first get the alignment term ``-mean(M M^T)`` on their soft masks,
+  then all take the first writer's index set, and the stream (the hidden state) shrinks as one
+  coupled group; plain finetuning.
+* ``assl-shared``: the structural shortcut of ASSL: the same coupled groups and local selection,
+  but one SSL gamma per stream unit shared by all writers (aligned by construction, so no
+  alignment term and no weight norm).
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ SSL = Recipe("ssl", residual="rsc", scope="global", order="min", regularize=True
 L1 = Recipe("l1", residual="fixed", scope="global", order="min")
 SCRATCH = SSL.but(name="scratch", regularize=False, temporal_finetune=False, reinit=True,
                   finetune_factor=2.0)
+ASSL = Recipe("assl", residual="coupled", scope="local", order="min", regularize=True,
+              scales="weight_norm")
+ASSL_SHARED = ASSL.but(name="assl-shared", scales="gamma")
 
-ASSL = Recipe("assl", residual="coupled", scope="local", order="min", regularize=True)
-
-METHODS: dict[str, Recipe] = {r.name: r for r in (SSL, L1, SCRATCH, ASSL)}
+METHODS: dict[str, Recipe] = {r.name: r for r in (SSL, L1, SCRATCH, ASSL, ASSL_SHARED)}
 
 
 def get_recipe(name: str) -> Recipe:

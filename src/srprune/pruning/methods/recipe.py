@@ -4,9 +4,12 @@ to finetune. Every method in srprune is one :class:`Recipe` value over the share
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from srprune.pruning.criteria import Order, Scope, Scorer, l1_scores
 from srprune.pruning.groups import ResidualMode
+
+ScaleKind = Literal["gamma", "weight_norm"]
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,10 @@ class Recipe:
         residual: how the model declares residual streams (``rsc``, ``coupled``, ``fixed``).
         scope, order: selection rule (Table 4's five variants are scope x order, plus random).
         scorer: unit importance.
-        regularize: push the selected units' gammas to zero (growing L2) before removal.
+        regularize: push the selected units' scales to zero (growing L2) before removal.
+        scales: what that L2 acts on: ``gamma`` (SSL: one scaling factor per unit, on the
+            group's outputs) or ``weight_norm`` (ASSL: each producer conv weight-normalised,
+            its own scale per filter, streams aligned before their L2 starts).
         temporal_finetune: add SSL's L_tf (final hidden states vs the frozen dense model).
         pixel_shuffle: prune pixel-shuffle groups (Table 2 ablation switch).
         reinit: train the compact architecture from random weights (Scratch).
@@ -31,6 +37,7 @@ class Recipe:
     order: Order = "min"
     scorer: Scorer = l1_scores
     regularize: bool = False
+    scales: ScaleKind = "gamma"
     temporal_finetune: bool = False
     pixel_shuffle: bool = True
     reinit: bool = False
