@@ -87,3 +87,15 @@ def test_bad_datasets_give_one_line(case: str, tmp_path: Path, capsys) -> None:
                  "--device", "cpu"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "error" in err[0]
+
+
+def test_data_default_scores_the_embedded_held_out_images(capsys) -> None:
+    from srprune.cli import main as cli_main
+
+    assert cli_main(["test", "--model", "bicubic", "--data", "default", "--layout", "sisr",
+                     "--max-clips", "1"]) == 0
+    assert "average" in capsys.readouterr().out
+    assert cli_main(["test", "--model", "bicubic", "--data", "default", "--layout",
+                     "frames"]) == 2
+    err = capsys.readouterr().err
+    assert "--layout sisr" in err and len(err.strip().splitlines()) == 1

@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="srprune .safetensors file, or bicubic")
     p.add_argument("--data", required=True, type=Path,
                    help="dataset root folder (sisr: one set, or a folder of sets such as "
-                        "benchmark/ holding Set5, Set14, ...)")
+                        "benchmark/ holding Set5, Set14, ...), or 'default': the held-out half "
+                        "of the embedded set (layout frames for video, sisr for image models)")
     p.add_argument("--layout", required=True,
                    choices=["reds4", "vid4", "vimeo", "frames", "sisr"],
                    help="dataset layout (reds4 = the REDS4 clips of a REDS root; vimeo = the "
@@ -60,6 +61,14 @@ def run(args: argparse.Namespace) -> int:
     scale = model.config.scale
     if args.save_frames is not None and args.save_frames.exists():
         raise UserError(f"--save-frames {args.save_frames} exists; choose a new folder")
+    if str(args.data) == "default":
+        from srprune.train.datasets import default_root
+
+        base, default_layout = default_root(bool(getattr(model, "is_video", False)), scale)
+        if args.layout != default_layout:
+            raise UserError(f"--data default is the embedded set in the {default_layout!r} "
+                            f"layout; pass --layout {default_layout}")
+        args.data = base / "val"
     multi = args.layout == "sisr" and args.data.is_dir() and not is_sisr_set(args.data)
     if multi:
         sets = sisr_sets(args.data, scale)
