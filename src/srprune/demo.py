@@ -38,12 +38,18 @@ class DemoOptions:
     device: str = "cpu"
     seed: int = 0
     quiet: bool = False
+    bidirectional: bool = True
+
+
+def _name(opt: DemoOptions) -> str:
+    return f"BasicVSR{'' if opt.bidirectional else '-uni'}-{opt.num_feat}-{opt.num_block}"
 
 
 def demo_config(opt: DemoOptions) -> dict[str, Any]:
     """The training config of the demo (same schema as ``srprune train`` YAML)."""
     return {
-        "model": {"name": f"basicvsr-{opt.num_feat}-{opt.num_block}", "scale": 4},
+        "model": {"name": f"basicvsr-{'' if opt.bidirectional else 'uni-'}"
+                          f"{opt.num_feat}-{opt.num_block}", "scale": 4},
         "data": {"layout": "frames", "root": "default", "num_frames": 5, "lr_patch": 32,
                  "batch_size": 4},
         "optim": {"lr": 1e-3, "spynet_lr_mult": 0.0,
@@ -103,11 +109,11 @@ def run_demo(opt: DemoOptions) -> dict[str, Any]:
     # A narrow reconstruction (recon_feat = num_feat instead of BasicSR's fixed 64) keeps the
     # HR-resolution convs cheap enough for CPU training.
     model = BasicVSR(BasicVSRConfig(num_feat=opt.num_feat, num_block=opt.num_block,
-                                    recon_feat=opt.num_feat))
+                                    recon_feat=opt.num_feat, bidirectional=opt.bidirectional))
     zero_flow(model.spynet)
     dataset = build_train_dataset(cfg.data, 4, True, opt.seed)
     train_dir = opt.out / "train"
-    say(f"training BasicVSR-{opt.num_feat}-{opt.num_block} for {opt.iters} iterations "
+    say(f"training {_name(opt)} for {opt.iters} iterations "
         f"on {opt.device}")
     trainer = Trainer(model, dataset, cfg, frozen=["spynet"], out=train_dir, device=opt.device,
                       quiet=opt.quiet, extra={"demo": True})
@@ -155,7 +161,7 @@ def run_demo(opt: DemoOptions) -> dict[str, Any]:
     _montage([(title, img[crop]) for title, img in images], opt.out / "side_by_side.png")
 
     report = {
-        "model": f"BasicVSR-{opt.num_feat}-{opt.num_block} (recon {opt.num_feat})",
+        "model": f"{_name(opt)} (recon {opt.num_feat})",
         "iters": result.iters_done, "train_seconds": round(t_train, 1),
         "val_clips": [c.name for c in clips], "convention": conv.describe(),
         "scores": scores, "psnr_gain_db": gain,

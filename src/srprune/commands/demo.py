@@ -20,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iters", type=int, default=600, help="training iterations (default 600)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--unidirectional", action="store_true",
+                   help="BasicVSR-uni (forward propagation only, streamable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--iters must be >= 1")
     opt = DemoOptions(num_feat=args.feat, num_block=args.blocks, iters=args.iters, out=args.out,
                       device=resolve_device(args.device), seed=args.seed,
-                      quiet=args.quiet)
+                      quiet=args.quiet, bidirectional=not args.unidirectional)
     report = run_demo(opt)
     print(demo_markdown(report))
     print(f"report: {args.out / 'report.md'} ({report['seconds']:.0f} s in all)")
