@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from torch import nn
+
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model
 from srprune.profile import count_params, latency_side_by_side
@@ -32,9 +34,8 @@ from srprune.pruning.surgery import remove_units
 METHODS = ("ssl", "assl", "l1", "scratch")
 
 
-def kept_share(dense_path: Path, method: str, ratio: float) -> float:
+def kept_share(model: nn.Module, method: str, ratio: float) -> float:
     """Share of the dense params the method's compact model keeps at ``ratio``."""
-    model = load_model(dense_path)
     recipe = get_recipe(method)
     groups = prunable_groups(model, recipe)
     removed = select_units(groups, score_groups(model, groups, recipe.scorer), ratio,
@@ -45,14 +46,15 @@ def kept_share(dense_path: Path, method: str, ratio: float) -> float:
 
 def ratio_for(dense_path: Path, method: str, share: float) -> float:
     """The ratio p (to 1e-3) whose compact model keeps about ``share`` of the params."""
+    model = load_model(dense_path)
     lo, hi = 0.0, 0.95
     for _ in range(12):
         mid = (lo + hi) / 2
-        if kept_share(dense_path, method, mid) > share:
+        if kept_share(model, method, mid) > share:
             lo = mid
         else:
             hi = mid
-    best = min((lo, hi), key=lambda p: abs(kept_share(dense_path, method, p) - share))
+    best = min((lo, hi), key=lambda p: abs(kept_share(model, method, p) - share))
     return round(best, 3)
 
 

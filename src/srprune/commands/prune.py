@@ -78,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
     from srprune.pruning.methods import get_recipe
     from srprune.pruning.pipeline import PrunePipeline
 
-    args.stages_given = args.stages is not None
     if args.method == "fmp":
         from srprune.commands.prune_fmp import run_fmp
 

@@ -38,8 +38,7 @@ def run_fmp(args: argparse.Namespace) -> int:
         settings, cfg = fmp_settings_from_dict(fmp), config_from_dict(data)
     except UserError as e:
         raise UserError(f"{args.config}: {e}") from None
-    raw = args.stages if args.stages_given else ",".join(STAGES)
-    stages = [s.strip() for s in raw.split(",") if s.strip()]
+    stages = [s.strip() for s in (args.stages or ",".join(STAGES)).split(",") if s.strip()]
     pipe = FMPPipeline(settings, cfg, args.out, resolve_device(args.device), quiet=args.quiet)
     pipe.run(stages, force=args.force)
     return 0

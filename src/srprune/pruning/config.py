@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from srprune.errors import UserError
 from srprune.pruning.groups import RESIDUAL_MODES
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -90,16 +92,23 @@ def alignment_iters(s: PruneSettings) -> int:
     return s.align_iters if s.align_iters is not None else round(0.4 * s.t2)
 
 
-def settings_from_dict(data: dict[str, Any] | None) -> PruneSettings:
-    """Build settings, naming unknown keys."""
+def section_from_dict(cls: type[T], data: dict[str, Any] | None, section: str) -> T:
+    """Build the settings dataclass ``cls`` of a config ``section``, naming unknown keys
+    (``report_lr_size`` is read as a tuple)."""
     data = dict(data or {})
-    names = {f.name for f in dataclasses.fields(PruneSettings)}
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names)
     if unknown:
-        raise UserError(f"unknown prune settings: {', '.join('prune.' + k for k in unknown)}")
-    if "report_lr_size" in data and data["report_lr_size"] is not None:
+        raise UserError(f"unknown {section} settings: "
+                        f"{', '.join(f'{section}.{k}' for k in unknown)}")
+    if data.get("report_lr_size") is not None:
         data["report_lr_size"] = tuple(int(v) for v in data["report_lr_size"])
     try:
-        return PruneSettings(**data)
+        return cls(**data)
     except TypeError as e:
-        raise UserError(f"prune section: {e}") from None
+        raise UserError(f"{section} section: {e}") from None
+
+
+def settings_from_dict(data: dict[str, Any] | None) -> PruneSettings:
+    """Build the ``prune`` settings, naming unknown keys."""
+    return section_from_dict(PruneSettings, data, "prune")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from srprune.pruning.groups import Group
 from srprune.pruning.handles import gamma_handles, weight_norm_handles
 from srprune.pruning.methods.recipe import Recipe
 from srprune.pruning.regularizers import GrowingL2Schedule
+from srprune.pruning.stages import StagedRun, has_checkpoint
 from srprune.pruning.surgery import remove_units
 from srprune.train.config import TrainConfig
 
@@ -56,7 +56,7 @@ def prunable_groups(model: nn.Module, recipe: Recipe) -> list[Group]:
     return groups
 
 
-class PrunePipeline:
+class PrunePipeline(StagedRun):
     """One pruning run in folder ``out``.
 
     Args:
@@ -69,6 +69,11 @@ class PrunePipeline:
         quiet: no progress bars.
     """
 
+    STAGES = STAGES
+    DONE = {"select": "selection.json", "regularize": "regularized.safetensors",
+            "remove": "pruned.safetensors", "finetune": "model.safetensors",
+            "report": "report.json"}
+
     def __init__(self, recipe: Recipe, settings: PruneSettings, train_config: TrainConfig,
                  dense_path: Path, out: Path, device: str = "cpu", quiet: bool = False) -> None:
         self.recipe = effective_recipe(recipe, settings)
@@ -80,9 +85,6 @@ class PrunePipeline:
         self.quiet = quiet
 
     # -- files -------------------------------------------------------------------------------
-    def path(self, name: str) -> Path:
-        return self.out / name
-
     def _need(self, name: str, stage: str) -> Path:
         p = self.path(name)
         if not p.is_file():
@@ -95,27 +97,6 @@ class PrunePipeline:
                 for g in data["groups"]}
 
     # -- stages ------------------------------------------------------------------------------
-    def run(self, stages: Sequence[str] = STAGES, force: bool = False) -> None:
-        """Run the given stages in order; finished stages are skipped unless ``force``."""
-        unknown = [s for s in stages if s not in STAGES]
-        if unknown:
-            raise UserError(f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(STAGES)}")
-        self.out.mkdir(parents=True, exist_ok=True)
-        done_marker = {"select": "selection.json", "regularize": "regularized.safetensors",
-                       "remove": "pruned.safetensors", "finetune": "model.safetensors",
-                       "report": "report.json"}
-        for stage in STAGES:
-            if stage not in stages:
-                continue
-            if not force and self.path(done_marker[stage]).exists():
-                self._say(f"[{stage}] done already ({done_marker[stage]})")
-                continue
-            getattr(self, stage)()
-
-    def _say(self, text: str) -> None:
-        if not self.quiet:
-            print(text, flush=True)
-
     def select(self) -> None:
         """Score every unit of the dense model and choose the ones to remove."""
         model = load_model(self.dense_path)
@@ -182,7 +163,7 @@ class PrunePipeline:
         iters = self.s.reg_iters or schedule.total_iters
         handles = None
         folder = self.path("regularize")
-        resume = _has_checkpoint(folder)
+        resume = has_checkpoint(folder)
         if any(len(v) for v in selected.values()):
             if self.recipe.scales == "weight_norm":
                 align = alignment_iters(self.s)
@@ -281,7 +262,7 @@ class PrunePipeline:
                           validate=self._validator(model), device=self.device, quiet=self.quiet,
                           extra={"stage": "finetune", "method": self.recipe.name,
                                  "ratio": self.s.ratio})
-        result = trainer.fit(resume=_has_checkpoint(self.path("finetune")))
+        result = trainer.fit(resume=has_checkpoint(self.path("finetune")))
         final = load_model(result.model_path) if result.model_path else trainer.model
         save_model(self.path("model.safetensors"), final.cpu(),
                    {"method": self.recipe.name, "ratio": self.s.ratio, "finetune_iters": iters,
@@ -307,13 +288,6 @@ class PrunePipeline:
         from srprune.pruning.report import write_report
 
         write_report(self)
-
-
-def _has_checkpoint(folder: Path) -> bool:
-    """Whether a training stage was interrupted in ``folder`` (then it resumes)."""
-    from srprune.train.checkpoint import LAST, checkpoint_dir
-
-    return (checkpoint_dir(folder) / LAST).is_file()
 
 
 def _log_gammas(folder: Path, log: list[dict[str, float]]) -> None:

@@ -28,6 +28,7 @@ from srprune.io.model_file import load_model, save_model
 from srprune.models.registry import build_model, config_from_name
 from srprune.pruning.fmp.search import FMPSearch
 from srprune.pruning.fmp.settings import FMPSettings
+from srprune.pruning.stages import StagedRun, has_checkpoint
 from srprune.train.config import TrainConfig
 
 STAGES = ("search", "finetune", "report")
@@ -49,7 +50,7 @@ class ZeroProjection:
             p.mul_(mask.to(p.device))
 
 
-class FMPPipeline:
+class FMPPipeline(StagedRun):
     """One FMP run in folder ``out`` (see the module docstring).
 
     Args:
@@ -59,6 +60,9 @@ class FMPPipeline:
         device: ``cpu`` / ``cuda``.
         quiet: no progress output.
     """
+
+    STAGES = STAGES
+    DONE = DONE
 
     def __init__(self, settings: FMPSettings, train_config: TrainConfig, out: Path,
                  device: str = "cpu", quiet: bool = False) -> None:
@@ -77,27 +81,6 @@ class FMPPipeline:
         probe = build_model(self.arch)
         if not hasattr(probe, "channel_groups") or getattr(probe, "is_video", False):
             raise UserError(f"FMP prunes image-SR models (ESRB, EDSR); {self.arch.arch} is not one")
-
-    def path(self, name: str) -> Path:
-        return self.out / name
-
-    def _say(self, text: str) -> None:
-        if not self.quiet:
-            print(text, flush=True)
-
-    def run(self, stages: list[str] | tuple[str, ...] = STAGES, force: bool = False) -> None:
-        """Run the given stages in order; finished ones are skipped unless ``force``."""
-        unknown = [s for s in stages if s not in STAGES]
-        if unknown:
-            raise UserError(f"unknown stage(s) {', '.join(unknown)}; FMP stages: "
-                            f"{', '.join(STAGES)}")
-        self.out.mkdir(parents=True, exist_ok=True)
-        for stage in STAGES:
-            if stage in stages:
-                if not force and self.path(DONE[stage]).exists():
-                    self._say(f"[{stage}] done already ({DONE[stage]})")
-                    continue
-                getattr(self, stage)()
 
     # -- shared pieces -----------------------------------------------------------------------
     def _dataset(self) -> Any:
@@ -118,7 +101,6 @@ class FMPPipeline:
     # -- stages ------------------------------------------------------------------------------
     def search(self) -> None:
         """Train through the hypernetwork until the budget is met, then extract."""
-        from srprune.train.checkpoint import LAST, checkpoint_dir
         from srprune.train.loop import Trainer
 
         torch.manual_seed(self.s.seed)
@@ -126,7 +108,7 @@ class FMPPipeline:
         search = FMPSearch(model, self.s, self.lr_size())
         folder = self.path("search")
         history_file = folder / "history.json"
-        resume = (checkpoint_dir(folder) / LAST).is_file()
+        resume = has_checkpoint(folder)
         if resume and history_file.is_file():
             search.history = json.loads(history_file.read_text())
 
@@ -152,10 +134,9 @@ class FMPPipeline:
         if history_file.is_file():
             search.history = json.loads(history_file.read_text())
         model.cpu()
-        ratios = search.ratios()
-        forced = not search.converged(ratios)
+        forced = not search.converged(search.ratios())
         if forced:
-            ratios = search.complete()
+            search.complete()
             self._say(f"[search] budget not reached in {result.iters_done} iterations: "
                       "completed by removing the smallest latents/indicators (raise "
                       "fmp.lambda_c / fmp.lambda_w or fmp.search_iters to avoid this)")
@@ -184,7 +165,6 @@ class FMPPipeline:
 
     def finetune(self) -> None:
         """Finetune the compact model; removed weights stay exactly zero."""
-        from srprune.train.checkpoint import LAST, checkpoint_dir
         from srprune.train.loop import Trainer
 
         pruned = self.path("pruned.safetensors")
@@ -196,7 +176,7 @@ class FMPPipeline:
         trainer = Trainer(model, self._dataset(), cfg, callbacks=[ZeroProjection(model)],
                           validate=self._validator(), device=self.device, quiet=self.quiet,
                           extra={"stage": "fmp-finetune", "method": "fmp"})
-        result = trainer.fit(resume=(checkpoint_dir(folder) / LAST).is_file())
+        result = trainer.fit(resume=has_checkpoint(folder))
         final = load_model(result.model_path) if result.model_path else trainer.model
         _save_sparse(self.path("model.safetensors"), final.cpu(),
                      {"method": "fmp", "finetune_iters": self.cfg.train.iters})

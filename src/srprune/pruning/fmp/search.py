@@ -46,7 +46,7 @@ def _touches_image(layouts: dict, path: str, shape: tuple[int, ...], model: nn.M
 
 
 def _hold_(x: torch.Tensor, where: torch.Tensor, value: float) -> None:
-    """Set ``|x| = value`` where ``where`` (sign kept; zeros become +value)."""
+    """Set ``|x| = value`` at ``where`` (a mask or indices; sign kept, zeros become +value)."""
     x[where] = torch.where(x[where] < 0, -value, value)
 
 
@@ -160,8 +160,7 @@ class FMPSearch:
         for k, (_, name, i) in enumerate(doomed):
             if self.ratios().channel >= cap:
                 for _, rest_name, j in doomed[k:]:
-                    z = self.bank.latent(rest_name)
-                    z[j] = self.s.threshold_c if z[j] >= 0 else -self.s.threshold_c
+                    _hold_(self.bank.latent(rest_name), torch.tensor([j]), self.s.threshold_c)
                 return
             self.bank.alive(name)[i] = False
             self.bank.latent(name)[i] = 0.0
@@ -219,7 +218,7 @@ class FMPSearch:
             h.weight_alive.view(-1)[gone] = False
             ind = h.indicator.view(-1)
             ind[gone] = 0.0
-            ind[held] = torch.where(ind[held] < 0, -self.s.threshold_w, self.s.threshold_w)
+            _hold_(ind, held, self.s.threshold_w)
 
     def after_step(self, done: int, logs: dict[str, float]) -> None:
         """Trainer callback: sparsity steps, then the budget check every ``check_every``."""

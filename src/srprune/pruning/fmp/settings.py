@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from srprune.errors import UserError
+from srprune.pruning.config import section_from_dict
 from srprune.pruning.fmp.budget import CRITERIA, METRICS
 from srprune.pruning.groups import RESIDUAL_MODES
 
@@ -96,15 +96,5 @@ class FMPSettings:
 
 
 def fmp_settings_from_dict(data: dict[str, Any] | None) -> FMPSettings:
-    """Build settings, naming unknown keys."""
-    data = dict(data or {})
-    names = {f.name for f in dataclasses.fields(FMPSettings)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise UserError(f"unknown fmp settings: {', '.join('fmp.' + k for k in unknown)}")
-    if data.get("report_lr_size") is not None:
-        data["report_lr_size"] = tuple(int(v) for v in data["report_lr_size"])
-    try:
-        return FMPSettings(**data)
-    except TypeError as e:
-        raise UserError(f"fmp section: {e}") from None
+    """Build the ``fmp`` settings, naming unknown keys."""
+    return section_from_dict(FMPSettings, data, "fmp")
