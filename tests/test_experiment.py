@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from srprune.cli import main
-from srprune.experiment import ExperimentConfig, load_experiment, plan, write_tables
+from srprune.runs.experiment import ExperimentConfig, load_experiment, plan, write_tables
 from srprune.io.model_file import save_model
 from srprune.models.registry import create_model
 from test_prune_pipeline import CONFIG

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import torch
 from torch import nn
 
+from srprune.devices import resolve_device
 from srprune.errors import UserError
+
+__all__ = ["load_any_model", "parse_size", "resolve_device"]
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -17,17 +19,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if not m or int(m[1]) < 1 or int(m[2]) < 1:
         raise UserError(f"size {text!r} is not HxW, e.g. 180x320")
     return int(m[1]), int(m[2])
-
-
-def resolve_device(name: str) -> str:
-    """``cpu``, ``cuda``, ``cuda:N``, or ``auto`` (CUDA when available)."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but PyTorch sees no CUDA GPU")
-    if not (name == "cpu" or name.startswith("cuda")):
-        raise UserError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto")
-    return name
 
 
 def load_any_model(spec: str, scale: int = 4) -> tuple[nn.Module, str]:

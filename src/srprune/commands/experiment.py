@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from srprune.experiment import load_experiment, plan, run_experiment
+    from srprune.runs.experiment import load_experiment, plan, run_experiment
 
     cfg = load_experiment(args.config)
     if args.out:

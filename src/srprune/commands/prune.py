@@ -33,7 +33,7 @@ from pathlib import Path
 
 from srprune.commands.common import resolve_device
 from srprune.errors import UserError
-from srprune.pruning.pipeline import STAGES
+from srprune.runs.prune import STAGES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -76,7 +76,7 @@ def load_prune_config(path: Path, dense: Path, overrides: list[str], ratio: floa
 
 def run(args: argparse.Namespace) -> int:
     from srprune.pruning.methods import get_recipe
-    from srprune.pruning.pipeline import PrunePipeline
+    from srprune.runs.prune import PrunePipeline
 
     if args.method == "fmp":
         from srprune.commands.prune_fmp import run_fmp

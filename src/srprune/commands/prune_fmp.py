@@ -17,7 +17,7 @@ from srprune.errors import UserError
 
 def run_fmp(args: argparse.Namespace) -> int:
     """Run FMP's stages as the parsed ``prune`` arguments say."""
-    from srprune.pruning.fmp.pipeline import STAGES, FMPPipeline
+    from srprune.runs.fmp import STAGES, FMPPipeline
     from srprune.pruning.fmp.settings import fmp_settings_from_dict
     from srprune.train.config import apply_overrides, config_from_dict, read_yaml
 

@@ -16,16 +16,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srprune.models.blocks import conv3x3, flow_warp, make_activation, make_blocks
-from srprune.models.spynet import SpyNet
-from srprune.pruning.groups import (
-    Group,
-    Port,
-    ResidualMode,
-    filter_group,
-    residual_block_groups,
-    stream_writers_readers,
+from srprune.models.blocks import (
+    chain_groups,
+    chain_stream_ports,
+    conv3x3,
+    flow_warp,
+    make_activation,
+    make_blocks,
 )
+from srprune.models.spynet import SpyNet
+from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,10 +89,28 @@ class BasicVSR(nn.Module):
         self.pixel_shuffle = nn.PixelShuffle(2)
         self.act = make_activation(cfg.act)
 
+    # -- the model contract (models/contract.py) ---------------------------------------------
     @property
     def flow_net(self) -> nn.Module:
-        """The flow estimator (the profiler counts one pass of it per frame)."""
+        """SPyNet: never pruned, frozen in pruning stages, counted once per frame."""
         return self.spynet
+
+    @property
+    def causal(self) -> bool:
+        """BasicVSR-uni is causal (it streams); the bidirectional model is not."""
+        return not self.config.bidirectional
+
+    @property
+    def hidden_states(self) -> dict[str, str | None]:
+        """``forward`` = H_F,T and ``backward`` = H_B,0, each sized by its trunk's stream."""
+        names = {"backward_trunk": "backward", "forward_trunk": "forward"}
+        return {names[n]: f"{n}.stream" for n, _ in self.trunks()}
+
+    def image_ports(self) -> tuple[Port, ...]:
+        """Each trunk's first conv reads the RGB frame (its first 3 inputs); ``conv_last``
+        writes RGB."""
+        return (*(Port(f"{n}.main.0", "in") for n, _ in self.trunks()),
+                Port("conv_last", "out"))
 
     def trunks(self) -> list[tuple[str, Trunk]]:
         """(name, trunk) pairs present in this variant."""
@@ -185,11 +203,9 @@ class BasicVSR(nn.Module):
         groups: list[Group] = []
         fusion_offset = 0
         for name, trunk in self.trunks():
-            blocks = [f"{name}.main.2.{i}" for i in range(len(trunk.main[2]))]
-            for path in blocks:
-                groups += residual_block_groups(path, self.get_submodule(path), residual)
+            groups += chain_groups(trunk.main[2], f"{name}.main.2", residual)
             if residual == "coupled":
-                writers, readers = stream_writers_readers(blocks)
+                writers, readers = chain_stream_ports(trunk.main[2], f"{name}.main.2")
                 groups.append(Group(
                     name=f"{name}.stream", units=trunk.width,
                     producers=(Port(f"{name}.main.0", "out"), *writers),

@@ -110,30 +110,3 @@ def filter_group(name: str, producer: str, consumers: list[Port], units: int,
     """A plain group: one conv's filters (in units of ``unit``) and the convs that read them."""
     return Group(name=name, units=units, producers=(Port(producer, "out", 0, unit),),
                  consumers=tuple(consumers), role=role, layer=layer or producer)
-
-
-def residual_block_groups(block_path: str, block: nn.Module, mode: ResidualMode) -> list[Group]:
-    """Groups of one residual block (``conv1 -> act -> conv2``, plus identity) in ``mode``.
-
-    In ``coupled`` mode only the inner group is returned: the caller adds ``conv1``'s input and
-    ``conv2``'s output to its stream group.
-    """
-    c1, c2 = f"{block_path}.conv1", f"{block_path}.conv2"
-    inner = filter_group(f"{block_path}.mid", c1, [Port(c2, "in")], block.conv1.out_channels,
-                         layer=c1)
-    if mode != "rsc":
-        return [inner]
-    gather = Group(name=f"{block_path}.in", units=block.conv1.in_channels,
-                   consumers=(Port(c1, "in"),), gather=block_path, role="rsc_in",
-                   layer=f"{c1}.in")
-    scatter = Group(name=f"{block_path}.out", units=block.conv2.out_channels,
-                    producers=(Port(c2, "out"),), scatter=block_path, role="rsc_out", layer=c2)
-    return [gather, inner, scatter]
-
-
-def stream_writers_readers(block_paths: list[str]) -> tuple[list[Port], list[Port]]:
-    """Ports by which a chain of residual blocks writes (``conv2`` out) and reads (``conv1`` in)
-    a coupled stream."""
-    writers = [Port(f"{p}.conv2", "out") for p in block_paths]
-    readers = [Port(f"{p}.conv1", "in") for p in block_paths]
-    return writers, readers

@@ -34,7 +34,7 @@ def run_training(cfg: TrainConfig, resume: bool = False, quiet: bool = False) ->
     Writes the validated config to ``out/config.json``, and ``out/checkpoints/last.pt``,
     ``out/train_log.jsonl``, ``out/tb/`` and ``out/model.safetensors``.
     """
-    from srprune.commands.common import resolve_device
+    from srprune.devices import resolve_device
     from srprune.io.atomic import write_text_atomic
     from srprune.train.datasets import build_train_dataset
     from srprune.train.validate import make_validator

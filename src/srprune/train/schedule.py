@@ -103,11 +103,11 @@ class FlowWarmup:
 
     BasicSR sets ``requires_grad=False`` on SPyNet for the first ``fix_flow`` iterations, so Adam
     skips its parameters entirely (no moment updates); afterwards SPyNet trains at the rate of its
-    own parameter group (``lr x spynet_lr_mult``). Steps are 0-based: steps ``0 .. iters-1`` are
+    own parameter group (``lr x flow_lr_mult``). Steps are 0-based: steps ``0 .. iters-1`` are
     frozen.
 
     Args:
-        module: The flow network (``model.spynet``), or None for models without one.
+        module: The flow network (the model's ``flow_net``), or None for models without one.
         iters: Number of frozen steps (0 disables the warm-up).
     """
 

@@ -31,7 +31,7 @@ from srprune.pruning.groups import Group
 from srprune.pruning.handles import gamma_handles, weight_norm_handles
 from srprune.pruning.methods.recipe import Recipe
 from srprune.pruning.regularizers import GrowingL2Schedule
-from srprune.pruning.stages import StagedRun, has_checkpoint
+from srprune.runs.stages import StagedRun, has_checkpoint
 from srprune.pruning.surgery import remove_units
 from srprune.train.config import TrainConfig
 
@@ -285,7 +285,7 @@ class PrunePipeline(StagedRun):
 
     def report(self) -> None:
         """Params, MACs, latency and PSNR/SSIM before and after; per-layer ratio plot."""
-        from srprune.pruning.report import write_report
+        from srprune.runs.prune_report import write_report
 
         write_report(self)
 

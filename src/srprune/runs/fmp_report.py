@@ -10,12 +10,12 @@ from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model
 from srprune.models.registry import build_model
 from srprune.profile import count_macs, count_params, latency_side_by_side
-from srprune.pruning.report import plot_ratios
+from srprune.runs.prune_report import plot_ratios
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from srprune.pruning.fmp.pipeline import FMPPipeline
+    from srprune.runs.fmp import FMPPipeline
 
 
 def _size_row(model: nn.Module, lr_size: tuple[int, int], file: Any = None) -> dict[str, Any]:

@@ -158,10 +158,10 @@ def plan(cfg: ExperimentConfig) -> list[RunSpec]:
 
 def run_experiment(cfg: ExperimentConfig, quiet: bool = False) -> dict[str, Any]:
     """Train (or take) the dense model, run every planned run, write the tables."""
-    from srprune.commands.common import resolve_device
+    from srprune.devices import resolve_device
     from srprune.commands.prune import load_prune_config
     from srprune.pruning.methods import get_recipe
-    from srprune.pruning.pipeline import PrunePipeline
+    from srprune.runs.prune import PrunePipeline
 
     out = Path(cfg.out)
     device = resolve_device(cfg.device)

@@ -28,7 +28,7 @@ from srprune.io.model_file import load_model, save_model
 from srprune.models.registry import build_model, config_from_name
 from srprune.pruning.fmp.search import FMPSearch
 from srprune.pruning.fmp.settings import FMPSettings
-from srprune.pruning.stages import StagedRun, has_checkpoint
+from srprune.runs.stages import StagedRun, has_checkpoint
 from srprune.train.config import TrainConfig
 
 STAGES = ("search", "finetune", "report")
@@ -185,7 +185,7 @@ class FMPPipeline(StagedRun):
 
     def report(self) -> None:
         """Params, MACs (all and non-zero), latency, file size, PSNR/SSIM; budgets reached."""
-        from srprune.pruning.fmp.report import write_fmp_report
+        from srprune.runs.fmp_report import write_fmp_report
 
         write_fmp_report(self)
 

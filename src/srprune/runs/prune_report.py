@@ -12,7 +12,7 @@ from srprune.io.model_file import load_model
 from srprune.profile import count_macs, count_params, flow_child, latency_side_by_side
 
 if TYPE_CHECKING:
-    from srprune.pruning.pipeline import PrunePipeline
+    from srprune.runs.prune import PrunePipeline
 
 ROLE_COLOURS = {"rsc_in": "#4c72b0", "filter": "#55a868", "rsc_out": "#c44e52",
                 "pixel_shuffle": "#8172b2", "stream": "#ccb974"}
