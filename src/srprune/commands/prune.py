@@ -9,6 +9,13 @@ Stages (each resumable and runnable alone with --stages):
   finetune    Charbonnier (+ Temporal Finetuning for SSL) on the config's data
   report      params, MACs, latency and PSNR/SSIM before/after; per-layer ratio plot
 
+Reruns into the same --out: every stage records what produced it (OUT/run.json: method,
+settings, ratio, the dense model's hash, data, seed, srprune version). A finished stage with the
+same inputs is skipped; an interrupted training stage resumes; a stage whose inputs changed is
+refused with one line naming what changed. --force redoes every requested stage (and with it
+every later stage, whose inputs then change). `--stages select,remove` removes the selected units
+straight from the dense weights (one-shot, no regularisation).
+
 Methods: ssl (Structured Sparsity Learning), l1 (L1-norm filter pruning), assl (Aligned
 Structured Sparsity Learning: weight norm, per-layer selection, an alignment term, then one
 index set per residual stream, so the hidden state shrinks), assl-shared (the same streams with
@@ -54,29 +61,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. train.iters=200 or prune.tau=0.05")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--force", action="store_true", help="redo stages whose output exists")
+    p.add_argument("--force", action="store_true",
+                   help="redo the requested stages even when their output exists or was made "
+                        "with other settings (later stages then follow)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-
-
-def load_prune_config(path: Path, dense: Path, overrides: list[str], ratio: float | None):
-    """(PruneSettings, TrainConfig) from a pruning YAML plus overrides."""
-    from srprune.pruning.config import settings_from_dict
-    from srprune.train.config import apply_overrides, config_from_dict, read_yaml
-
-    data = apply_overrides(read_yaml(path), overrides)
-    prune = dict(data.pop("prune", None) or {})
-    if ratio is not None:
-        prune["ratio"] = ratio
-    data["model"] = {"file": str(dense)}
-    try:
-        return settings_from_dict(prune), config_from_dict(data)
-    except UserError as e:
-        raise UserError(f"{path}: {e}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     from srprune.pruning.methods import get_recipe
-    from srprune.runs.prune import PrunePipeline
+    from srprune.runs.prune import PrunePipeline, load_prune_config
 
     if args.method == "fmp":
         from srprune.commands.prune_fmp import run_fmp

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if str(args.data) == "default":
         from srprune.train.datasets import default_root
 
-        base, default_layout = default_root(bool(getattr(model, "is_video", False)), scale)
+        base, default_layout = default_root(model.is_video, scale)
         if args.layout != default_layout:
             raise UserError(f"--data default is the embedded set in the {default_layout!r} "
                             f"layout; pass --layout {default_layout}")

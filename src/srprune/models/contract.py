@@ -75,3 +75,15 @@ def flow_path(model: nn.Module) -> str | None:
 def image_port_modules(model: nn.Module) -> set[str]:
     """Paths of the convs with an image-facing axis."""
     return {p.module for p in require(model).image_ports()}
+
+
+def is_video(model: nn.Module) -> bool:
+    """The contract's ``is_video``; False for a plain module that declares nothing (the
+    profiler and the trainer also take foreign modules, e.g. BasicSR's own for comparison)."""
+    return bool(getattr(model, "is_video", False))
+
+
+def flow_network(model: nn.Module) -> nn.Module | None:
+    """The contract's ``flow_net``; None for a plain module that declares none."""
+    flow = getattr(model, "flow_net", None)
+    return flow if isinstance(flow, nn.Module) else None

@@ -16,7 +16,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from srprune.pruning.groups import Group, conv_at
+from srprune.pruning.groups import Group
+from srprune.pruning.handlers import layer_at
 
 Scope = Literal["global", "local"]
 Order = Literal["min", "max", "random"]
@@ -28,10 +29,10 @@ def l1_scores(model: nn.Module, group: Group) -> torch.Tensor:
     """L1 norm per unit, over the group's producers (or consumers if it has none)."""
     scores = torch.zeros(group.units, dtype=torch.float64)
     for port in group.scale_ports:
-        w = conv_at(model, port.module).weight.detach().abs().double()
+        layer, handler = layer_at(model, port.module)
         span = slice(port.offset, port.offset + group.units * port.unit)
-        per_channel = w[span].sum((1, 2, 3)) if port.axis == "out" else w[:, span].sum((0, 2, 3))
-        scores += per_channel.cpu().view(group.units, port.unit).sum(1)
+        per_channel = handler.channel_l1(layer, port.axis)[span]
+        scores += per_channel.view(group.units, port.unit).sum(1)
     return scores
 
 

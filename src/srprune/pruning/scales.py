@@ -13,7 +13,8 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from srprune.pruning.groups import Group, Port, conv_at, unit_channels
+from srprune.pruning.groups import Group, Port, unit_channels
+from srprune.pruning.handlers import layer_at
 
 
 def _key(name: str) -> str:
@@ -58,7 +59,7 @@ class UnitScales(nn.Module):
         model = self._model[0]
         for name, group in self.groups.items():
             for port in group.scale_ports:
-                conv = conv_at(model, port.module)
+                conv, _ = layer_at(model, port.module)
                 self._handles.append(self._hook(conv, port, name))
         return self
 
@@ -92,15 +93,9 @@ class UnitScales(nn.Module):
         for name, group in self.groups.items():
             g = self.gamma(name).detach()
             for port in group.scale_ports:
-                conv = conv_at(model, port.module)
+                layer, handler = layer_at(model, port.module)
                 idx = unit_channels(port, torch.arange(group.units, device=g.device))
-                factor = g.repeat_interleave(port.unit).to(conv.weight.dtype)
-                if port.axis == "out":
-                    conv.weight[idx] *= factor.view(-1, 1, 1, 1)
-                    if conv.bias is not None:
-                        conv.bias[idx] *= factor
-                else:
-                    conv.weight[:, idx] *= factor.view(1, -1, 1, 1)
+                handler.scale_channels(layer, port.axis, idx, g.repeat_interleave(port.unit))
             self.gamma(name).fill_(1.0)
 
     @torch.no_grad()

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from srprune.errors import UserError
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import save_model
+from srprune.models.contract import flow_network, is_video
 from srprune.train import distributed
 from srprune.train.batches import StepBatchSampler, StepKeyedDataset
 from srprune.train.checkpoint import (
@@ -63,12 +64,6 @@ class StopTraining(Exception):  # noqa: N818 - a signal, not an error
 
 LOG_FILE = "train_log.jsonl"
 MODEL_FILE = "model.safetensors"
-
-
-def flow_network(model: nn.Module) -> nn.Module | None:
-    """The model's flow network, as its contract declares it (None for modules without one)."""
-    flow = getattr(model, "flow_net", None)
-    return flow if isinstance(flow, nn.Module) else None
 
 
 def default_param_groups(model: nn.Module, optim: OptimConfig) -> list[dict[str, Any]]:
@@ -258,7 +253,7 @@ class Trainer:
         for key in ("lq", "gt"):
             if key not in batch:
                 raise UserError(f"training batches need {key!r}; got keys {sorted(batch)}")
-        video = bool(self.model.is_video)
+        video = is_video(self.model)
         if video and batch["lq"].dim() != 5:
             raise UserError(f"a video model needs (B,N,3,h,w) LR batches, got "
                             f"{tuple(batch['lq'].shape)}")
@@ -335,7 +330,7 @@ class Trainer:
     def _run(self, start: int, optimizer: torch.optim.Optimizer, scheduler: CosineRestartLR,
              warmup: FlowWarmup, writer: Any) -> TrainResult:
         env, loop = self.env, self.config.train
-        want_hidden = any(needs_hidden(t) for t in self.terms) and bool(self.model.is_video)
+        want_hidden = any(needs_hidden(t) for t in self.terms) and is_video(self.model)
         result = TrainResult(iters_done=start, model_path=None)
         bar = None
         if not self.quiet and env.is_main and sys.stderr.isatty():

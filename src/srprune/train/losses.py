@@ -45,7 +45,7 @@ def temporal_loss(hidden_student: Mapping[str, torch.Tensor],
     """SSL's Temporal Finetuning loss (Eq. 5): ``|H_F,T - H'_F,T| + |H_B,0 - H'_B,0|``.
 
     One term per final hidden state the two models share (the model names them in its
-    ``hidden_states`` contract; BasicVSR: ``forward`` and ``backward``), each the mean absolute
+    ``hidden_states`` contract), each the mean absolute
     error over its tensor. States missing from either side are skipped.
 
     Args:

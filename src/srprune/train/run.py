@@ -44,8 +44,8 @@ def run_training(cfg: TrainConfig, resume: bool = False, quiet: bool = False) ->
     distributed.init(env, device)
     try:
         model = build_model(cfg)
-        is_video = bool(getattr(model, "is_video", False))
-        scale = int(getattr(model.config, "scale", cfg.model.scale))
+        is_video = bool(model.is_video)
+        scale = int(model.config.scale)
         dataset = build_train_dataset(cfg.data, scale, is_video, cfg.train.seed)
         validate = None
         if cfg.data.val is not None and env.is_main:

@@ -72,7 +72,7 @@ class Accountant:
     """
 
     def __init__(self, model: nn.Module, lr_size: tuple[int, int]) -> None:
-        if getattr(model, "is_video", False):
+        if model.is_video:
             raise ValueError("the FMP accountant counts image models only")
         self.kernel: dict[str, int] = {}
         self.positions = output_positions(model, lr_size)

@@ -36,13 +36,10 @@ def _soft_threshold_(x: torch.Tensor, amount: float) -> None:
     x.copy_(torch.sign(x) * torch.clamp(x.abs() - amount, min=0.0))
 
 
-def _touches_image(layouts: dict, path: str, shape: tuple[int, ...], model: nn.Module) -> bool:
-    """Whether a conv reads or writes image channels: an axis no group covers whose width is 3
-    (RGB) or 3 s^2 (RGB before a pixel shuffle)."""
-    scale = getattr(getattr(model, "config", None), "scale", 1)
-    widths = {"out": shape[0], "in": shape[1]}
-    return any(all(seg.name.startswith("free:") for seg in layouts[(path, axis)])
-               and widths[axis] in (3, 3 * scale * scale) for axis in ("in", "out"))
+def image_convs(model: nn.Module) -> set[str]:
+    """Paths of the convs that read or write image channels, as the model declares them (its
+    ``image_ports``)."""
+    return {port.module for port in model.image_ports()}
 
 
 def _hold_(x: torch.Tensor, where: torch.Tensor, value: float) -> None:
@@ -76,9 +73,8 @@ class FMPSearch:
             self.has_bias[path] = conv.bias is not None
             self.hypers[path] = install(conv, self.bank, layouts[(path, "in")],
                                         layouts[(path, "out")], settings.embed, gen)
-        self.weight_prunable = {
-            path: not (settings.dense_image_convs and _touches_image(layouts, path, h.shape, model))
-            for path, h in self.hypers.items()}
+        image = image_convs(model) if settings.dense_image_convs else set()
+        self.weight_prunable = {path: path not in image for path in self.hypers}
         self.channels_on, self.weights_on = True, True
         self.history: list[dict[str, float]] = []
         self.converged_at: int | None = None
