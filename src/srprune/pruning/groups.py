@@ -56,7 +56,7 @@ class Group:
         producers: conv output axes that create the channels.
         consumers: conv input axes that read them.
         followers: axes sliced with the group but neither scored nor scaled (a conv whose output
-            multiplies the group, such as ESA's mask conv).
+            multiplies the group, such as an attention block's mask conv).
         gather: path of a residual block whose first conv reads only the kept stream channels.
         scatter: path of a residual block whose last conv adds into only the kept channels.
         role: what the group is, for reports: ``filter``, ``rsc_in``, ``rsc_out``,
@@ -88,6 +88,16 @@ class Group:
         that unit computes.
         """
         return self.producers if self.producers else self.consumers
+
+
+def param_key(name: str) -> str:
+    """A group name as a parameter / buffer key (``nn.ParameterDict`` refuses dots)."""
+    return name.replace(".", "__")
+
+
+def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
+    """Every ``nn.Conv2d`` of ``model`` by path."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
 
 
 def conv_at(model: nn.Module, path: str) -> nn.Conv2d:

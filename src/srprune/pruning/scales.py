@@ -13,12 +13,8 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from srprune.pruning.groups import Group, Port, unit_channels
+from srprune.pruning.groups import Group, Port, param_key, unit_channels
 from srprune.pruning.handlers import layer_at
-
-
-def _key(name: str) -> str:
-    return name.replace(".", "__")
 
 
 def _channel_scale(port: Port, gamma: torch.Tensor, width: int) -> torch.Tensor:
@@ -41,7 +37,7 @@ class UnitScales(nn.Module):
     def __init__(self, model: nn.Module, groups: list[Group]) -> None:
         super().__init__()
         self.groups = {g.name: g for g in groups}
-        self.gammas = nn.ParameterDict({_key(g.name): nn.Parameter(torch.ones(g.units))
+        self.gammas = nn.ParameterDict({param_key(g.name): nn.Parameter(torch.ones(g.units))
                                         for g in groups})
         self._handles: list[RemovableHandle] = []
         self._model = [model]  # a list keeps the model out of this module's state
@@ -50,7 +46,7 @@ class UnitScales(nn.Module):
 
     def gamma(self, name: str) -> nn.Parameter:
         """The gamma vector of group ``name``."""
-        return self.gammas[_key(name)]
+        return self.gammas[param_key(name)]
 
     def attach(self) -> UnitScales:
         """Register the hooks (idempotent)."""

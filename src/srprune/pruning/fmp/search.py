@@ -26,7 +26,7 @@ from srprune.pruning.fmp.budget import Accountant, ConvState, Ratios, active, co
 from srprune.pruning.fmp.hyperconv import HyperWeight, bake, install
 from srprune.pruning.fmp.latents import LatentBank, axis_layouts
 from srprune.pruning.fmp.settings import FMPSettings
-from srprune.pruning.groups import Group
+from srprune.pruning.groups import Group, conv_layers
 from srprune.pruning.surgery import remove_units
 from srprune.train.config import OptimConfig
 from srprune.train.loop import StopTraining
@@ -68,8 +68,7 @@ class FMPSearch:
         model.add_module("fmp_latents", self.bank)
         self.hypers: dict[str, HyperWeight] = {}
         self.has_bias: dict[str, bool] = {}
-        for path, conv in [(n, m) for n, m in model.named_modules()
-                           if isinstance(m, nn.Conv2d)]:
+        for path, conv in conv_layers(model).items():
             self.has_bias[path] = conv.bias is not None
             self.hypers[path] = install(conv, self.bank, layouts[(path, "in")],
                                         layouts[(path, "out")], settings.embed, gen)
