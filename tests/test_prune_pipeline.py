@@ -166,7 +166,8 @@ def test_same_settings_skip_and_every_file_loads(dense: Path, config: Path, tmp_
     assert said.count("done already") == 5
     assert stamps == {p: p.stat().st_mtime for p in out.glob("*.safetensors")}
     selection = json.loads((out / "selection.json").read_text())
-    assert selection["scorer"] == "l1_scores" and len(selection["fingerprint"]) == 64
+    assert selection["scorer"] == {"name": "l1_scores", "norm": "mean"}
+    assert len(selection["fingerprint"]) == 64
     for path in out.rglob("*.safetensors"):  # no stage leaves a file load_model refuses
         load_model(path)
 

@@ -135,6 +135,20 @@ def test_l1_scores_follow_the_paper() -> None:
                                .double())
 
 
+def test_mean_l1_scores_follow_the_released_code() -> None:
+    """``mean``: ``weight.abs().mean(dim=[1,2,3])`` per filter, the mean over a pixel-shuffle
+    unit's s^2 filters, and over (C_out, kh, kw) for an RSC input column."""
+    model = create_model("basicvsr-8-2")
+    groups = {g.name: g for g in model.channel_groups("rsc")}
+    blk = model.forward_trunk.main[2][0]
+    torch.testing.assert_close(l1_scores(model, groups["forward_trunk.main.2.0.mid"], "mean"),
+                               blk.conv1.weight.abs().mean((1, 2, 3)).double())
+    torch.testing.assert_close(l1_scores(model, groups["forward_trunk.main.2.0.in"], "mean"),
+                               blk.conv1.weight.abs().mean((0, 2, 3)).double())
+    torch.testing.assert_close(l1_scores(model, groups["upconv1"], "mean"),
+                               model.upconv1.weight.abs().view(8, 4, -1).mean((1, 2)).double())
+
+
 @pytest.mark.parametrize(("name", "scale"), [("basicvsr-8-2", 4), ("esrb-2-16", 2)])
 def test_compact_model_is_the_same_in_channels_last(name: str, scale: int) -> None:
     model = create_model(name, scale).eval()

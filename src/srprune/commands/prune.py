@@ -55,6 +55,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--ratio", type=float, help="fraction of prunable units to remove "
                                                "(overrides prune.ratio)")
+    p.add_argument("--target", metavar="SIZE",
+                   help="prune to a size instead of a ratio: macs=4.0G (per frame at "
+                        "prune.report_lr_size, without the flow network), macs+flow=4.0G, "
+                        "params=0.7M or ratio=0.5 (overrides prune.target)")
     p.add_argument("--stages", default=None,
                    help=f"comma-separated stages to run (default: all: {','.join(STAGES)}; "
                         "fmp: search,finetune,report)")
@@ -79,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--method {args.method} needs --model (the trained dense model)")
     if not args.model.is_file():
         raise UserError(f"model file not found: {args.model}")
-    settings, cfg = load_prune_config(args.config, args.model, args.overrides, args.ratio)
+    overrides = [*args.overrides, *([("prune.target", args.target)] if args.target else [])]
+    settings, cfg = load_prune_config(args.config, args.model, overrides, args.ratio)
     stages = [s.strip() for s in (args.stages or ",".join(STAGES)).split(",") if s.strip()]
     pipe = PrunePipeline(get_recipe(args.method), settings, cfg, args.model, args.out,
                          resolve_device(args.device), quiet=args.quiet)

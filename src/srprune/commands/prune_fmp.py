@@ -21,8 +21,8 @@ def run_fmp(args: argparse.Namespace) -> int:
     from srprune.runs.fmp import STAGES, FMPPipeline
     from srprune.train.config import apply_overrides, config_from_dict, read_yaml
 
-    if args.ratio is not None:
-        raise UserError("--ratio is for channel-ratio methods; FMP takes budgets: "
+    if args.ratio is not None or getattr(args, "target", None):
+        raise UserError("--ratio and --target are for channel-ratio methods; FMP takes budgets: "
                         "--set fmp.gamma_c=0.3 --set fmp.gamma_w=0.1")
     data = apply_overrides(read_yaml(args.config), args.overrides)
     fmp = data.pop("fmp", None)

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from srprune.typed import SEED_MAX, build_section, check, check_range
+from srprune.pruning.targets import SizeTarget
+from srprune.typed import SEED_MAX, FieldError, build_section, check, check_range
 
 MAX_ITERS = 10**9
 MAX_REPORT_SIDE = 4096
@@ -23,7 +24,11 @@ class PruneSettings:
 
     Attributes:
         ratio: fraction of all prunable units removed.
-        scope, order, residual, pixel_shuffle, temporal_finetune: override the recipe (ablations).
+        target: a size target instead of ``ratio``: ``macs=4.0G`` (per frame at
+            ``report_lr_size``, without the flow network), ``macs+flow=4.0G``, ``params=0.7M``
+            or ``ratio=0.5``; the ratio that meets it is searched on the selection.
+        scope, order, residual, pixel_shuffle, temporal_finetune, score_norm: override the
+            recipe (ablations; ``score_norm``: ``sum`` or ``mean`` L1 per unit).
         delta, t1, tau, t2: growing-L2 schedule (SSL: 1e-4, 5, 0.1, 3375).
         reg_iters: regularisation iterations (null: the schedule's own length).
         reg_lr: learning rate of the network weights in the regularisation stage
@@ -43,11 +48,13 @@ class PruneSettings:
     """
 
     ratio: float = 0.5
+    target: str | None = None
     scope: Literal["global", "local"] | None = None
     order: Literal["min", "max", "random"] | None = None
     residual: Literal["rsc", "coupled", "fixed"] | None = None
     pixel_shuffle: bool | None = None
     temporal_finetune: bool | None = None
+    score_norm: Literal["sum", "mean"] | None = None
     delta: float = 1e-4
     t1: int = 5
     tau: float = 0.1
@@ -65,6 +72,11 @@ class PruneSettings:
 
     def __post_init__(self) -> None:
         check(0.0 <= self.ratio < 1.0, "ratio", f"must be in [0, 1), got {self.ratio}")
+        if self.target is not None:
+            try:
+                SizeTarget.parse(self.target)
+            except ValueError as e:
+                raise FieldError("target", str(e)) from None
         check_range(self.delta, "delta", 0, lo_open=True)
         check(self.tau >= self.delta, "tau", f"must be >= delta ({self.delta}), got {self.tau}")
         check_range(self.t1, "t1", 1, MAX_ITERS)

@@ -35,6 +35,8 @@ from srprune.pruning.handles import gamma_handles, weight_norm_handles
 from srprune.pruning.methods.recipe import Recipe
 from srprune.pruning.regularizers import GrowingL2Schedule
 from srprune.pruning.surgery import remove_units
+from srprune.pruning.sizes import SizeModel
+from srprune.pruning.targets import SizeTarget, fit_selection
 from srprune.runs.common import one_period, train_dataset, training_inputs, validator
 from srprune.runs.fingerprint import file_hash
 from srprune.runs.stages import StagedRun, has_checkpoint
@@ -61,6 +63,26 @@ def load_prune_config(path: Path, dense: Path, overrides: list[Any], ratio: floa
         raise UserError(f"{path}: {e}") from None
 
 
+def size_function(model: nn.Module, groups: list[Group], kind: str,
+                  lr_size: tuple[int, int]) -> Any:
+    """``removed -> size`` of the compact model: params, or MACs per frame at ``lr_size``
+    (``macs``: without the flow network; ``macs+flow``: with one pass of it per frame)."""
+    from srprune.profile import count_macs, flow_child
+
+    sizes = SizeModel(model, lr_size)
+    flow = 0.0
+    if kind == "macs+flow":
+        _, parts = count_macs(model, lr_size)
+        flow = parts.get(flow_child(model), 0.0)
+
+    def size(removed: dict[str, torch.Tensor]) -> float:
+        if kind == "params":
+            return sizes.params(groups, removed)
+        return sizes.macs(groups, removed) + flow
+
+    return size
+
+
 def recipe_inputs(recipe: Recipe) -> dict[str, Any]:
     """The recipe as plain values (the scorer by its name)."""
     fields = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "scorer"}
@@ -70,7 +92,8 @@ def recipe_inputs(recipe: Recipe) -> dict[str, Any]:
 def effective_recipe(recipe: Recipe, s: PruneSettings) -> Recipe:
     """The recipe with the config's overrides applied."""
     changes: dict[str, Any] = {}
-    for key in ("scope", "order", "residual", "pixel_shuffle", "temporal_finetune"):
+    for key in ("scope", "order", "residual", "pixel_shuffle", "temporal_finetune",
+                "score_norm"):
         value = getattr(s, key)
         if value is not None:
             changes[key] = value
@@ -135,8 +158,10 @@ class PrunePipeline(StagedRun):
         """What each stage depends on; fingerprints chain through ``after``."""
         s = self.s
         if stage == "select":
+            sized = s.target is not None and not s.target.startswith("ratio")
             return {"method": recipe_inputs(self.recipe), "dense": self._dense_hash(),
-                    "ratio": s.ratio, "seed": s.seed}
+                    "ratio": s.ratio, "target": s.target, "seed": s.seed,
+                    "target_lr_size": list(s.report_lr_size) if sized else None}
         if stage == "regularize":
             keys = ("delta", "t1", "tau", "t2", "reg_iters", "reg_lr", "scale_lr",
                     "align_iters", "align_weight")
@@ -180,20 +205,42 @@ class PrunePipeline(StagedRun):
         groups = prunable_groups(model, self.recipe)
         if not groups:
             raise UserError(f"{self.dense_path.name}: the model declares nothing to prune")
-        removed = select_units(groups, score_groups(model, groups, self.recipe.scorer),
-                               self.s.ratio, self.recipe.scope, self.recipe.order, self.s.seed)
+        scores = score_groups(model, groups, self.recipe.scorer, self.recipe.score_norm)
+        total = sum(g.units for g in groups)
+
+        def select(ratio: float) -> dict[str, torch.Tensor]:
+            return select_units(groups, scores, ratio, self.recipe.scope, self.recipe.order,
+                                self.s.seed)
+
+        ratio, fit = self.s.ratio, None
+        if self.s.target is not None:
+            target = SizeTarget.parse(self.s.target)
+            if target.kind == "ratio":
+                ratio = target.value
+            else:
+                fit = fit_selection(groups, scores, self.recipe.scope, self.recipe.order,
+                                    self.s.seed, size_function(model, groups, target.kind,
+                                                               tuple(self.s.report_lr_size)),
+                                    target.value)
+                ratio = fit.ratio
+        removed = select(ratio) if fit is None else fit.removed
         rows = [{"group": g.name, "role": g.role, "layer": g.layer, "units": g.units,
                  "removed": removed[g.name].tolist()} for g in groups]
-        total = sum(g.units for g in groups)
         n = sum(len(v) for v in removed.values())
-        payload = {"method": self.recipe.name, "ratio": self.s.ratio,
+        target_row = None if fit is None else {
+            "target": self.s.target, "lr_size": list(self.s.report_lr_size),
+            "achieved": fit.size, "relative_error": fit.relative_error}
+        payload = {"method": self.recipe.name, "ratio": ratio, "target": target_row,
                    "recipe": recipe_inputs(self.recipe),
-                   "scorer": recipe_inputs(self.recipe)["scorer"],
+                   "scorer": {"name": recipe_inputs(self.recipe)["scorer"],
+                              "norm": self.recipe.score_norm},
                    "fingerprint": self.fingerprint_of("select"),
                    "units": total, "removed": n, "groups": rows}
         write_text_atomic(self.path("selection.json"), json.dumps(payload, indent=1))
         self._say(f"[select] {n} of {total} units selected ({len(groups)} groups, "
-                  f"{self.recipe.scope} {self.recipe.order})")
+                  f"{self.recipe.scope} {self.recipe.order})" + (
+                      "" if fit is None else f"; target {self.s.target}: {fit.size:.4g} "
+                      f"({100 * fit.relative_error:.2f} % off) at p = {ratio:.4f}"))
 
     def _dataset(self, model: nn.Module) -> Any:
         return train_dataset(self.cfg, model)
