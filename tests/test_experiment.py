@@ -90,6 +90,10 @@ def test_tiny_experiment_writes_tables_and_resumes(tmp_path: Path, capsys) -> No
     rows = control["report"]["rows"]
     assert rows["compact"]["params"] == rows["dense"]["params"]  # trained on, not pruned
     assert control["iters"] == ssl["iters"] > 0  # as long as an SSL run trains
+    l1 = next(r for r in runs if r["spec"]["row"] == "l1")
+    macs = [r["report"]["rows"]["compact"]["macs_per_frame_excl_flow"] for r in (ssl, l1)]
+    assert abs(macs[0] - macs[1]) <= 0.01 * macs[0]  # compared at equal MACs (the default)
+    assert "equal size" in table
     assert (tmp_path / "out" / "psnr_vs_macs.png").is_file()
     stamp = (tmp_path / "out" / "runs" / "ssl_p0.5_s0" / "model.safetensors").stat().st_mtime
     assert main(["experiment", str(exp), "--quiet"]) == 0  # finished runs are skipped

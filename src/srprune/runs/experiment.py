@@ -24,7 +24,7 @@ import shutil
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -110,8 +110,11 @@ class ExperimentConfig:
     criteria_seeds: tuple[int, ...] | None = None
     out: str = "runs/experiment"
     device: str = "auto"
+    size: Literal["macs", "macs+flow", "params", "ratio"] = "macs"
+    size_reference: str = "ssl"
 
     def __post_init__(self) -> None:
+        _check_method(self.size_reference, "size_reference")
         check((self.dense is None) != (self.train_config is None), "dense",
               "give exactly one of dense (a model file) and train_config")
         for i, method in enumerate(self.methods):
@@ -209,11 +212,14 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False) -> dict[str, Any]
         raise UserError(f"dense model not found: {dense}")
     results = []
     specs = plan(cfg)
+    targets = column_targets(cfg, dense, {s.ratio for s in specs if s.table != "control"})
     for i, spec in enumerate(specs, 1):
         if not quiet:
             print(f"[experiment] run {i}/{len(specs)}: {spec.table} {spec.row} p={spec.ratio} "
                   f"seed {spec.seed}", flush=True)
         prune = {**spec.overrides, "seed": spec.seed}
+        if spec.table != "control" and spec.ratio in targets:
+            prune["target"] = targets[spec.ratio]
         overrides = [(f"prune.{k}", v) for k, v in prune.items()]
         settings, train_cfg = load_prune_config(Path(cfg.prune_config), dense, overrides,
                                                 spec.ratio)
@@ -232,6 +238,34 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False) -> dict[str, Any]
         write_text_atomic(out / "experiment.json", json.dumps(summary, indent=1))
         summary["written"] = [str(p) for p in write_tables(summary, out)]  # partial tables
     return summary
+
+
+def column_targets(cfg: ExperimentConfig, dense: Path, ratios: set[float]) -> dict[float, str]:
+    """``{p: "macs=..."}``: the size ``cfg.size_reference``'s compact model has at each p (its
+    selection on the dense model; no training), which every method is then pruned to."""
+    if cfg.size == "ratio":
+        return {}
+    from srprune.io.model_file import load_model
+    from srprune.pruning.criteria import score_groups, select_units
+    from srprune.pruning.methods import get_recipe
+    from srprune.runs.prune import (
+        effective_recipe,
+        load_prune_config,
+        prunable_groups,
+        size_function,
+    )
+
+    settings, _ = load_prune_config(Path(cfg.prune_config), dense, [], None)
+    recipe = effective_recipe(get_recipe(cfg.size_reference), settings)
+    model = load_model(dense)
+    groups = prunable_groups(model, recipe)
+    scores = score_groups(model, groups, recipe.scorer, recipe.score_norm)
+    size = size_function(model, groups, cfg.size, tuple(settings.report_lr_size))
+    targets = {}
+    for p in sorted(r for r in ratios if r > 0):
+        removed = select_units(groups, scores, p, recipe.scope, recipe.order, settings.seed)
+        targets[p] = f"{cfg.size}={size(removed):.10g}"
+    return targets
 
 
 def _trained_iters(folder: Path) -> int:
@@ -317,9 +351,16 @@ def write_tables(summary: dict[str, Any], out: Path) -> list[Path]:
     first = runs[0]["report"]
     base = first["rows"]
     h, w = first["lr_size"]
+    config = summary.get("config", {})
+    size = config.get("size", "ratio")
+    column = ("p = the fraction of units removed" if size == "ratio" else
+              f"every method pruned to the {size} that "
+              f"{config.get('size_reference', 'ssl')}'s compact model has at p "
+              "(equal size, as the paper's Table 3)")
     head = (f"PSNR / SSIM of the finetuned compact models on the validation clips (mean ± "
-            f"sample std over seeds, n = seeds, when several); GMACs per frame at LR {h}x{w} "
-            "without / with the flow network. Made by `srprune experiment`.")
+            f"sample std over seeds, n = seeds, when several); in brackets params and GMACs "
+            f"per frame at LR {h}x{w} without / with the flow network. Columns: {column}. "
+            "Made by `srprune experiment`.")
 
     def by(table: str) -> dict[tuple[str, float], list[dict[str, Any]]]:
         groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
