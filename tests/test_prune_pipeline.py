@@ -69,6 +69,12 @@ def test_prune_runs_every_stage(method: str, dense: Path, config: Path, tmp_path
         assert compact(torch.rand(1, 2, 3, 9, 11)).shape == (1, 2, 3, 36, 44)
     if method.startswith("assl"):  # the hidden state itself shrank
         assert compact.forward_trunk.width < 8
+    # temporal error propagation: per frame, output and hidden-state drift from dense
+    temporal = json.loads((out / "temporal.json").read_text())
+    row = temporal["rows"]["compact"]
+    assert len(row["output_mae"]) == temporal["frames"] >= 2
+    assert len(row["hidden_mae"]["forward"]) == temporal["frames"]  # kept channels if narrowed
+    assert (out / "temporal.png").is_file() and "temporal" in report
     if method == "ssl":
         gammas = json.loads((out / "regularize" / "gammas.json").read_text())
         assert gammas[-1]["gamma_selected"] < gammas[-1]["gamma_kept"]

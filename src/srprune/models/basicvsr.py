@@ -143,14 +143,16 @@ class BasicVSR(nn.Module):
         base = F.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False)
         return out + base
 
-    def forward(self, lrs: torch.Tensor, return_hidden: bool = False
+    def forward(self, lrs: torch.Tensor, return_hidden: bool | str = False
                 ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Super-resolve a clip.
 
         Args:
             lrs: (N,T,3,h,w) LR frames in [0,1].
-            return_hidden: also return the final hidden states (Temporal Finetuning):
-                ``forward`` = H_F,T (after the last frame), ``backward`` = H_B,0.
+            return_hidden: ``True``: also return the final hidden states (Temporal
+                Finetuning): ``forward`` = H_F,T (after the last frame), ``backward`` = H_B,0.
+                ``"all"``: every frame's hidden states instead, (N,T,C,h,w) per branch, frame
+                t's state at index t (temporal error propagation).
         """
         n, t, _, h, w = lrs.shape
         flows_backward, flows_forward = self._flows(lrs)
@@ -163,16 +165,19 @@ class BasicVSR(nn.Module):
                     feat = flow_warp(feat, flows_backward[:, i])
                 feat = self.backward_trunk(torch.cat([lrs[:, i], feat], dim=1))
                 backward_feats.insert(0, feat)
-            hidden["backward"] = backward_feats[0]
+            hidden["backward"] = (torch.stack(backward_feats, dim=1) if return_hidden == "all"
+                                  else backward_feats[0])
         feat = lrs.new_zeros(n, self.forward_trunk.width, h, w)
-        outs = []
+        outs, forward_feats = [], []
         for i in range(t):
             if i > 0:
                 feat = flow_warp(feat, flows_forward[:, i - 1])
             feat = self.forward_trunk(torch.cat([lrs[:, i], feat], dim=1))
+            if return_hidden == "all":
+                forward_feats.append(feat)
             fused = torch.cat([backward_feats[i], feat], dim=1) if backward_feats else feat
             outs.append(self.reconstruct(fused, lrs[:, i]))
-        hidden["forward"] = feat
+        hidden["forward"] = torch.stack(forward_feats, dim=1) if return_hidden == "all" else feat
         out = torch.stack(outs, dim=1)
         return (out, hidden) if return_hidden else out
 

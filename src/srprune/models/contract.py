@@ -29,7 +29,9 @@ class SRModel(Protocol):
             frozen while pruning stages train and is counted once per frame by the profiler.
         hidden_states: the final hidden states ``forward(x, return_hidden=True)`` returns, by
             name, each mapped to the channel group (in ``coupled`` residual mode) that sets its
-            width, or None when its width never changes. Temporal Finetuning compares these.
+            width, or None when its width never changes. Temporal Finetuning compares these;
+            ``forward(x, return_hidden="all")`` returns every frame's states, (N,T,C,h,w) per
+            name, for the temporal error-propagation measurement.
     """
 
     config: Any

@@ -34,8 +34,8 @@ from srprune.pruning.groups import Group
 from srprune.pruning.handles import gamma_handles, weight_norm_handles
 from srprune.pruning.methods.recipe import Recipe
 from srprune.pruning.regularizers import GrowingL2Schedule
-from srprune.pruning.surgery import remove_units
 from srprune.pruning.sizes import SizeModel
+from srprune.pruning.surgery import remove_units
 from srprune.pruning.targets import SizeTarget, fit_selection
 from srprune.runs.common import one_period, train_dataset, training_inputs, validator
 from srprune.runs.fingerprint import file_hash
@@ -411,11 +411,34 @@ class PrunePipeline(StagedRun):
             self.out, selection, self.dense_path, compact, before,
             lr_size=tuple(self.s.report_lr_size), device=self.device,
             latency_frames=self.s.latency_frames, latency_repeats=self.s.latency_repeats,
-            validate=self._validator(dense))
+            validate=self._validator(dense), temporal=self._temporal(dense, compact, before))
         if not self.quiet:
             from srprune.runs.prune_report import report_markdown
 
             print(report_markdown(report), flush=True)
+
+
+    TEMPORAL_FRAMES = 20
+
+    def _temporal(self, dense: nn.Module, compact: Path, before: Path | None
+                  ) -> dict[str, Any] | None:
+        """Per-frame drift from the dense model on the first validation clip (video models
+        with validation data only)."""
+        if not require(dense).hidden_states or self.cfg.data.val is None:
+            return None
+        from srprune.data.layouts import load_clip
+        from srprune.runs.propagation import temporal_errors
+        from srprune.train.datasets import val_clips
+
+        clips, _ = val_clips(self.cfg.data.val, dense.config.scale, True)
+        clip = clips[0]
+        n = min(len(clip), self.cfg.data.val.max_frames or self.TEMPORAL_FRAMES,
+                self.TEMPORAL_FRAMES)
+        lr, gt = load_clip(clip, dense.config.scale, list(range(n)))
+        models = {} if before is None else {"pruned (before finetune)": load_model(before)}
+        models["compact"] = load_model(compact)
+        errors = temporal_errors(dense, models, lr, gt, self._stream_kept(dense))
+        return {"clip": clip.name, **errors}
 
 
 def _log_gammas(folder: Path, log: list[dict[str, float]]) -> None:

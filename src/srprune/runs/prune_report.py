@@ -57,7 +57,8 @@ def ratio_summary(selection: dict[str, Any]) -> dict[str, float]:
 def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact_path: Path,
                  before_finetune: Path | None, *, lr_size: tuple[int, int], device: str,
                  latency_frames: int, latency_repeats: int,
-                 validate: Callable[[Any], dict[str, float]] | None) -> dict[str, Any]:
+                 validate: Callable[[Any], dict[str, float]] | None,
+                 temporal: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measure dense vs compact and write report.json, report.md and ratios.png into ``out``.
 
     Args:
@@ -67,6 +68,8 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
             no such row).
         lr_size, latency_frames, latency_repeats: where MACs and latency are measured.
         validate: scores a model on the validation data (None: no quality rows).
+        temporal: per-frame drift from the dense model (``runs/propagation.py``), written to
+            temporal.json and plotted in temporal.png (None: not measured).
     """
     dense = load_model(dense_path)
     compact = load_model(compact_path)
@@ -108,6 +111,16 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
         "mean_ratio_by_role": ratio_summary(selection),
         "units": selection["units"], "units_removed": selection["removed"],
     }
+    if temporal is not None:
+        from srprune.runs.propagation import plot_temporal
+
+        write_text_atomic(out / "temporal.json", json.dumps(temporal, indent=1))
+        plot_temporal(temporal, out / "temporal.png",
+                      f"{selection['method']} at p = {selection['ratio']:.3g}: drift from the "
+                      f"dense model on clip {temporal['clip']}")
+        report["temporal"] = {name: {"output_mae_first": row["output_mae"][0],
+                                     "output_mae_last": row["output_mae"][-1]}
+                              for name, row in temporal["rows"].items() if "output_mae" in row}
     write_text_atomic(out / "report.json", json.dumps(report, indent=2))
     plot_ratios(selection, out / "ratios.png")
     write_text_atomic(out / "report.md", report_markdown(report))
@@ -137,4 +150,11 @@ def report_markdown(r: dict[str, Any]) -> str:
               "units removed.", "", "Mean pruning ratio by group role: " + ", ".join(
                   f"{k} {v:.2f}" for k, v in r["mean_ratio_by_role"].items()) + ".", "",
               "![per-layer pruning ratios](ratios.png)", ""]
+    if r.get("temporal"):
+        drift = "; ".join(f"{name} {v['output_mae_first']:.2f} at the first frame, "
+                          f"{v['output_mae_last']:.2f} at the last"
+                          for name, v in r["temporal"].items())
+        lines += ["Drift from the dense model per frame (mean absolute output difference in "
+                  f"uint8 levels): {drift}; hidden states in temporal.json.", "",
+                  "![temporal error propagation](temporal.png)", ""]
     return "\n".join(lines)
