@@ -88,8 +88,8 @@ class FMPPipeline(StagedRun):
             self.arch = config_from_name(m.name, m.scale)
         self.probe = require(build_model(self.arch))
         if self.probe.is_video or not self.probe.channel_groups(settings.residual):
-            raise UserError(f"FMP prunes image-SR models with prunable channels (ESRB, EDSR, "
-                            f"MSRResNet); {self.arch.arch} is not one")
+            raise UserError(f"FMP prunes image-SR models with prunable channels; "
+                            f"{self.arch.arch} is not one")
 
     # -- shared pieces -----------------------------------------------------------------------
     def _dataset(self) -> Any:
