@@ -1,8 +1,9 @@
 """Prune a trained model and finetune it: a plain, smaller, faster model comes out.
 
 Stages (each resumable and runnable alone with --stages):
-  select      score units (L1 norm) and choose the fraction --ratio to remove
-  regularize  growing L2 on the chosen units' scaling factors (SPyNet frozen): SSL's gammas,
+  select      score units (L1 norm; SSL: per-weight mean) and choose the fraction --ratio to
+              remove, or the units that meet --target macs=4.0G|params=0.7M
+  regularize  growing L2 on the chosen units' scaling factors (flow network frozen): SSL's gammas,
               or ASSL's weight-norm scales after aligning the residual streams' writers
   remove      fold the scales and physically remove the units (RSC gathers/scatters,
               whole pixel-shuffle groups)
@@ -28,8 +29,9 @@ prunes channels and single weights together to budgets in params or FLOPs set in
 section (metric, criterion, gamma_c, gamma_w, ...), and stores zeros sparsely. See docs/fmp.md.
 
 The config is a training config (data, optim, loss, train = the finetuning run) with a
-`prune:` section (ratio, scope, order, residual, pixel_shuffle, temporal_finetune, delta, t1,
-tau, t2, reg_iters, reg_lr, scale_lr, align_iters, align_weight, lambda_tf, ...).
+`prune:` section (ratio, target, scope, order, residual, pixel_shuffle, temporal_finetune,
+score_norm, delta, t1, tau, t2, reg_iters, reg_lr, scale_lr, align_iters, align_weight,
+lambda_tf, ...).
 See docs/pruning.md.
 """
 
