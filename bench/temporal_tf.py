@@ -49,12 +49,15 @@ def main() -> None:
             results.append({"model": kind, "tf": tf, "dense": str(dense), "folder": str(folder),
                             **temporal})
     write_text_atomic(args.out.with_suffix(".json"), json.dumps(results, indent=1))
+    config = args.config.resolve()
+    shown = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
     lines = ["# Temporal error propagation with and without Temporal Finetuning", "",
-             "SSL at p = 0.5 on the demo models (configs/prune/demo_ssl.yaml), first held-out "
-             "clip, first 20 frames. Output drift: mean absolute difference from the dense "
-             "model's output in uint8 levels; hidden: mean absolute difference of the hidden "
+             f"SSL at p = 0.5 on the dense models {', '.join(str(m) for m in args.models)} "
+             f"with {shown}, first held-out clip, first 20 frames. Output drift: mean "
+             "absolute difference from the dense model's output in uint8 levels; hidden: mean absolute difference of the hidden "
              "states; PSNR against GT. Made by `python bench/temporal_tf.py` (see its "
-             "docstring).", "",
+             "docstring; the command line was `"
+             + " ".join(["python bench/temporal_tf.py", *_argv()]) + "`).", "",
              "| model | TF | output drift, frame 0 | output drift, last | output drift, mean | "
              "hidden drift, mean per state | PSNR mean (dense) |", "|---|---|---|---|---|---|---|"]
     for r in results:
@@ -67,6 +70,12 @@ def main() -> None:
     write_text_atomic(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
     _plot(results, args.out.with_suffix(".png"))
     print("\n".join(lines))
+
+
+def _argv() -> list[str]:
+    import sys
+
+    return sys.argv[1:]
 
 
 def _plot(results: list[dict], path: Path) -> None:
