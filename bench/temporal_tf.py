@@ -55,8 +55,8 @@ def main() -> None:
              f"SSL at p = 0.5 on the dense models {', '.join(str(m) for m in args.models)} "
              f"with {shown}, first held-out clip, first 20 frames. Output drift: mean "
              "absolute difference from the dense model's output in uint8 levels; hidden: mean "
-             "absolute difference of the hidden states; PSNR against GT. Made by `python bench/temporal_tf.py` (see its "
-             "docstring; the command line was `"
+             "absolute difference of the hidden states; PSNR against GT. Made by "
+             "`python bench/temporal_tf.py` (see its docstring; the command line was `"
              + " ".join(["python bench/temporal_tf.py", *_argv()]) + "`).", "",
              "| model | TF | output drift, frame 0 | output drift, last | output drift, mean | "
              "hidden drift, mean per state | PSNR mean (dense) |", "|---|---|---|---|---|---|---|"]
