@@ -18,6 +18,7 @@ from srprune.models.basicvsr import BasicVSR, BasicVSRConfig
 from srprune.models.bicubic import Bicubic, BicubicConfig
 from srprune.models.edsr import EDSR, EDSRConfig
 from srprune.models.esrb import ESRB, ESRBConfig
+from srprune.models.limits import check_buildable, check_config_dict, check_name
 
 ARCHS: dict[str, tuple[type, type[nn.Module]]] = {
     "basicvsr": (BasicVSRConfig, BasicVSR),
@@ -46,6 +47,7 @@ MODEL_NAMES = tuple(p[0] for p in _PATTERNS)
 
 def config_from_name(name: str, scale: int = 4) -> Any:
     """The config for a model name such as ``basicvsr-uni`` or ``esrb-6-256``."""
+    check_name(name)
     for _, pattern, make in _PATTERNS:
         m = re.fullmatch(pattern, name.lower())
         if m:
@@ -63,6 +65,7 @@ def build_model(config: Any) -> nn.Module:
     except KeyError:
         raise UserError(f"unknown architecture {config.arch!r}; known: {', '.join(ARCHS)}") \
             from None
+    check_buildable(config)
     try:
         return cls(config)
     except ValueError as e:
@@ -76,6 +79,7 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def config_from_dict(data: dict[str, Any]) -> Any:
     """Rebuild a config, rejecting unknown keys by name."""
+    check_config_dict(data)
     arch = data.get("arch")
     if arch not in ARCHS:
         raise UserError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
