@@ -84,7 +84,8 @@ def model_bytes(config: Any) -> int:
 
 
 def estimate_inference_bytes(config: Any, lr_size: tuple[int, int], frames: int = 1,
-                             batch: int = 1, out_size: tuple[int, int] | None = None) -> int:
+                             batch: int = 1, out_size: tuple[int, int] | None = None,
+                             weights: int | None = None) -> int:
     """Peak bytes of one inference pass: weights (twice: a channels_last copy) + activations.
 
     Args:
@@ -93,6 +94,7 @@ def estimate_inference_bytes(config: Any, lr_size: tuple[int, int], frames: int 
         batch: images or clips per pass.
         out_size: the full LR frame size when the pass runs on tiles (the whole SR output of a
             chunk is then held as well).
+        weights: bytes of the model's weights when known (else counted from ``config``).
     """
     from srprune.models.limits import inference_floats_per_pixel
 
@@ -102,7 +104,14 @@ def estimate_inference_bytes(config: Any, lr_size: tuple[int, int], frames: int 
     if out_size is not None:
         scale = int(getattr(config, "scale", 4))
         floats += batch * frames * 3 * scale * scale * out_size[0] * out_size[1]
-    return 2 * model_bytes(config) + int(floats * FLOAT_BYTES)
+    weights = model_bytes(config) if weights is None else weights
+    return 2 * weights + int(floats * FLOAT_BYTES)
+
+
+def module_bytes(model: Any) -> int:
+    """Bytes of a built module's parameters and buffers."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def estimate_training_bytes(config: Any, patch: tuple[int, int], frames: int, batch: int) -> int:
