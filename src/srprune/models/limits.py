@@ -158,6 +158,6 @@ def check_buildable(config: Any) -> None:
     avail = available_memory()
     if avail is None or _rough_params(config) * FLOAT_BYTES * 4 < avail:
         return
-    need = count_params(config) * FLOAT_BYTES
-    check_fits(need, f"a {config.arch} with these widths ({format_bytes(need)} of weights)",
-               "num_feat or num_block")
+    weights = count_params(config) * FLOAT_BYTES
+    check_fits(2 * weights, f"the {config.arch} model of these widths ({format_bytes(weights)} of "
+               "weights, twice that to build and run)", "num_feat or num_block")
