@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from srprune.io.atomic import atomic_path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MAX_IMAGE_SIDE = 65536
-MAX_IMAGE_PIXELS = 200_000_000  # 0.6 GB as uint8 RGB
+MAX_IMAGE_PIXELS = 89_478_485  # Pillow's own bomb limit (0.25 GB as uint8 RGB)
 
 _GRAY_MODES = {"1", "L", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
@@ -64,8 +65,10 @@ def _open(path: Path) -> Image.Image:
     if not path.is_file():
         raise UserError(f"image not found: {path}")
     try:
-        im = Image.open(path)
-    except Image.DecompressionBombError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise UserError(f"{path}: the image is too large to decode ({exc})") from None
     except PermissionError:
         raise UserError(f"{path}: not readable (permission denied)") from None
