@@ -13,7 +13,7 @@ import numpy as np
 from srprune.data.images import image_size, list_images, read_image, write_image
 from srprune.data.video import VideoWriter, iter_frames, probe
 from srprune.errors import UserError
-from srprune.io.atomic import atomic_dir
+from srprune.io.atomic import as_path_error, atomic_dir
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
 DEFAULT_FPS = Fraction(25)
@@ -86,7 +86,16 @@ class FrameSink:
         return self
 
     def write(self, frame: np.ndarray) -> None:
-        """Append one uint8 (H, W, 3) frame."""
+        """Append one uint8 (H, W, 3) frame (a full disk is raised as ENOSPC naming the path)."""
+        try:
+            self._write(frame)
+        except Exception as exc:
+            mapped = as_path_error(exc, self.path)
+            if mapped is not exc:
+                raise mapped from exc
+            raise
+
+    def _write(self, frame: np.ndarray) -> None:
         if self.is_video:
             if self._writer is None:
                 h, w = frame.shape[:2]
