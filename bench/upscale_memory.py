@@ -65,7 +65,7 @@ def main() -> None:
     p.add_argument("--max-memory", default=None, help="passed to upscale")
     p.add_argument("--out", type=Path, default=Path("results/upscale_memory"))
     args = p.parse_args()
-    extra = ["--quiet"] + (["--max-memory", args.max_memory] if args.max_memory else [])
+    extra = ["--max-memory", args.max_memory] if args.max_memory else []
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(x) for x in args.frames.split(",")):
