@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from robust_helpers import leftovers
 
+from robust_helpers import leftovers
 from srprune.data.images import write_image
 from srprune.io.model_file import save_model
 from srprune.models.registry import create_model

@@ -70,8 +70,14 @@ def parse_memory(text: str) -> int:
     return int(value)
 
 
-def default_budget() -> int:
-    """The memory a run may use when not told: half of what is available (1 GB if unknown)."""
+def default_budget(device: str = "cpu") -> int:
+    """The memory a run may use when not told: half of what is available (1 GB if unknown);
+    on a CUDA device, half of its free memory."""
+    if device.startswith("cuda"):
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return max(256 << 20, free // 2)
     avail = available_memory()
     return max(256 << 20, avail // 2) if avail is not None else 1 << 30
 

@@ -39,10 +39,11 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, name = load_any_model(args.model, args.scale)
     if not args.no_latency:
-        from srprune.resources import check_fits, estimate_inference_bytes
+        from srprune.resources import check_fits, estimate_inference_bytes, module_bytes
 
         frames = args.frames if getattr(model, "is_video", False) else 1
-        check_fits(estimate_inference_bytes(model.config, args.lr_size, frames),
+        check_fits(estimate_inference_bytes(model.config, args.lr_size, frames,
+                                            weights=module_bytes(model)),
                    f"profiling {name} at LR {args.lr_size[0]}x{args.lr_size[1]}"
                    + (f" x {frames} frames" if frames > 1 else ""),
                    "--lr-size or --frames (or count only, with --no-latency)")

@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     if source.size is not None:
         plan = plan_memory(model, source.size, chunk=args.chunk, overlap=args.overlap,
                            tile=args.tile, tile_pad=args.tile_pad,
-                           budget=args.max_memory or default_budget(), video_out=sink.is_video)
+                           budget=args.max_memory or default_budget(device),
+                           video_out=sink.is_video)
     chunk = plan.chunk if plan else (args.chunk or 30)
     tile = plan.tile if plan else (args.tile or 0)
     opt = UpscaleOptions(chunk=chunk, overlap=args.overlap, tile=tile, tile_pad=args.tile_pad,
