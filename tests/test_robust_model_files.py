@@ -150,3 +150,14 @@ def test_decompression_bomb_is_one_line(size: tuple[int, int], tmp_path: Path, c
                                     "--output", tmp_path / "out"])
     assert_one_line(code, err, "upscale", "too large")
     assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
+
+
+def test_structure_wider_than_memory_is_refused(good_file: Path, tmp_path: Path, capsys,
+                                                monkeypatch) -> None:
+    import srprune.resources as resources
+
+    monkeypatch.setattr(resources, "available_memory", lambda: 64 << 20)
+    bad = _rewrite(good_file, tmp_path / "wide.safetensors",
+                   structure={"convs": {"body.0.conv1": [8000, 8000]}, "index": {}})
+    code, _, err = run_cli(capsys, ["profile", "--model", bad, "--lr-size", "8x8"])
+    assert_one_line(code, err, "profile", "more than the memory available")

@@ -17,6 +17,9 @@ from typing import Any
 from srprune.errors import UserError
 
 FLOAT_BYTES = 4
+# What a run allocates beyond its tensors once started: kernel caches, codec and I/O buffers,
+# allocator slack (measured: 100 to 130 MB for a tiny upscale on the CPU; docs/limits.md).
+RUNTIME_BYTES = 256 << 20
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -92,7 +95,8 @@ def model_bytes(config: Any) -> int:
 def estimate_inference_bytes(config: Any, lr_size: tuple[int, int], frames: int = 1,
                              batch: int = 1, out_size: tuple[int, int] | None = None,
                              weights: int | None = None) -> int:
-    """Peak bytes of one inference pass: weights (twice: a channels_last copy) + activations.
+    """Peak bytes of one inference pass: weights (twice: a channels_last copy), activations and
+    ``RUNTIME_BYTES``; beyond what the process holds when it starts (Python, PyTorch, codecs).
 
     Args:
         lr_size: the LR (tile) size the model runs on, padding included.
@@ -111,7 +115,7 @@ def estimate_inference_bytes(config: Any, lr_size: tuple[int, int], frames: int 
         scale = int(getattr(config, "scale", 4))
         floats += batch * frames * 3 * scale * scale * out_size[0] * out_size[1]
     weights = model_bytes(config) if weights is None else weights
-    return 2 * weights + int(floats * FLOAT_BYTES)
+    return 2 * weights + int(floats * FLOAT_BYTES) + RUNTIME_BYTES
 
 
 def module_bytes(model: Any) -> int:

@@ -2,14 +2,16 @@
 
 The peak of one upscale is bounded by (docs/limits.md)::
 
-    bytes = 2 * weights + 4 * p * (T * per_frame + fixed) + 4 * T * 3 * s^2 * h * w [tiled]
-            + 6 * s^2 * h * w * ENCODER_FRAMES [video output]
+    bytes = 2 * weights + 4 * p * (T * per_frame + fixed) + RUNTIME
+            + 4 * T * 3 * s^2 * h * w [tiled] + 6 * s^2 * h * w * ENCODER_FRAMES [video output]
 
-with ``p`` the pixels of one pass (the LR frame, or a tile plus its padding), ``T`` the frames
-per pass (bidirectional video: ``chunk + 2 * overlap``; streamed unidirectional video: 2; image
-models: 1), ``per_frame`` / ``fixed`` the model's floats per LR pixel
+with ``RUNTIME`` = 256 MB (caches, codec and I/O buffers), ``p`` the pixels of one pass (the LR
+frame, or a tile plus its padding), ``T`` the frames per pass (bidirectional video:
+``chunk + 2 * overlap``; streamed unidirectional video: 2; image models: 1), ``per_frame`` /
+``fixed`` the model's floats per LR pixel
 (:func:`srprune.models.limits.inference_floats_per_pixel`) and ``s`` the scale. The video's
-length does not appear: frames are read, upscaled and written a chunk at a time.
+length does not appear: frames are read, upscaled and written a chunk at a time. The bound is
+on what ``upscale`` allocates beyond the process at its start (Python, PyTorch, codecs).
 
 The budget is ``--max-memory`` or, by default, half of the memory available when the run
 starts. Without ``--chunk`` / ``--tile`` the largest chunk (up to 30) and then the largest tile
@@ -27,7 +29,8 @@ from srprune.resources import estimate_inference_bytes, format_bytes, module_byt
 DEFAULT_CHUNK = 30
 MIN_TILE = 32
 TILE_STEPS = (1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32)
-ENCODER_FRAMES = 48  # frames an H.264 encoder may hold (lookahead + reordering), YUV 4:2:0
+ENCODER_FRAMES = 48  # frames an H.264 encoder may hold (lookahead + reordering)
+ENCODER_BYTES_PER_PIXEL = 6  # per SR pixel of each: YUV 4:2:0 planes, lowres copies, padding
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ def estimate(model: Any, lr_size: tuple[int, int], chunk: int, overlap: int, til
                                     weights=module_bytes(model) if weights is None else weights)
     if video_out:
         s = int(getattr(model.config, "scale", 4))
-        need += int(1.5 * s * s * h * w * ENCODER_FRAMES)
+        need += ENCODER_BYTES_PER_PIXEL * s * s * h * w * ENCODER_FRAMES
     return need, frames
 
 

@@ -46,6 +46,17 @@ def check_structure(path: Path, structure: Any, dense: nn.Module) -> None:
                 and all(_is_count(w, 1, MAX_WIDTH) for w in widths)):
             raise _bad(path, f"structure widths of {name!r} must be two whole numbers from 1 "
                              f"to {MAX_WIDTH}, not {widths!r}")
+    resized = 0
+    for name, (c_in, c_out) in convs.items():
+        conv = modules[name]
+        resized += c_in * c_out * conv.kernel_size[0] * conv.kernel_size[1] + c_out
+    if resized:
+        from srprune.resources import available_memory, format_bytes
+
+        avail = available_memory()
+        if avail is not None and 8 * resized > avail:
+            raise _bad(path, f"its pruned structure asks for {format_bytes(4 * resized)} of conv "
+                             f"weights, more than the memory available ({format_bytes(avail)})")
     for key, length in index.items():
         owner, _, buffer = str(key).rpartition(".")
         if buffer not in ("in_index", "out_index") or owner not in modules:

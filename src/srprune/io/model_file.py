@@ -126,7 +126,12 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Modul
     except UserError as e:
         raise UserError(f"{path} has damaged srprune metadata: {e}") from None
     check_structure(path, header["structure"], model)
-    model = apply_structure(model, header["structure"])
+    if not isinstance(header["extra"], dict):
+        raise UserError(f"{path} has damaged srprune metadata: extra must be a mapping")
+    try:
+        model = apply_structure(model, header["structure"])
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
+        raise UserError(f"{path} has damaged srprune metadata: structure ({e})") from None
     state = _dense_state(path, meta)
     check_tensors(path, model.state_dict(), state)
     model.load_state_dict(state, strict=True)
