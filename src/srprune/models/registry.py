@@ -22,6 +22,7 @@ from srprune.models.basicvsr import BasicVSR, BasicVSRConfig
 from srprune.models.bicubic import Bicubic, BicubicConfig
 from srprune.models.edsr import EDSR, EDSRConfig
 from srprune.models.esrb import ESRB, ESRBConfig
+from srprune.models.limits import check_buildable, check_config_dict, check_name
 from srprune.models.msrresnet import MSRResNet, MSRResNetConfig
 
 ARCHS: dict[str, tuple[type, type[nn.Module]]] = {
@@ -64,6 +65,7 @@ MODEL_NAMES = tuple(p[0] for p in _PATTERNS)
 
 def config_from_name(name: str, scale: int = 4) -> Any:
     """The config for a model name such as ``basicvsr-uni`` or ``esrb-6-256``."""
+    check_name(name)
     for _, pattern, make in _PATTERNS:
         m = re.fullmatch(pattern, name.lower())
         if m:
@@ -81,6 +83,7 @@ def build_model(config: Any) -> nn.Module:
     except KeyError:
         raise UserError(f"unknown architecture {config.arch!r}; known: {', '.join(ARCHS)}") \
             from None
+    check_buildable(config)
     try:
         return cls(config)
     except ValueError as e:
@@ -94,6 +97,7 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def config_from_dict(data: dict[str, Any]) -> Any:
     """Rebuild a config, rejecting unknown keys by name."""
+    check_config_dict(data)
     arch = data.get("arch")
     if arch not in ARCHS:
         raise UserError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
