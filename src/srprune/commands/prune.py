@@ -64,6 +64,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="redo the requested stages even when their output exists or was made "
                         "with other settings (later stages then follow)")
+    p.add_argument("--no-latency", action="store_true",
+                   help="skip the report's latency measurement (sets prune.latency=false; "
+                        "the report says it was not measured)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+                   help="autocast precision of the regularize and finetune stages (sets "
+                        "train.precision; fp16 needs CUDA); losses stay fp32")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -79,7 +85,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--method {args.method} needs --model (the trained dense model)")
     if not args.model.is_file():
         raise UserError(f"model file not found: {args.model}")
-    settings, cfg = load_prune_config(args.config, args.model, args.overrides, args.ratio)
+    overrides = list(args.overrides)
+    if args.no_latency:
+        overrides.append(("prune.latency", False))
+    if args.precision:
+        overrides.append(("train.precision", args.precision))
+    settings, cfg = load_prune_config(args.config, args.model, overrides, args.ratio)
     stages = [s.strip() for s in (args.stages or ",".join(STAGES)).split(",") if s.strip()]
     pipe = PrunePipeline(get_recipe(args.method), settings, cfg, args.model, args.out,
                          resolve_device(args.device), quiet=args.quiet)

@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=int, default=0, help="LR tile size in pixels (0: no tiling)")
     p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="autocast of the model's forward pass (fp16 needs CUDA); frames are "
+                        "converted to uint8 from fp32")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args.input)
     sink = FrameSink(args.output, source.fps, audio_from=source.path if source.is_video else None)
     opt = UpscaleOptions(chunk=args.chunk, overlap=args.overlap, tile=args.tile,
-                         tile_pad=args.tile_pad, device=resolve_device(args.device))
+                         tile_pad=args.tile_pad, device=resolve_device(args.device),
+                         precision=args.precision)
     n = upscale(model, source, sink, opt, progress=not args.quiet and sys.stderr.isatty())
     print(f"wrote {n} frames x{model.config.scale} to {args.output} ({name})")
     return 0

@@ -155,10 +155,13 @@ class PrunePipeline(StagedRun):
                     "temporal_finetune": self.recipe.temporal_finetune,
                     "training": training_inputs(self.cfg)}
         if stage == "report":
-            return {"after": self.after("finetune" if self._finetuned() else "remove"),
-                    "lr_size": list(s.report_lr_size), "latency": [s.latency_frames,
-                                                                    s.latency_repeats],
-                    "val": to_plain(self.cfg.data.val), "device": self.device}
+            inputs = {"after": self.after("finetune" if self._finetuned() else "remove"),
+                      "lr_size": list(s.report_lr_size),
+                      "latency": [s.latency_frames, s.latency_repeats] if s.latency else "off",
+                      "val": to_plain(self.cfg.data.val), "device": self.device}
+            if s.latency and s.latency_lr_size is not None:
+                inputs["latency_lr_size"] = list(s.latency_lr_size)
+            return inputs
         raise ValueError(stage)
 
     # -- files -------------------------------------------------------------------------------
@@ -364,6 +367,8 @@ class PrunePipeline(StagedRun):
             self.out, selection, self.dense_path, compact, before,
             lr_size=tuple(self.s.report_lr_size), device=self.device,
             latency_frames=self.s.latency_frames, latency_repeats=self.s.latency_repeats,
+            latency=self.s.latency,
+            latency_lr_size=tuple(self.s.latency_lr_size) if self.s.latency_lr_size else None,
             validate=self._validator(dense))
         if not self.quiet:
             from srprune.runs.prune_report import report_markdown
