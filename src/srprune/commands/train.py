@@ -2,8 +2,9 @@
 
 The config has sections model, data, optim, loss, train and out (see configs/ and
 ``srprune.train.config``). Any key can be overridden with ``--set section.key=value`` (repeatable,
-value parsed as YAML); ``--out``, ``--iters``, ``--device`` and ``--precision`` are shorthands for ``out``,
-``train.iters``, ``train.device`` and ``train.precision`` and win over ``--set``. Unknown keys are errors.
+value parsed as YAML); ``--out``, ``--iters``, ``--device`` and ``--precision`` are shorthands
+for ``out``, ``train.iters``, ``train.device`` and ``train.precision`` and win over ``--set``.
+Unknown keys are errors.
 
 Writes OUT/model.safetensors, OUT/checkpoints/last.pt (every train.ckpt_every iterations),
 OUT/train_log.jsonl, OUT/config.json and TensorBoard events in OUT/tb. ``--resume`` continues
