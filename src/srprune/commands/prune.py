@@ -95,4 +95,7 @@ def run(args: argparse.Namespace) -> int:
     pipe = PrunePipeline(get_recipe(args.method), settings, cfg, args.model, args.out,
                          resolve_device(args.device), quiet=args.quiet)
     pipe.run(stages, force=args.force)
+    from srprune.train.distributed import shutdown
+
+    shutdown(pipe.env)
     return 0

@@ -24,6 +24,11 @@ def run_fmp(args: argparse.Namespace) -> int:
     if args.ratio is not None:
         raise UserError("--ratio is for channel-ratio methods; FMP takes budgets: "
                         "--set fmp.gamma_c=0.3 --set fmp.gamma_w=0.1")
+    from srprune.train.distributed import detect
+
+    if detect().enabled:
+        raise UserError("--method fmp runs in one process; torchrun is supported for the "
+                        "channel methods (ssl, l1, assl, assl-shared, scratch)")
     if getattr(args, "no_latency", False):
         raise UserError("--no-latency is not available with --method fmp (its report always "
                         "times the models)")
