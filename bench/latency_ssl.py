@@ -27,16 +27,22 @@ from srprune.pruning.criteria import score_groups, select_units
 from srprune.pruning.surgery import remove_units
 
 
-def run(args: argparse.Namespace) -> dict:
-    torch.manual_seed(args.seed)
-    device = torch.device(args.device)
-    dense = create_model(args.model).eval()
-    compact = create_model(args.model).eval()
+def dense_and_compact(model: str, ratio: float, selection: str, seed: int
+                      ) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """A seeded dense model and its SSL-compact (RSC) model at ``ratio``."""
+    torch.manual_seed(seed)
+    dense = create_model(model).eval()
+    compact = create_model(model).eval()
     compact.load_state_dict(dense.state_dict())
     groups = compact.channel_groups("rsc")
-    removed = select_units(groups, score_groups(compact, groups), args.ratio,
-                           scope=args.selection)
+    removed = select_units(groups, score_groups(compact, groups), ratio, scope=selection)
     remove_units(compact, groups, removed)
+    return dense, compact
+
+
+def run(args: argparse.Namespace) -> dict:
+    device = torch.device(args.device)
+    dense, compact = dense_and_compact(args.model, args.ratio, args.selection, args.seed)
     macs_d, parts_d = count_macs(dense, args.lr_size)
     macs_c, parts_c = count_macs(compact, args.lr_size)
     # What the timed clip really executes: BasicVSR computes flows in both directions, i.e.
