@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
+import torch
+
 from srprune.commands.common import load_any_model, parse_size, resolve_device
 from srprune.profile import profile_model
 
@@ -30,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="time in channels_last memory format (default: on)")
     p.add_argument("--no-latency", action="store_true", help="count params and MACs only")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="autocast of the timed runs (fp16 needs CUDA)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -38,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     model, name = load_any_model(args.model, args.scale)
     report = profile_model(model, name, args.lr_size, max(2, args.frames), device,
                            latency=not args.no_latency, warmup=args.warmup,
-                           repeats=max(1, args.repeats), channels_last=args.channels_last)
+                           repeats=max(1, args.repeats), channels_last=args.channels_last,
+                           precision=args.precision)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
@@ -58,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {part:<{width}}{macs / 1e9:,.2f} G")
     if report.latency_ms_per_frame is not None:
         print(f"latency / frame  {report.latency_ms_per_frame:,.1f} ms on {device} "
-              f"(median of {len(report.latency_runs_ms)})")
+              f"(median of {len(report.latency_runs_ms)}, {args.precision}, "
+              f"{torch.get_num_threads()} threads)")
         print(f"peak memory      {report.peak_memory_mb:,.0f} MB")
     print(f"convention       {report.convention}")
     return 0
