@@ -487,6 +487,7 @@ def config_changes(saved: Mapping[str, Any] | None, current: TrainConfig) -> lis
         return out
 
     old, new = flat(saved), flat(current.to_dict())
+    old.setdefault("train.precision", "fp32")  # checkpoints from before the key
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     try:
         old_cfg = config_from_dict(saved)
