@@ -1,5 +1,6 @@
 """``srprune prune`` under torchrun: two gloo processes with half the global batch each give
-the same losses, gammas and compact model as one process."""
+the same losses, scales (SSL's gammas; ASSL's weight-norm scales, aligned stream sets) and
+compact model as one process."""
 
 from __future__ import annotations
 
@@ -27,12 +28,13 @@ def _losses(path: Path) -> list[float]:
     return [r["loss"] for r in map(json.loads, path.read_text().splitlines()) if "loss" in r]
 
 
-def test_ddp_prune_equals_one_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["ssl", "assl"])
+def test_ddp_prune_equals_one_process(method: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
     dense = save_model(tmp_path / "dense.safetensors", create_model("basicvsr-uni-8-1"))
     config = tmp_path / "prune.yaml"
     config.write_text(CONFIG)
-    args = ["-m", "srprune.cli", "prune", "--method", "ssl", "--model", str(dense), "--config",
+    args = ["-m", "srprune.cli", "prune", "--method", method, "--model", str(dense), "--config",
             str(config), "--device", "cpu", "--no-latency", "--quiet", "--out"]
     one = subprocess.run([sys.executable, *args, str(tmp_path / "one")], env=_env(),
                          capture_output=True, text=True, timeout=300)
