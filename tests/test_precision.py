@@ -97,3 +97,14 @@ def test_cuda_autocast_training_and_inference(precision: str, tmp_path: Path) ->
     ref = super_resolve(model, lr, "cuda")
     out = super_resolve(model, lr, "cuda", precision=precision)
     assert out.dtype == torch.float32 and (out - ref).abs().max() <= BF16_OUT
+
+
+def test_precision_flag_overrides_config(tmp_path: Path, capsys) -> None:
+    import json
+
+    from srprune.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {name: basicvsr-4-1}\ntrain: {precision: fp32}\n")
+    assert main(["train", "--config", str(cfg), "--precision", "bf16", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["train"]["precision"] == "bf16"
