@@ -7,6 +7,7 @@ global L1 ranking of a seeded model (``--selection global``) or the same ratio i
 alternate so that machine noise hits both alike. Writes ``results/latency_ssl.{json,md}``.
 
     python bench/latency_ssl.py --ratio 0.5 --lr-size 180x320 --frames 3 --device cpu
+    python bench/latency_ssl.py --lr-size 180x320 --device cuda --precision fp16   # GPU
 """
 
 from __future__ import annotations
@@ -27,16 +28,22 @@ from srprune.pruning.criteria import score_groups, select_units
 from srprune.pruning.surgery import remove_units
 
 
-def run(args: argparse.Namespace) -> dict:
-    torch.manual_seed(args.seed)
-    device = torch.device(args.device)
-    dense = create_model(args.model).eval()
-    compact = create_model(args.model).eval()
+def dense_and_compact(model: str, ratio: float, selection: str, seed: int
+                      ) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """A seeded dense model and its SSL-compact (RSC) model at ``ratio``."""
+    torch.manual_seed(seed)
+    dense = create_model(model).eval()
+    compact = create_model(model).eval()
     compact.load_state_dict(dense.state_dict())
     groups = compact.channel_groups("rsc")
-    removed = select_units(groups, score_groups(compact, groups), args.ratio,
-                           scope=args.selection)
+    removed = select_units(groups, score_groups(compact, groups), ratio, scope=selection)
     remove_units(compact, groups, removed)
+    return dense, compact
+
+
+def run(args: argparse.Namespace) -> dict:
+    device = torch.device(args.device)
+    dense, compact = dense_and_compact(args.model, args.ratio, args.selection, args.seed)
     macs_d, parts_d = count_macs(dense, args.lr_size)
     macs_c, parts_c = count_macs(compact, args.lr_size)
     # What the timed clip really executes: BasicVSR computes flows in both directions, i.e.
@@ -46,13 +53,14 @@ def run(args: argparse.Namespace) -> dict:
     exec_c = macs_c + (passes - 1) * parts_c[flow_child(compact)]
     times = latency_side_by_side({"dense": dense, "compact": compact}, args.lr_size,
                                  args.frames, device, args.warmup, args.repeats,
-                                 args.channels_last)
+                                 args.channels_last, args.precision)
     med = {k: statistics.median(v) for k, v in times.items()}
     mac_reduction = macs_d / macs_c
     exec_reduction = exec_d / exec_c
     speedup = med["dense"] / med["compact"]
     return {
         "model": args.model, "ratio": args.ratio, "channels_last": args.channels_last,
+        "precision": args.precision,
         "selection": args.selection,
         "lr_size": list(args.lr_size), "frames": args.frames, "device": str(device),
         "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
@@ -85,7 +93,9 @@ def markdown(results: list[dict]) -> str:
     for r in results:
         lines.append(
             f"| {r['device']} ({r['device_name']}, {r['threads']} threads"
-            f"{', channels_last' if r['channels_last'] else ''}) | {r['model']} | "
+            f"{', channels_last' if r['channels_last'] else ''}"
+            f"{', ' + r['precision'] if r.get('precision', 'fp32') != 'fp32' else ''}) | "
+            f"{r['model']} | "
             f"{r['ratio']} ({r['selection']}) | {r['lr_size'][0]}x{r['lr_size'][1]}, "
             f"{r['frames']} | "
             f"{r['params']['dense'] / 1e6:.2f} M / {r['params']['compact'] / 1e6:.2f} M | "
@@ -112,11 +122,15 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="run both models in channels_last memory format (default: on)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="autocast of the timed runs (fp16 needs CUDA)")
     p.add_argument("--out", type=Path, default=Path("results"))
     args = p.parse_args()
     result = run(args)
     fmt = "cl" if args.channels_last else "nchw"
     name = f"latency_ssl_{result['device'].split(':')[0]}_{fmt}"
+    if args.precision != "fp32":
+        name += f"_{args.precision}"
     path = args.out / f"{name}.json"
     write_text_atomic(path, json.dumps(result, indent=2))
     write_text_atomic(args.out / f"{name}.md", markdown([result]))

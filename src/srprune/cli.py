@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=module.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
+        p.add_argument("--threads", type=int, default=None, metavar="N",
+                       help="CPU threads for PyTorch's intra-op pool (torch.set_num_threads; "
+                            "default: OMP_NUM_THREADS or all cores). On a shared machine set it "
+                            "to your share of the cores")
         p.set_defaults(_run=module.run)
     return parser
 
@@ -104,6 +108,17 @@ def _signals_as_exceptions() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def set_threads(n: int | None) -> None:
+    """``--threads N``: PyTorch's intra-op thread count (None: leave it as the OS set it)."""
+    if n is None:
+        return
+    if n < 1:
+        raise UserError(f"--threads must be >= 1, got {n}")
+    import torch
+
+    torch.set_num_threads(n)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     command = "srprune"
@@ -115,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 parser.print_help()
                 return 0
             command = f"srprune {args.command}"
+            set_threads(getattr(args, "threads", None))
             return int(args._run(args) or 0)
         except UserError as e:
             return _fail(command, str(e), 2)

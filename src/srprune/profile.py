@@ -10,7 +10,8 @@ Conventions (stated in every report):
 * Video models: MACs per output frame, counting one pass of the flow network per frame (the
   papers' convention), i.e. ``(total - flow) / T + flow / flow_passes``.
 * Latency: median wall time per frame over ``repeats`` runs after ``warmup`` runs, under
-  ``torch.inference_mode``; on CUDA with synchronisation.
+  ``torch.inference_mode`` (and autocast when a precision other than fp32 is asked for); on
+  CUDA with synchronisation.
 * Peak memory: ``torch.cuda.max_memory_allocated`` on CUDA; the process's peak resident set
   size on CPU (an upper bound that includes the Python process).
 """
@@ -47,6 +48,7 @@ class ProfileReport:
     macs_breakdown: dict[str, float] = field(default_factory=dict)
     nonzero_macs_per_frame: float | None = None
     nonzero_macs_breakdown: dict[str, float] = field(default_factory=dict)
+    precision: str = "fp32"
     latency_ms_per_frame: float | None = None
     latency_runs_ms: list[float] = field(default_factory=list)
     peak_memory_mb: float | None = None
@@ -151,7 +153,8 @@ def _sync(device: torch.device) -> None:
 
 def measure_latency(model: nn.Module, lr_size: tuple[int, int], frames: int,
                     device: str | torch.device = "cpu", warmup: int = 1, repeats: int = 3,
-                    seed: int = 0, channels_last: bool = True) -> tuple[float, list[float], float]:
+                    seed: int = 0, channels_last: bool = True, precision: str = "fp32"
+                    ) -> tuple[float, list[float], float]:
     """Median ms per frame, every run's ms per frame, and peak memory in MB.
 
     ``channels_last`` (NHWC weights) is how srprune runs inference: oneDNN and cuDNN are faster
@@ -162,7 +165,7 @@ def measure_latency(model: nn.Module, lr_size: tuple[int, int], frames: int,
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     runs = latency_side_by_side({"model": model}, lr_size, frames, device, warmup, repeats,
-                                channels_last)["model"]
+                                channels_last, precision)["model"]
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
@@ -172,7 +175,8 @@ def measure_latency(model: nn.Module, lr_size: tuple[int, int], frames: int,
 
 def profile_model(model: nn.Module, name: str, lr_size: tuple[int, int], frames: int = 2,
                   device: str = "cpu", latency: bool = True, warmup: int = 1,
-                  repeats: int = 3, channels_last: bool = True) -> ProfileReport:
+                  repeats: int = 3, channels_last: bool = True,
+                  precision: str = "fp32") -> ProfileReport:
     """Profile ``model`` at an LR size (see the module docstring for the conventions)."""
     params, nonzero = count_params(model)
     macs, breakdown = count_macs(model, lr_size, frames)
@@ -181,10 +185,10 @@ def profile_model(model: nn.Module, name: str, lr_size: tuple[int, int], frames:
     report = ProfileReport(model=name, params=params, nonzero_params=nonzero,
                            macs_per_frame=macs, lr_size=lr_size, frames=frames, device=device,
                            macs_breakdown=breakdown, nonzero_macs_per_frame=nz_macs,
-                           nonzero_macs_breakdown=nz_breakdown)
+                           nonzero_macs_breakdown=nz_breakdown, precision=precision)
     if latency:
         med, runs, peak = measure_latency(model, lr_size, frames, device, warmup, repeats,
-                                          channels_last=channels_last)
+                                          channels_last=channels_last, precision=precision)
         report.latency_ms_per_frame, report.latency_runs_ms, report.peak_memory_mb = \
             med, runs, peak
     return report
@@ -192,13 +196,18 @@ def profile_model(model: nn.Module, name: str, lr_size: tuple[int, int], frames:
 
 def latency_side_by_side(models: dict[str, nn.Module], lr_size: tuple[int, int], frames: int,
                          device: str | torch.device = "cpu", warmup: int = 1, repeats: int = 3,
-                         channels_last: bool = True) -> dict[str, list[float]]:
-    """ms per frame of several models, runs interleaved so machine noise hits all alike."""
+                         channels_last: bool = True, precision: str = "fp32"
+                         ) -> dict[str, list[float]]:
+    """ms per frame of several models, runs interleaved so machine noise hits all alike
+    (``precision``: autocast of the forward passes, see :mod:`srprune.train.precision`)."""
+    from srprune.train.precision import autocast, check_precision
+
+    check_precision(precision, device)
     device = torch.device(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     prepared = {k: m.to(device, memory_format=fmt).eval() for k, m in models.items()}
     runs: dict[str, list[float]] = {k: [] for k in models}
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(precision, device):
         for i in range(warmup + repeats):
             for name, model in prepared.items():
                 x = example_input(model, lr_size, frames, device)

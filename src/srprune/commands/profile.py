@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
+import torch
+
 from srprune.commands.common import int_arg, load_any_model, parse_size, resolve_device
 from srprune.profile import profile_model
 
@@ -32,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="time in channels_last memory format (default: on)")
     p.add_argument("--no-latency", action="store_true", help="count params and MACs only")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="autocast of the timed runs (fp16 needs CUDA)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -49,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
                    "--lr-size or --frames (or count only, with --no-latency)")
     report = profile_model(model, name, args.lr_size, args.frames, device,
                            latency=not args.no_latency, warmup=args.warmup,
-                           repeats=args.repeats, channels_last=args.channels_last)
+                           repeats=args.repeats, channels_last=args.channels_last,
+                           precision=args.precision)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
@@ -69,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {part:<{width}}{macs / 1e9:,.2f} G")
     if report.latency_ms_per_frame is not None:
         print(f"latency / frame  {report.latency_ms_per_frame:,.1f} ms on {device} "
-              f"(median of {len(report.latency_runs_ms)})")
+              f"(median of {len(report.latency_runs_ms)}, {args.precision}, "
+              f"{torch.get_num_threads()} threads)")
         print(f"peak memory      {report.peak_memory_mb:,.0f} MB")
     print(f"convention       {report.convention}")
     return 0

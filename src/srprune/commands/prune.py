@@ -70,6 +70,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="redo the requested stages even when their output exists or was made "
                         "with other settings (later stages then follow)")
+    p.add_argument("--no-latency", action="store_true",
+                   help="skip the report's latency measurement (sets prune.latency=false; "
+                        "the report says it was not measured)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+                   help="autocast precision of the regularize and finetune stages (sets "
+                        "train.precision; fp16 needs CUDA); losses stay fp32")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -85,10 +91,19 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--method {args.method} needs --model (the trained dense model)")
     if not args.model.is_file():
         raise UserError(f"model file not found: {args.model}")
-    overrides = [*args.overrides, *([("prune.target", args.target)] if args.target else [])]
+    overrides = list(args.overrides)
+    if args.target:
+        overrides.append(("prune.target", args.target))
+    if args.no_latency:
+        overrides.append(("prune.latency", False))
+    if args.precision:
+        overrides.append(("train.precision", args.precision))
     settings, cfg = load_prune_config(args.config, args.model, overrides, args.ratio)
     stages = [s.strip() for s in (args.stages or ",".join(STAGES)).split(",") if s.strip()]
     pipe = PrunePipeline(get_recipe(args.method), settings, cfg, args.model, args.out,
                          resolve_device(args.device), quiet=args.quiet)
     pipe.run(stages, force=args.force)
+    from srprune.train.distributed import shutdown
+
+    shutdown(pipe.env)
     return 0

@@ -24,7 +24,18 @@ def run_fmp(args: argparse.Namespace) -> int:
     if args.ratio is not None or getattr(args, "target", None):
         raise UserError("--ratio and --target are for channel-ratio methods; FMP takes budgets: "
                         "--set fmp.gamma_c=0.3 --set fmp.gamma_w=0.1")
-    data = apply_overrides(read_yaml(args.config), args.overrides)
+    from srprune.train.distributed import detect
+
+    if detect().enabled:
+        raise UserError("--method fmp runs in one process; torchrun is supported for the "
+                        "channel methods (ssl, l1, assl, assl-shared, scratch)")
+    if getattr(args, "no_latency", False):
+        raise UserError("--no-latency is not available with --method fmp (its report always "
+                        "times the models)")
+    overrides = list(args.overrides)
+    if getattr(args, "precision", None):
+        overrides.append(("train.precision", args.precision))
+    data = apply_overrides(read_yaml(args.config), overrides)
     fmp = data.pop("fmp", None)
     data.pop("prune", None)
     if args.model is not None:

@@ -54,6 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-frames", type=Path,
                    help="write SR frames here (PNG per clip; a sub-folder per SISR set)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="autocast of the model's forward pass (fp16 needs CUDA); PSNR/SSIM "
+                        "are computed in fp32")
     p.add_argument("--json", action="store_true", help="print JSON (per-frame scores included)")
 
 
@@ -113,7 +116,8 @@ def _evaluate(args: argparse.Namespace, model: nn.Module, clips: list[Clip], sca
     if args.max_clips:
         clips = clips[: args.max_clips]
     return evaluate(model, clips, scale, conv, resolve_device(args.device), args.chunk, save,
-                    progress=not args.json and sys.stderr.isatty())
+                    progress=not args.json and sys.stderr.isatty(),
+                    precision=getattr(args, "precision", "fp32"))
 
 
 def _print_sets(args: argparse.Namespace, name: str, conv: MetricConvention,

@@ -2,8 +2,9 @@
 
 The config has sections model, data, optim, loss, train and out (see configs/ and
 ``srprune.train.config``). Any key can be overridden with ``--set section.key=value`` (repeatable,
-value parsed as YAML); ``--out``, ``--iters`` and ``--device`` are shorthands for ``out``,
-``train.iters`` and ``train.device`` and win over ``--set``. Unknown keys are errors.
+value parsed as YAML); ``--out``, ``--iters``, ``--device`` and ``--precision`` are shorthands
+for ``out``, ``train.iters``, ``train.device`` and ``train.precision`` and win over ``--set``.
+Unknown keys are errors.
 
 Writes OUT/model.safetensors, OUT/checkpoints/last.pt (every train.ckpt_every iterations),
 OUT/train_log.jsonl, OUT/config.json and TensorBoard events in OUT/tb. ``--resume`` continues
@@ -28,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (overrides `out`)")
     p.add_argument("--iters", type=int, help="training iterations (overrides train.iters)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides train.device)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+                   help="forward-pass autocast (overrides train.precision; fp16 needs CUDA); "
+                        "losses stay fp32")
     p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
     p.add_argument("--print-config", action="store_true",
                    help="print the validated config as JSON and exit")
@@ -35,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def flag_overrides(args: argparse.Namespace) -> list[tuple[str, object]]:
     """``--out/--iters/--device`` as (key, value) overrides (applied after ``--set``)."""
-    flags = (("out", args.out), ("train.iters", args.iters), ("train.device", args.device))
+    flags = (("out", args.out), ("train.iters", args.iters), ("train.device", args.device),
+             ("train.precision", getattr(args, "precision", None)))
     return [(key, value) for key, value in flags if value is not None]
 
 

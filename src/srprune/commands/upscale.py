@@ -54,6 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-memory", type=memory_arg, default=None, metavar="SIZE",
                    help="memory budget, e.g. 4G or 500M (default: half of the available memory)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="autocast of the model's forward pass (fp16 needs CUDA); frames are "
+                        "converted to uint8 from fp32")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -77,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     chunk = plan.chunk if plan else (args.chunk or 30)
     tile = plan.tile if plan else (args.tile or 0)
     opt = UpscaleOptions(chunk=chunk, overlap=args.overlap, tile=tile, tile_pad=args.tile_pad,
-                         device=device)
+                         device=device, precision=args.precision)
     n = upscale(model, source, sink, opt, progress=not args.quiet and sys.stderr.isatty())
     padded = f"; padded to {sink.padded[1]}x{sink.padded[0]} for H.264 4:2:0" \
         if sink.padded else ""

@@ -18,17 +18,25 @@ from srprune.eval.scores import ScoreBook
 
 @torch.no_grad()
 def super_resolve(model: nn.Module, lr: torch.Tensor, device: str | torch.device,
-                  chunk: int | None = None, flip: bool = False) -> torch.Tensor:
-    """SR frames (T,3,H,W) on the CPU, clamped to [0,1], for LR frames (T,3,h,w).
+                  chunk: int | None = None, flip: bool = False,
+                  precision: str = "fp32") -> torch.Tensor:
+    """SR frames (T,3,H,W) on the CPU, float32, clamped to [0,1], for LR frames (T,3,h,w).
 
     Video models run on the clip (or on chunks of ``chunk`` frames, each a separate clip to the
     recurrence), with temporal-flip self-ensemble if ``flip``; image models frame by frame.
+    ``precision``: autocast of the forward passes (outputs are cast back to float32).
     """
+    from srprune.train.precision import autocast
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        with autocast(precision, device):
+            return model(x.to(device)).float().cpu()
+
     if not model.is_video:
-        return torch.cat([model(f[None].to(device)).cpu() for f in lr]).clamp_(0, 1)
+        return torch.cat([forward(f[None]) for f in lr]).clamp_(0, 1)
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        return model(x.to(device)).cpu()
+        return forward(x)
 
     step = chunk or lr.shape[0]
     outs = []
@@ -41,15 +49,19 @@ def super_resolve(model: nn.Module, lr: torch.Tensor, device: str | torch.device
 @torch.no_grad()
 def evaluate(model: nn.Module, clips: list[Clip], scale: int, conv: MetricConvention,
              device: str = "cpu", chunk: int | None = None,
-             save_frames: Path | None = None, progress: bool = False) -> ScoreBook:
-    """Score ``model`` on ``clips``; optionally save the SR frames as PNGs per clip."""
+             save_frames: Path | None = None, progress: bool = False,
+             precision: str = "fp32") -> ScoreBook:
+    """Score ``model`` on ``clips``; optionally save the SR frames as PNGs per clip.
+    ``precision``: autocast of the forward passes; metrics are computed in fp32."""
     from srprune.data.images import write_image
+    from srprune.train.precision import check_precision
 
+    check_precision(precision, device)
     model = model.to(device).eval()
     book = ScoreBook(conv)
     for clip in tqdm(clips, desc="test", unit="clip", disable=not progress):
         lr, gt = load_clip(clip, scale)
-        sr = super_resolve(model, lr, device, chunk, conv.flip_ensemble)
+        sr = super_resolve(model, lr, device, chunk, conv.flip_ensemble, precision)
         book.add_clip(clip.name, sr, gt, conv)
         if save_frames is not None:
             for t, frame in enumerate(sr):

@@ -29,6 +29,7 @@ class UpscaleOptions:
     tile_pad: int = 16
     device: str = "cpu"
     channels_last: bool = True
+    precision: str = "fp32"
 
 
 def _check_size(frame: np.ndarray) -> None:
@@ -100,11 +101,14 @@ def _frames_out(model: nn.Module, source: FrameSource, opt: UpscaleOptions
 def upscale(model: nn.Module, source: FrameSource, sink: FrameSink, opt: UpscaleOptions,
             progress: bool = True) -> int:
     """Upscale every frame of ``source`` into ``sink``; returns the number of frames written."""
+    from srprune.train.precision import autocast, check_precision
+
+    check_precision(opt.precision, opt.device)
     fmt = torch.channels_last if opt.channels_last else torch.contiguous_format
     model = model.to(opt.device, memory_format=fmt).eval()
     bar = tqdm(total=source.num_frames, unit="frame", disable=not progress,
                desc="upscale", dynamic_ncols=True)
-    with torch.inference_mode(), sink, bar:
+    with torch.inference_mode(), autocast(opt.precision, opt.device), sink, bar:
         for frame in _frames_out(model, source, opt):
             sink.write(frame)
             bar.update(1)

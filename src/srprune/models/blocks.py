@@ -17,6 +17,14 @@ from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
 ACTIVATIONS = ("lrelu", "relu")
 
+INPLACE_ADD = True
+"""Without autograd (inference), plain blocks add the identity into the branch's fresh output
+instead of allocating ``x + r``: bit-identical, faster on the CPU (bench/speed_variants.py)."""
+INPLACE_SCATTER = False
+"""Without autograd, RSC blocks that own their input (:attr:`ResidualBlock.owns_input`)
+scatter-add straight into it instead of a copy. Bit-identical, but the bench did not show it
+faster on the loaded test machine (results/speed_variants_cpu_block*.md), so off by default."""
+
 
 def make_activation(name: str, negative_slope: float = 0.1) -> nn.Module:
     """``lrelu`` (LeakyReLU with ``negative_slope``, BasicSR's default) or ``relu``.
@@ -50,15 +58,18 @@ def gather_channels(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.index_select(1, index)
 
 
-def scatter_add_channels(x: torch.Tensor, index: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """``x`` with ``r`` added into channels ``index`` (RSC scatter), out of place; fast path on
+def scatter_add_channels(x: torch.Tensor, index: torch.Tensor, r: torch.Tensor,
+                         inplace: bool = False) -> torch.Tensor:
+    """``x`` with ``r`` added into channels ``index`` (RSC scatter), out of place unless
+    ``inplace`` (then into ``x`` itself, saving a copy of the stream); fast path on
     channels_last tensors as in :func:`gather_channels`."""
     if _strictly_channels_last(x) and _strictly_channels_last(r):
         n, c, h, w = x.shape
-        out = x.permute(0, 2, 3, 1).reshape(-1, c).clone()
+        flat = x.permute(0, 2, 3, 1).reshape(-1, c)  # a view of x (channels_last)
+        out = flat if inplace else flat.clone()
         out.index_add_(1, index, r.permute(0, 2, 3, 1).reshape(-1, r.shape[1]))
         return out.view(n, h, w, c).permute(0, 3, 1, 2)
-    return x.index_add(1, index, r)
+    return x.index_add_(1, index, r) if inplace else x.index_add(1, index, r)
 
 
 class ResidualBlock(nn.Module):
@@ -83,6 +94,9 @@ class ResidualBlock(nn.Module):
         self.res_scale = res_scale
         self.register_buffer("in_index", None)
         self.register_buffer("out_index", None)
+        self.owns_input = False
+        """Set by the chain that builds the block when nothing else reads its input (it is
+        the previous block's output): inference may then scatter-add into it in place."""
 
     def branch(self, h: torch.Tensor) -> torch.Tensor:
         """The residual branch on the (gathered) block input."""
@@ -94,9 +108,13 @@ class ResidualBlock(nn.Module):
         r = self.branch(h)
         if self.res_scale != 1.0:
             r = r * self.res_scale
+        grad = torch.is_grad_enabled()
         if self.out_index is None:
+            if INPLACE_ADD and not grad and r.dtype == x.dtype and r.shape == x.shape:
+                return r.add_(x)  # r: the branch's fresh output
             return x + r
-        return scatter_add_channels(x, self.out_index, r)
+        inplace = INPLACE_SCATTER and not grad and self.owns_input
+        return scatter_add_channels(x, self.out_index, r, inplace=inplace)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.add_residual(x)
@@ -138,9 +156,12 @@ def chain_groups(blocks: nn.Sequential, path: str, mode: ResidualMode) -> list[G
 
 
 def make_blocks(num_blocks: int, channels: int, res_scale: float = 1.0) -> nn.Sequential:
-    """``num_blocks`` residual blocks in a Sequential (BasicSR's ``make_layer`` naming)."""
-    return nn.Sequential(*[ResidualBlock(channels, res_scale=res_scale)
-                           for _ in range(num_blocks)])
+    """``num_blocks`` residual blocks in a Sequential (BasicSR's ``make_layer`` naming); every
+    block after the first owns its input (:attr:`ResidualBlock.owns_input`)."""
+    blocks = [ResidualBlock(channels, res_scale=res_scale) for _ in range(num_blocks)]
+    for block in blocks[1:]:
+        block.owns_input = True
+    return nn.Sequential(*blocks)
 
 
 def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros",

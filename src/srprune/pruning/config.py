@@ -45,6 +45,10 @@ class PruneSettings:
         seed: selection seed (random order) and Scratch's initialisation.
         report_lr_size: LR size at which the report counts MACs and times latency.
         latency_frames, latency_repeats: clip length and repeats of the latency measurement.
+        latency: time dense vs compact in the report (``--no-latency`` switches it off: the
+            report then has params, MACs and quality only, and says latency was not measured).
+        latency_lr_size: LR size of the latency measurement (null: ``report_lr_size``); a
+            smaller one makes the report cheaper without changing its MACs.
     """
 
     ratio: float = 0.5
@@ -69,6 +73,8 @@ class PruneSettings:
     report_lr_size: tuple[int, int] = (180, 320)
     latency_frames: int = 3
     latency_repeats: int = 3
+    latency: bool = True
+    latency_lr_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         check(0.0 <= self.ratio < 1.0, "ratio", f"must be in [0, 1), got {self.ratio}")
@@ -90,6 +96,8 @@ class PruneSettings:
         check_range(self.seed, "seed", 0, SEED_MAX)
         for i, side in enumerate(self.report_lr_size):
             check_range(side, f"report_lr_size[{i}]", 4, MAX_REPORT_SIDE)
+        for i, side in enumerate(self.latency_lr_size or ()):
+            check_range(side, f"latency_lr_size[{i}]", 4, MAX_REPORT_SIDE)
         check_range(self.latency_frames, "latency_frames", 1, 100)
         check_range(self.latency_repeats, "latency_repeats", 1, 1000)
 

@@ -32,7 +32,10 @@ def training_inputs(cfg: TrainConfig) -> dict[str, Any]:
             out[k] = strip(v, key + ".") if isinstance(v, dict) else v
         return out
 
-    return strip(plain)
+    inputs = strip(plain)
+    if inputs.get("train", {}).get("precision") == "fp32":  # the default: fingerprints of runs
+        del inputs["train"]["precision"]                    # made before the key stay valid
+    return inputs
 
 
 def train_dataset(cfg: TrainConfig, model: nn.Module) -> Any:

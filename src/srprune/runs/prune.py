@@ -11,6 +11,11 @@ stage can run alone and an interrupted run continues where it stopped:
                            when the regularize stage is not run)
     model.safetensors      the finetuned compact model (finetune)
     report.json, report.md, ratios.png (report)
+
+Under torchrun the regularize and finetune stages train on every rank with
+DistributedDataParallel (``data.batch_size`` is the global batch; the gammas and weight-norm
+scales are parameters of the model, so DDP averages their gradients like any weight); select,
+remove and report run on rank 0, which also writes every file (see runs/stages.py).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from srprune.pruning.targets import SizeTarget, fit_selection
 from srprune.runs.common import one_period, train_dataset, training_inputs, validator
 from srprune.runs.fingerprint import file_hash
 from srprune.runs.stages import StagedRun, has_checkpoint
+from srprune.train import distributed
 from srprune.train.config import TrainConfig, apply_overrides, config_from_dict, read_yaml
 from srprune.typed import to_plain
 
@@ -126,6 +132,7 @@ class PrunePipeline(StagedRun):
             "remove": "pruned.safetensors", "finetune": "model.safetensors",
             "report": "report.json"}
     TRAINING = {"regularize": "regularize", "finetune": "finetune"}
+    ALL_RANKS = ("regularize", "finetune")
 
     def __init__(self, recipe: Recipe, settings: PruneSettings, train_config: TrainConfig,
                  dense_path: Path, out: Path, device: str = "cpu", quiet: bool = False,
@@ -139,6 +146,7 @@ class PrunePipeline(StagedRun):
         self.quiet = quiet
         self.on_change = on_change  # type: ignore[assignment]
         self.requested: list[str] = list(STAGES)
+        self.env = distributed.detect()
 
     # -- fingerprints ------------------------------------------------------------------------
     def _dense_hash(self) -> str:
@@ -180,10 +188,13 @@ class PrunePipeline(StagedRun):
                     "temporal_finetune": self.recipe.temporal_finetune,
                     "training": training_inputs(self.cfg)}
         if stage == "report":
-            return {"after": self.after("finetune" if self._finetuned() else "remove"),
-                    "lr_size": list(s.report_lr_size), "latency": [s.latency_frames,
-                                                                    s.latency_repeats],
-                    "val": to_plain(self.cfg.data.val), "device": self.device}
+            inputs = {"after": self.after("finetune" if self._finetuned() else "remove"),
+                      "lr_size": list(s.report_lr_size),
+                      "latency": [s.latency_frames, s.latency_repeats] if s.latency else "off",
+                      "val": to_plain(self.cfg.data.val), "device": self.device}
+            if s.latency and s.latency_lr_size is not None:
+                inputs["latency_lr_size"] = list(s.latency_lr_size)
+            return inputs
         raise ValueError(stage)
 
     # -- files -------------------------------------------------------------------------------
@@ -256,9 +267,11 @@ class PrunePipeline(StagedRun):
         this is plain training with the same settings and length, with no scales attached.
         """
         model = load_model(self.dense_path)
+        main = self.env.is_main
         if not self.recipe.regularize:
-            save_model(self.path("regularized.safetensors"), model,
-                       {"stage": "regularize", "skipped": True})
+            if main:
+                save_model(self.path("regularized.safetensors"), model,
+                           {"stage": "regularize", "skipped": True})
             self._say("[regularize] not part of this method: dense weights carried over")
             return
         from srprune.train.loop import Trainer
@@ -309,9 +322,11 @@ class PrunePipeline(StagedRun):
                           frozen=frozen, callbacks=[record], device=self.device,
                           quiet=self.quiet, save_final=False, extra={"stage": "regularize"})
         trainer.fit(resume=resume)
-        _log_gammas(folder, log)
         model = trainer.model
         status = handles.status(model) if handles else {}
+        if not main:
+            return
+        _log_gammas(folder, log)
         if handles:
             handles.fold(model)
         save_model(self.path("regularized.safetensors"), model.cpu(),
@@ -327,7 +342,9 @@ class PrunePipeline(StagedRun):
 
     def _record_alignment(self, aligned: dict[str, torch.Tensor]) -> None:
         """Write the streams' shared index sets into selection.json (the per-layer choice
-        before alignment is kept as ``removed_before_alignment``)."""
+        before alignment is kept as ``removed_before_alignment``); rank 0 only."""
+        if not self.env.is_main:
+            return
         path = self.path("selection.json")
         data = json.loads(path.read_text())
         for row in data["groups"]:
@@ -378,6 +395,8 @@ class PrunePipeline(StagedRun):
                           extra={"stage": "finetune", "method": self.recipe.name,
                                  "ratio": self.s.ratio})
         result = trainer.fit(resume=has_checkpoint(self.path("finetune")))
+        if not self.env.is_main:
+            return
         final = load_model(result.model_path) if result.model_path else trainer.model
         save_model(self.path("model.safetensors"), final.cpu(),
                    {"method": self.recipe.name, "ratio": self.s.ratio, "finetune_iters": iters,
@@ -411,6 +430,8 @@ class PrunePipeline(StagedRun):
             self.out, selection, self.dense_path, compact, before,
             lr_size=tuple(self.s.report_lr_size), device=self.device,
             latency_frames=self.s.latency_frames, latency_repeats=self.s.latency_repeats,
+            latency=self.s.latency,
+            latency_lr_size=tuple(self.s.latency_lr_size) if self.s.latency_lr_size else None,
             validate=self._validator(dense), temporal=self._temporal(dense, compact, before))
         if not self.quiet:
             from srprune.runs.prune_report import report_markdown

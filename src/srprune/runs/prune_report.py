@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from srprune.io.atomic import atomic_path, write_text_atomic
 from srprune.io.model_file import load_model
 from srprune.profile import count_macs, count_params, flow_child, latency_side_by_side
@@ -57,7 +59,8 @@ def ratio_summary(selection: dict[str, Any]) -> dict[str, float]:
 def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact_path: Path,
                  before_finetune: Path | None, *, lr_size: tuple[int, int], device: str,
                  latency_frames: int, latency_repeats: int,
-                 validate: Callable[[Any], dict[str, float]] | None,
+                 validate: Callable[[Any], dict[str, float]] | None, latency: bool = True,
+                 latency_lr_size: tuple[int, int] | None = None,
                  temporal: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measure dense vs compact and write report.json, report.md and ratios.png into ``out``.
 
@@ -67,6 +70,8 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
         before_finetune: the compact model before finetuning, scored as its own row (None:
             no such row).
         lr_size, latency_frames, latency_repeats: where MACs and latency are measured.
+        latency: time the models (False: the report says latency was not measured).
+        latency_lr_size: LR size of the latency runs (None: ``lr_size``).
         validate: scores a model on the validation data (None: no quality rows).
         temporal: per-frame drift from the dense model (``runs/propagation.py``), written to
             temporal.json and plotted in temporal.png (None: not measured).
@@ -79,11 +84,15 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
         macs, parts = count_macs(model, lr_size)
         sized[name] = {"params": params, "macs_per_frame": macs,
                        "macs_per_frame_excl_flow": macs - parts.get(flow_child(model), 0.0)}
-    runs = latency_side_by_side({"dense": dense, "compact": compact}, lr_size, latency_frames,
-                                device, repeats=latency_repeats)
-    for name, row in sized.items():
-        row["latency_ms_per_frame"] = statistics.median(runs[name])
-        row["latency_runs_ms"] = runs[name]
+    timing = latency_setup(device, lr_size, latency_frames, latency_repeats, latency,
+                           latency_lr_size)
+    if latency:
+        runs = latency_side_by_side({"dense": dense, "compact": compact},
+                                    tuple(timing["lr_size"]), latency_frames, device,
+                                    warmup=timing["warmup"], repeats=latency_repeats)
+        for name, row in sized.items():
+            row["latency_ms_per_frame"] = statistics.median(runs[name])
+            row["latency_runs_ms"] = runs[name]
     if validate is None:
         rows = sized
     else:  # reading order; the pruned-before-finetune model has the compact one's size
@@ -102,12 +111,12 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
         "method": selection["method"], "ratio": selection["ratio"],
         "recipe": selection["recipe"], "dense": str(dense_path),
         "compact": str(compact_path), "lr_size": list(lr_size), "device": device,
-        "latency": {"frames": latency_frames, "repeats": latency_repeats},
+        "latency": timing,
         "rows": rows,
         "param_reduction": d["params"] / c["params"],
         "mac_reduction": d["macs_per_frame"] / c["macs_per_frame"],
         "mac_reduction_excl_flow": d["macs_per_frame_excl_flow"] / c["macs_per_frame_excl_flow"],
-        "speedup": d["latency_ms_per_frame"] / c["latency_ms_per_frame"],
+        "speedup": (d["latency_ms_per_frame"] / c["latency_ms_per_frame"]) if latency else None,
         "mean_ratio_by_role": ratio_summary(selection),
         "units": selection["units"], "units_removed": selection["removed"],
     }
@@ -127,14 +136,41 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
     return report
 
 
+def latency_setup(device: str, lr_size: tuple[int, int], frames: int, repeats: int,
+                  measured: bool, latency_lr_size: tuple[int, int] | None) -> dict[str, Any]:
+    """What the report times (or that it times nothing): size, clip, runs, threads, device."""
+    if not measured:
+        return {"measured": False}
+    size = latency_lr_size or lr_size
+    return {"measured": True, "lr_size": list(size), "frames": frames, "repeats": repeats,
+            "warmup": 1, "threads": torch.get_num_threads(), "device": device,
+            "memory_format": "channels_last", "order": "dense and compact interleaved",
+            "statistic": "median ms per output frame"}
+
+
+def latency_sentence(t: dict[str, Any]) -> str:
+    """One line saying what was timed."""
+    if not t.get("measured", True):
+        return "Latency not measured (`--no-latency` / `prune.latency: false`)."
+    if "threads" not in t:  # a report written before this was recorded
+        return f"Latency: {t.get('frames')} frames x {t.get('repeats')} runs."
+    h, w = t["lr_size"]
+    return (f"Latency: median of {t['repeats']} runs (after {t['warmup']} warm-up) of a "
+            f"{t['frames']}-frame clip at LR {h}x{w} on {t['device']}, {t['threads']} "
+            f"thread{'s' if t['threads'] != 1 else ''}, {t['memory_format']}, dense and "
+            "compact interleaved; ms per output frame.")
+
+
 def report_markdown(r: dict[str, Any]) -> str:
     """The report as a Markdown table."""
     h, w = r["lr_size"]
+    timed = r.get("speedup") is not None
     lines = [f"# {r['method']} at p = {r['ratio']}", "",
-             f"Dense: `{r['dense']}`; compact: `{r['compact']}`. MACs per output frame and "
-             f"latency at LR {h}x{w} on {r['device']} (median, runs interleaved).", "",
-             "| model | params | GMACs/frame | GMACs w/o flow net | ms/frame | PSNR | SSIM |",
-             "|---|---|---|---|---|---|---|"]
+             f"Dense: `{r['dense']}`; compact: `{r['compact']}`. MACs per output frame at LR "
+             f"{h}x{w}. " + latency_sentence(r.get("latency", {})), "",
+             "| model | params | GMACs/frame | GMACs w/o flow net | "
+             + ("ms/frame | " if timed else "") + "PSNR | SSIM |",
+             "|---|---|---|---|" + ("---|" if timed else "") + "---|---|"]
     for name, row in r["rows"].items():
         params = f"{row['params'] / 1e6:.3f} M" if row.get("params") else "-"
         macs = f"{row['macs_per_frame'] / 1e9:.2f}" if row.get("macs_per_frame") else "-"
@@ -143,10 +179,12 @@ def report_markdown(r: dict[str, Any]) -> str:
         lat = f"{row['latency_ms_per_frame']:.1f}" if "latency_ms_per_frame" in row else "-"
         psnr = f"{row['psnr']:.2f}" if "psnr" in row else "-"
         ssim = f"{row['ssim']:.4f}" if "ssim" in row else "-"
-        lines.append(f"| {name} | {params} | {macs} | {excl} | {lat} | {psnr} | {ssim} |")
+        lat = f" {lat} |" if timed else ""
+        lines.append(f"| {name} | {params} | {macs} | {excl} |{lat} {psnr} | {ssim} |")
+    speed = f", latency /{r['speedup']:.2f}" if timed else ""
     lines += ["", f"Params /{r['param_reduction']:.2f}, MACs /{r['mac_reduction']:.2f} "
               f"(/{r['mac_reduction_excl_flow']:.2f} without the flow network, which is never "
-              f"pruned), latency /{r['speedup']:.2f}; {r['units_removed']} of {r['units']} "
+              f"pruned){speed}; {r['units_removed']} of {r['units']} "
               "units removed.", "", "Mean pruning ratio by group role: " + ", ".join(
                   f"{k} {v:.2f}" for k, v in r["mean_ratio_by_role"].items()) + ".", "",
               "![per-layer pruning ratios](ratios.png)", ""]

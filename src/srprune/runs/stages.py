@@ -14,6 +14,12 @@ Rules for a requested stage:
   one line naming what changed, unless ``force`` (redo every requested stage) or
   ``on_change="redo"`` (redo exactly the stages whose inputs changed; the experiment runner's
   mode). A redone training stage starts over: its old checkpoints are removed.
+
+Under torchrun (several processes) rank 0 makes every decision above, keeps ``run.json`` and
+runs the stages that are not in ``ALL_RANKS``; it broadcasts what it decided and whether its
+stage succeeded, and the stages in ``ALL_RANKS`` (training, with DistributedDataParallel) run
+on every rank. ``OUT`` must be one folder that every rank sees (a shared filesystem across
+machines).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from srprune import __version__
 from srprune.errors import UserError
 from srprune.io.atomic import write_text_atomic
 from srprune.runs.fingerprint import changes, fingerprint
+from srprune.train import distributed
 
 MANIFEST = "run.json"
 OnChange = Literal["refuse", "redo"]
@@ -46,6 +53,9 @@ class StagedRun:
     STAGES: tuple[str, ...] = ()
     DONE: dict[str, str] = {}
     TRAINING: dict[str, str] = {}
+    ALL_RANKS: tuple[str, ...] = ()
+    """Stages every torchrun rank runs (DDP training); the others run on rank 0 only."""
+    env: distributed.DistEnv = distributed.DistEnv()
     out: Path
     quiet: bool
     on_change: OnChange = "refuse"
@@ -61,7 +71,7 @@ class StagedRun:
         return self.out / name
 
     def _say(self, text: str) -> None:
-        if not self.quiet:
+        if not self.quiet and self.env.is_main:
             print(text, flush=True)
 
     def _manifest(self) -> dict[str, Any]:
@@ -122,13 +132,65 @@ class StagedRun:
             raise UserError(f"no stage given; stages: {', '.join(self.STAGES)}")
         if self.out.exists() and not self.out.is_dir():
             raise UserError(f"--out {self.out} is a file, not a folder")
-        self.out.mkdir(parents=True, exist_ok=True)
+        if self.env.enabled:  # join the process group (gloo on CPU, nccl on CUDA)
+            distributed.init(self.env, distributed.device_for(
+                self.env, getattr(self, "device", "cpu")))
+        if self.env.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
         self.requested = stages
         for stage in self.STAGES:
             if stage in stages:
-                self._run_stage(stage, force)
+                if self.env.enabled:
+                    self._run_stage_distributed(stage, force)
+                else:
+                    self._run_stage(stage, force)
+
+    def _run_stage_distributed(self, stage: str, force: bool) -> None:
+        """One stage under torchrun: rank 0 decides and keeps the records (see the module
+        docstring); an error on rank 0 is raised on every rank instead of hanging them."""
+        env = self.env
+        started: dict[str, Any] | None = None
+        decision: tuple[str, str] = ("run", "")
+        if env.is_main:
+            try:
+                started = self._start_stage(stage, force)
+                decision = ("run", "") if started is not None else ("skip", "")
+            except UserError as e:
+                decision = ("error", str(e))
+        decision = distributed.broadcast_from_main(decision, env)
+        if decision[0] == "error":
+            raise UserError(decision[1])
+        if decision[0] == "skip":
+            return
+        outcome: tuple[str, str] = ("ok", "")
+        if stage in self.ALL_RANKS:
+            getattr(self, stage)()
+        elif env.is_main:
+            try:
+                getattr(self, stage)()
+            except UserError as e:
+                outcome = ("error", str(e))
+            except BaseException as e:  # a bug: tell the other ranks, keep the traceback here
+                distributed.broadcast_from_main(("error", f"rank 0 failed in stage {stage}: "
+                                                 f"{type(e).__name__}"), env)
+                raise
+        outcome = distributed.broadcast_from_main(outcome, env)
+        if outcome[0] == "error":
+            raise UserError(outcome[1])
+        if env.is_main and started is not None:
+            self._store(stage, started, "done")
+        distributed.barrier(env)
 
     def _run_stage(self, stage: str, force: bool) -> None:
+        inputs = self._start_stage(stage, force)
+        if inputs is None:
+            return
+        getattr(self, stage)()
+        self._store(stage, inputs, "done")
+
+    def _start_stage(self, stage: str, force: bool) -> dict[str, Any] | None:
+        """Apply the rerun rules: None to skip ``stage``, else its inputs (recorded as started;
+        a redone training stage's folder removed)."""
         inputs = self.full_inputs(stage)
         fp = fingerprint(inputs)
         rec = self.record(stage)
@@ -138,7 +200,7 @@ class StagedRun:
             if rec.get("state") == "done" and output.exists() and not force:
                 self._say(f"[{stage}] done already ({self.DONE[stage]}, "
                           f"fingerprint {fp[:12]})")
-                return
+                return None
         elif (rec or output.exists() or (folder and folder.exists())) and not force:
             what = (changes(rec.get("inputs", {}), inputs) if rec else
                     f"{output.name if output.exists() else folder} exists with no record of "
@@ -152,8 +214,7 @@ class StagedRun:
         if force and folder is not None and folder.exists():
             shutil.rmtree(folder)  # a redone training stage starts over, never resumes
         self._store(stage, inputs, "started")
-        getattr(self, stage)()
-        self._store(stage, inputs, "done")
+        return inputs
 
 
 def has_checkpoint(folder: Path) -> bool:

@@ -26,7 +26,8 @@ loaded config (use :func:`dataclasses.replace`).
       scheduler: {name: cosine_restart, periods: [300000], restart_weights: [1], eta_min: 1.0e-7}
     loss: {eps: 1.0e-6}
     train: {iters: 300000, val_every: 5000, ckpt_every: 5000, log_every: 100, seed: 0,
-            ema: null, device: auto, grad_clip: null, keep_ckpts: false, tensorboard: true}
+            ema: null, device: auto, grad_clip: null, keep_ckpts: false, tensorboard: true,
+            precision: fp32}
     out: runs/basicvsr_reds
 
 ``scheduler.periods: null`` means one period of ``train.iters``. Numbers written as ``2e-4``
@@ -166,7 +167,9 @@ class LoopConfig:
     """The ``train`` section: length, cadence of logs/validation/checkpoints, seed, device.
 
     ``val_every`` / ``ckpt_every`` of 0 mean only at the end; ``ema`` is a decay (e.g. 0.999) or
-    null; ``keep_ckpts`` also keeps ``checkpoints/iter_<N>.pt`` beside ``last.pt``.
+    null; ``keep_ckpts`` also keeps ``checkpoints/iter_<N>.pt`` beside ``last.pt``;
+    ``precision`` is the forward pass's autocast (``fp32``, ``bf16``, ``fp16`` on CUDA only;
+    losses stay fp32, see :mod:`srprune.train.precision`).
     """
 
     iters: int = 1000
@@ -179,6 +182,7 @@ class LoopConfig:
     grad_clip: float | None = None
     keep_ckpts: bool = False
     tensorboard: bool = True
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
 
     def __post_init__(self) -> None:
         check_range(self.iters, "iters", 1, MAX_ITERS)

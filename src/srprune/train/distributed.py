@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -94,6 +95,15 @@ def wrap(model: nn.Module, env: DistEnv, device: str,
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside a DDP wrapper (or ``model`` itself)."""
     return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def broadcast_from_main(value: Any, env: DistEnv) -> Any:
+    """Rank 0's ``value`` on every rank (picklable; ``value`` itself for one process)."""
+    if not env.enabled or not dist.is_initialized():
+        return value
+    box = [value if env.is_main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def mean_over_ranks(values: Mapping[str, float], env: DistEnv,

@@ -39,6 +39,7 @@ from srprune.train.checkpoint import (
 )
 from srprune.train.config import OptimConfig, TrainConfig, config_from_dict
 from srprune.train.losses import charbonnier
+from srprune.train.precision import autocast, check_precision, grad_scaler
 from srprune.train.schedule import ConstantLR, CosineRestartLR, FlowWarmup
 from srprune.train.terms import LossTerm, ModelOutput, needs_hidden
 
@@ -146,6 +147,9 @@ class Trainer:
         self.env = env or distributed.detect()
         self.device = device or _resolve_device(config.train.device)
         self.device = distributed.device_for(self.env, self.device)
+        self.precision = config.train.precision
+        check_precision(self.precision, self.device)
+        self.scaler: torch.amp.GradScaler | None = None
         self.quiet = quiet
         self.find_unused_parameters = find_unused_parameters
         self.extra = dict(extra or {})
@@ -239,15 +243,21 @@ class Trainer:
         return {"iters_done": iters_done, "model": self.model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "ema": None if self.ema is None else self.ema.state_dict(),
+                "scaler": None if self.scaler is None else self.scaler.state_dict(),
                 "rng": capture_rng(), "config": self.config.to_dict()}
 
     # -- one step ------------------------------------------------------------------------------
     def _forward(self, lq: torch.Tensor, want_hidden: bool) -> ModelOutput:
+        """The model's output under the run's autocast, cast back to fp32 for the losses."""
         assert self._wrapped is not None
-        if want_hidden:
-            sr, hidden = self._wrapped(lq, return_hidden=True)
-            return ModelOutput(sr, hidden)
-        return ModelOutput(self._wrapped(lq))
+        with autocast(self.precision, self.device):
+            if want_hidden:
+                sr, hidden = self._wrapped(lq, return_hidden=True)
+            else:
+                sr, hidden = self._wrapped(lq), None
+        if hidden is not None:
+            hidden = {k: v.float() for k, v in hidden.items()}
+        return ModelOutput(sr.float(), hidden)
 
     def _check_batch(self, batch: Mapping[str, Any]) -> None:
         for key in ("lq", "gt"):
@@ -282,6 +292,9 @@ class Trainer:
                             f"number of processes ({env.world_size})")
         distributed.init(env, self.device)
         self.model.to(self.device)
+        if self.device.startswith("cuda"):  # NHWC weights: cuDNN's faster layout
+            self.model.to(memory_format=torch.channels_last)
+        self.scaler = grad_scaler(self.precision, self.device)
         frozen_ids = self._freeze()
         optimizer = self._optimizer(frozen_ids)
         scheduler = self._scheduler(optimizer)
@@ -297,6 +310,8 @@ class Trainer:
                 optimizer.load_state_dict(state["optimizer"])
                 if self.ema is not None and state["ema"] is not None:
                     self.ema.load_state_dict(state["ema"])
+                if self.scaler is not None and state.get("scaler") is not None:
+                    self.scaler.load_state_dict(state["scaler"])
             except (RuntimeError, ValueError, KeyError) as e:
                 raise UserError(f"{ckpt} does not match this model/optimiser setup "
                                 f"({str(e).splitlines()[0]})") from None
@@ -358,13 +373,20 @@ class Trainer:
                         losses[name] = value
                 total = torch.stack([v.reshape(()) for v in losses.values()]).sum()
                 optimizer.zero_grad(set_to_none=True)
-                total.backward()
+                scaler = self.scaler
+                (scaler.scale(total) if scaler is not None else total).backward()
                 logs: dict[str, float] = {}
                 if loop.grad_clip is not None:
+                    if scaler is not None:
+                        scaler.unscale_(optimizer)
                     params = [p for g in optimizer.param_groups for p in g["params"]
                               if p.grad is not None]
                     logs["grad_norm"] = float(nn.utils.clip_grad_norm_(params, loop.grad_clip))
-                optimizer.step()
+                if scaler is not None:  # fp16: skips the step when the gradients overflowed
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
                 for i, group in enumerate(optimizer.param_groups):
                     logs[f"lr/{group.get('name', f'group{i}')}"] = float(group["lr"])
                 scheduler.step()
@@ -465,6 +487,7 @@ def config_changes(saved: Mapping[str, Any] | None, current: TrainConfig) -> lis
         return out
 
     old, new = flat(saved), flat(current.to_dict())
+    old.setdefault("train.precision", "fp32")  # checkpoints from before the key
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     try:
         old_cfg = config_from_dict(saved)

@@ -1,0 +1,174 @@
+"""Where the time goes: per-module and per-op CPU profile of dense vs SSL-compact BasicVSR.
+
+Builds the same pair as ``bench/latency_ssl.py`` (seeded dense BasicVSR-64-30 and its
+SSL-compact model at ratio p, same ratio in every group), runs each on one LR clip in
+``channels_last`` under ``torch.inference_mode``, and measures:
+
+* per top-level module (SPyNet, trunks, fusion, upsampler convs, ...) wall time from forward
+  hooks, median over runs interleaved dense / compact; "rest" is what no module owns (flow
+  warping, concatenations, the bilinear base, stacking);
+* that module's executed MACs (the flow network counted once per pass it really makes,
+  2 (T - 1) for T frames) and its own MAC reduction;
+* one run of each under ``torch.profiler``: the top ops by self CPU time.
+
+Writes ``results/profile_ssl_<device>.{json,md}``.
+
+    python bench/profile_ssl.py --lr-size 90x160 --frames 3 --repeats 3 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from latency_ssl import dense_and_compact
+from torch import nn
+
+from srprune.commands.common import parse_size
+from srprune.io.atomic import write_text_atomic
+from srprune.profile import count_macs, example_input, flow_child
+
+REST = "rest (warp, cat, bilinear base, stack)"
+
+
+def module_times(model: nn.Module, x: torch.Tensor) -> tuple[float, dict[str, float]]:
+    """(total ms, ms per top-level child) of one forward pass."""
+    spent: dict[str, float] = {}
+    handles = []
+    for name, child in model.named_children():
+        def pre(_m: nn.Module, _i: tuple, name: str = name) -> None:
+            spent[name + "@"] = time.perf_counter()
+
+        def post(_m: nn.Module, _i: tuple, _o: object, name: str = name) -> None:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - spent.pop(name + "@")
+        handles += [child.register_forward_pre_hook(pre), child.register_forward_hook(post)]
+    t0 = time.perf_counter()
+    model(x)
+    total = time.perf_counter() - t0
+    for h in handles:
+        h.remove()
+    ms = {k: v * 1000 for k, v in spent.items()}
+    ms[REST] = total * 1000 - sum(ms.values())
+    return total * 1000, ms
+
+
+def executed_macs(model: nn.Module, lr_size: tuple[int, int], frames: int) -> dict[str, float]:
+    """MACs each top-level child executes on a ``frames``-frame clip."""
+    _, parts = count_macs(model, lr_size, frames)
+    flow = flow_child(model)
+    passes = (2 if model.config.bidirectional else 1) * (frames - 1)
+    return {k: v * (passes if k == flow else frames) for k, v in parts.items()}
+
+
+def op_table(model: nn.Module, x: torch.Tensor, top: int) -> list[dict]:
+    """Top ops by self CPU time of one forward pass."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        model(x)
+    rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in rows)
+    return [{"op": e.key, "calls": e.count, "self_ms": e.self_cpu_time_total / 1000,
+             "share": e.self_cpu_time_total / total} for e in rows[:top]]
+
+
+def run(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(args.threads)
+    dense, compact = dense_and_compact(args.model, args.ratio, "local", args.seed)
+    models = {"dense": dense, "compact": compact}
+    macs = {k: executed_macs(m, args.lr_size, args.frames) for k, m in models.items()}
+    models = {k: m.to(memory_format=torch.channels_last) for k, m in models.items()}
+    torch.manual_seed(args.seed)
+    x = example_input(dense, args.lr_size, args.frames)
+    totals: dict[str, list[float]] = {k: [] for k in models}
+    parts: dict[str, list[dict[str, float]]] = {k: [] for k in models}
+    ops = {}
+    with torch.inference_mode():
+        for m in models.values():  # warm-up
+            m(x)
+        for _ in range(args.repeats):
+            for name, m in models.items():
+                total, ms = module_times(m, x)
+                totals[name].append(total / args.frames)
+                parts[name].append(ms)
+        for name, m in models.items():
+            ops[name] = op_table(m, x, args.top)
+    med = {k: statistics.median(v) for k, v in totals.items()}
+    names = list(parts["dense"][0])
+    per_module = {}
+    for n in names:
+        d = statistics.median(p[n] for p in parts["dense"]) / args.frames
+        c = statistics.median(p.get(n, 0.0) for p in parts["compact"]) / args.frames
+        md, mc = macs["dense"].get(n, 0.0), macs["compact"].get(n, 0.0)
+        per_module[n] = {"ms_dense": d, "ms_compact": c, "gmacs_dense": md / args.frames / 1e9,
+                         "gmacs_compact": mc / args.frames / 1e9}
+    exec_d = sum(macs["dense"].values())
+    exec_c = sum(macs["compact"].values())
+    return {"model": args.model, "ratio": args.ratio, "lr_size": list(args.lr_size),
+            "frames": args.frames, "repeats": args.repeats, "threads": torch.get_num_threads(),
+            "device": "cpu", "device_name": platform.processor() or platform.machine(),
+            "torch": torch.__version__, "memory_format": "channels_last",
+            "ms_per_frame": med, "speedup": med["dense"] / med["compact"],
+            "executed_mac_reduction": exec_d / exec_c, "per_module": per_module, "ops": ops}
+
+
+def markdown(r: dict) -> str:
+    h, w = r["lr_size"]
+    lines = [f"# Where the time goes: dense vs SSL-compact {r['model']} (p = {r['ratio']})", "",
+             f"`python bench/profile_ssl.py --lr-size {h}x{w} --frames {r['frames']} "
+             f"--repeats {r['repeats']} --threads {r['threads']}`: LR {h}x{w}, {r['frames']} "
+             f"frames, {r['threads']} threads, {r['memory_format']}, CPU "
+             f"({r['device_name']}), torch {r['torch']}; per output frame, median of "
+             f"{r['repeats']} interleaved runs.", "",
+             f"Whole model: {r['ms_per_frame']['dense']:.0f} vs "
+             f"{r['ms_per_frame']['compact']:.0f} ms/frame, {r['speedup']:.2f}x faster for "
+             f"{r['executed_mac_reduction']:.2f}x fewer executed MACs "
+             f"(ratio {r['speedup'] / r['executed_mac_reduction']:.2f}).", "",
+             "| module | ms dense | ms compact | speedup | GMACs dense | GMACs compact | "
+             "MAC red. | share of compact time | compact GMAC/s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    total_c = sum(m["ms_compact"] for m in r["per_module"].values())
+    for n, m in sorted(r["per_module"].items(), key=lambda kv: -kv[1]["ms_compact"]):
+        sp = m["ms_dense"] / m["ms_compact"] if m["ms_compact"] > 0 else float("nan")
+        red = (m["gmacs_dense"] / m["gmacs_compact"]) if m["gmacs_compact"] else None
+        rate = m["gmacs_compact"] / (m["ms_compact"] / 1000) if m["gmacs_compact"] else None
+        lines.append(f"| {n} | {m['ms_dense']:.1f} | {m['ms_compact']:.1f} | {sp:.2f}x | "
+                     f"{m['gmacs_dense']:.2f} | {m['gmacs_compact']:.2f} | "
+                     f"{f'{red:.2f}x' if red else '-'} | {m['ms_compact'] / total_c:.1%} | "
+                     f"{f'{rate:.0f}' if rate else '-'} |")
+    for name in ("dense", "compact"):
+        lines += ["", f"Top ops of the {name} model (torch.profiler, one run, self CPU time "
+                  "of the whole clip):", "", "| op | calls | self ms | share |",
+                  "|---|---|---|---|"]
+        for o in r["ops"][name]:
+            lines.append(f"| `{o['op']}` | {o['calls']} | {o['self_ms']:.1f} | "
+                         f"{o['share']:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="basicvsr")
+    p.add_argument("--ratio", type=float, default=0.5)
+    p.add_argument("--lr-size", type=parse_size, default=(90, 160))
+    p.add_argument("--frames", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--top", type=int, default=12)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("results"))
+    args = p.parse_args()
+    result = run(args)
+    write_text_atomic(args.out / "profile_ssl_cpu.json", json.dumps(result, indent=2))
+    write_text_atomic(args.out / "profile_ssl_cpu.md", markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
