@@ -17,7 +17,10 @@ from srprune.infer.upscale import UpscaleOptions, upscale
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="srprune .safetensors model file, or bicubic")
+    p.add_argument("--model", required=True,
+                   help="srprune .safetensors model file, bicubic, or an exported .onnx file")
+    p.add_argument("--runtime", choices=["onnxruntime", "openvino"], default="onnxruntime",
+                   help="runtime for an exported .onnx model (default onnxruntime)")
     p.add_argument("--input", required=True, help="video file or folder of frames")
     p.add_argument("--output", required=True,
                    help="video file (.mp4, .mkv, ...) or folder (PNG frames)")
@@ -35,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.chunk < 1 or args.overlap < 0 or args.tile < 0 or args.tile_pad < 0:
         raise UserError("--chunk must be >= 1; --overlap, --tile and --tile-pad >= 0")
+    if args.model.lower().endswith(".onnx"):
+        from srprune.commands.export import run_exported_upscale
+
+        return run_exported_upscale(args)
     model, name = load_any_model(args.model, args.scale)
     source = open_source(args.input)
     sink = FrameSink(args.output, source.fps, audio_from=source.path if source.is_video else None)

@@ -42,6 +42,7 @@ class EDSR(nn.Module):
     """EDSR. Input (N,3,h,w) in [0,1]; output (N,3,s*h,s*w)."""
 
     is_video = False
+    causal = True
 
     def __init__(self, config: EDSRConfig | None = None) -> None:
         super().__init__()

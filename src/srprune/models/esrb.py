@@ -81,6 +81,7 @@ class ESRB(nn.Module):
     """ESRB. Input (N,3,h,w) in [0,1]; output (N,3,s*h,s*w)."""
 
     is_video = False
+    causal = True
 
     def __init__(self, config: ESRBConfig | None = None) -> None:
         super().__init__()
