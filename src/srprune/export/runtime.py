@@ -23,6 +23,15 @@ def _first_line(e: BaseException) -> str:
     return (text.splitlines()[0] if text else type(e).__name__)[:300]
 
 
+def _load_error(runtime: str, version: str, path: Path, opset: int, e: BaseException) -> UserError:
+    """One line for a runtime that refuses the file (an opset it lacks, or anything else)."""
+    if "opset" in str(e).lower():
+        return UserError(f"{runtime} {version} does not support ONNX opset {opset} of "
+                         f"{path.name}; re-export with --opset 18 or upgrade {runtime}")
+    return UserError(f"{runtime} {version} cannot run {path.name} (opset {opset}): "
+                     f"{_first_line(e)}")
+
+
 def read_info(path: str | Path) -> tuple[ExportInfo, int]:
     """(srprune metadata, default-domain opset) of an exported file, without its weights."""
     path = Path(path)
@@ -76,8 +85,7 @@ def _onnxruntime(path: Path, opset: int, threads: int) -> Any:
     try:
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types
-        raise UserError(f"onnxruntime {ort.__version__} cannot run {path.name} (opset {opset}): "
-                        f"{_first_line(e)}") from None
+        raise _load_error("onnxruntime", ort.__version__, path, opset, e) from None
     names = [i.name for i in session.get_inputs()]
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -100,8 +108,7 @@ def _openvino(path: Path, opset: int, threads: int) -> Any:
     try:
         compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
     except Exception as e:  # OpenVINO raises RuntimeError subclasses with long messages
-        raise UserError(f"OpenVINO {ov.__version__} cannot run {path.name} (opset {opset}): "
-                        f"{_first_line(e)}") from None
+        raise _load_error("openvino", ov.__version__, path, opset, e) from None
     request = compiled.create_infer_request()
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
