@@ -66,10 +66,11 @@ def _torch_frames(model: torch.nn.Module, frames: list[np.ndarray]) -> np.ndarra
 def _assert_parity(got: np.ndarray, ref: np.ndarray, atol: float = 1e-4) -> None:
     assert got.shape == ref.shape
     assert float(np.abs(got - ref).max()) <= atol
-    q = [tensor_to_uint8(torch.from_numpy(np.ascontiguousarray(a))).astype(int)
-         for a in (got.reshape(-1, *got.shape[-3:]), ref.reshape(-1, *ref.shape[-3:]))]
-    for a, b in zip(*q, strict=True):
-        assert np.abs(a - b).max() <= 1
+    for a, b in zip(got.reshape(-1, *got.shape[-3:]), ref.reshape(-1, *ref.shape[-3:]),
+                    strict=True):
+        qa, qb = (tensor_to_uint8(torch.from_numpy(np.ascontiguousarray(x))).astype(int)
+                  for x in (a, b))
+        assert np.abs(qa - qb).max() <= 1
 
 
 CASES = {
