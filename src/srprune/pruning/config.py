@@ -40,6 +40,8 @@ class PruneSettings:
         seed: selection seed (random order) and Scratch's initialisation.
         report_lr_size: LR size at which the report counts MACs and times latency.
         latency_frames, latency_repeats: clip length and repeats of the latency measurement.
+        round_to: round each group's kept units up to a multiple of this (8 or 16 for
+            hardware-friendly widths; 1 = off), giving back the best-scored removed units.
     """
 
     ratio: float = 0.5
@@ -62,6 +64,7 @@ class PruneSettings:
     report_lr_size: tuple[int, int] = (180, 320)
     latency_frames: int = 3
     latency_repeats: int = 3
+    round_to: int = 1
 
     def __post_init__(self) -> None:
         def bad(key: str, msg: str) -> UserError:
@@ -85,6 +88,8 @@ class PruneSettings:
             raise bad("align_weight", "must be >= 0")
         if self.lambda_tf < 0:
             raise bad("lambda_tf", "must be >= 0")
+        if self.round_to < 1:
+            raise bad("round_to", "must be >= 1 (8 or 16 for hardware-friendly widths)")
 
 
 def alignment_iters(s: PruneSettings) -> int:

@@ -26,7 +26,7 @@ from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model, save_model
 from srprune.models.registry import build_model
 from srprune.pruning.config import PruneSettings, alignment_iters
-from srprune.pruning.criteria import score_groups, select_units
+from srprune.pruning.criteria import round_kept_units, score_groups, select_units
 from srprune.pruning.groups import Group
 from srprune.pruning.handles import gamma_handles, weight_norm_handles
 from srprune.pruning.methods.recipe import Recipe
@@ -103,8 +103,10 @@ class PrunePipeline(StagedRun):
         groups = prunable_groups(model, self.recipe)
         if not groups:
             raise UserError(f"{self.dense_path.name}: the model declares nothing to prune")
-        removed = select_units(groups, score_groups(model, groups, self.recipe.scorer),
-                               self.s.ratio, self.recipe.scope, self.recipe.order, self.s.seed)
+        scores = score_groups(model, groups, self.recipe.scorer)
+        removed = round_kept_units(groups, scores, select_units(
+            groups, scores, self.s.ratio, self.recipe.scope, self.recipe.order, self.s.seed),
+            self.s.round_to)
         rows = [{"group": g.name, "role": g.role, "layer": g.layer, "units": g.units,
                  "removed": removed[g.name].tolist()} for g in groups]
         total = sum(g.units for g in groups)
