@@ -21,7 +21,12 @@ from srprune.errors import UserError
 def _size(text: str) -> tuple[int, int] | None:
     from srprune.commands.common import parse_size
 
-    return None if text.strip().lower() == "dynamic" else parse_size(text)
+    if text.strip().lower() == "dynamic":
+        return None
+    try:
+        return parse_size(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(f"{e} or 'dynamic'") from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
