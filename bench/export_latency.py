@@ -234,8 +234,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     **op_share(path, [x.numpy() for x in inputs], threads, "GridSample")}
         rows.append(row)
     times: dict[tuple[str, str, str], list[float]] = {k: [] for k in variants}
+    # dense and compact of one model in one runtime run back to back, so that a paired ratio
+    # sees the same machine load
+    order = sorted(variants, key=lambda k: ([m[0] for m in keep].index(k[0]),
+                                            RUNTIMES.index(k[2]), k[1] != "dense"))
     for r in range(1 + args.repeats):
-        for key, v in variants.items():
+        for key in order:
+            v = variants[key]
             t0 = time.perf_counter()
             v.step()
             if r > 0:
@@ -248,6 +253,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         row["runs_ms"] = {f"{variant}/{rt}": times[(row["model"], variant, rt)]
                           for variant in ("dense", "compact") for rt in RUNTIMES}
         row["speedup"] = {rt: med[f"dense/{rt}"] / med[f"compact/{rt}"] for rt in RUNTIMES}
+        runs = row["runs_ms"]
+        row["speedup_paired"] = {rt: statistics.median(
+            d / c for d, c in zip(runs[f"dense/{rt}"], runs[f"compact/{rt}"], strict=True))
+            for rt in RUNTIMES}
         row["runtime_vs_pytorch"] = {f"{variant}/{rt}": med[f"{variant}/pytorch"]
                                      / med[f"{variant}/{rt}"]
                                      for variant in ("dense", "compact")
@@ -261,6 +270,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rows": rows}
 
 
+def paired(row: dict[str, Any], rt: str) -> str:
+    """Median over rounds of dense / compact run back to back ('-' in older JSON)."""
+    value = row.get("speedup_paired", {}).get(rt)
+    return "-" if value is None else f"{value:.2f}x"
+
+
 def markdown(res: dict[str, Any]) -> str:
     h, w = res["lr_size"]
     lines = [
@@ -270,10 +285,11 @@ def markdown(res: dict[str, Any]) -> str:
         f"OpenVINO {res['openvino']}; ratio p = {res['ratio']}; median of {res['repeats']} "
         f"interleaved rounds; video: {res['frames']} frames per window / streamed clip.", "",
         "| model | GMACs/frame dense / compact | MAC red. | runtime | ms/frame dense | "
-        "ms/frame compact | speedup | vs PyTorch (dense / compact) |",
+        "ms/frame compact | speedup: medians / paired / mins | vs PyTorch, dense / compact |",
         "|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         g = r["gmacs_per_frame"]
+        low = {k: min(v) for k, v in r["runs_ms"].items()}
         for i, rt in enumerate(RUNTIMES):
             ms = r["ms_per_frame"]
             vs = "1.00x / 1.00x" if rt == "pytorch" else (
@@ -281,10 +297,16 @@ def markdown(res: dict[str, Any]) -> str:
                 f"{r['runtime_vs_pytorch'][f'compact/{rt}']:.2f}x")
             head = (f"| {r['label']} | {g['dense']:.1f} / {g['compact']:.1f} | "
                     f"{r['mac_reduction']:.2f}x") if i == 0 else "| | |"
-            lines.append(f"{head} | {rt} | {ms[f'dense/{rt}']:.0f} | "
-                         f"{ms[f'compact/{rt}']:.0f} | {r['speedup'][rt]:.2f}x | {vs} |")
+            lines.append(f"{head} | {rt} | {ms[f'dense/{rt}']:.0f} (min {low[f'dense/{rt}']:.0f})"
+                         f" | {ms[f'compact/{rt}']:.0f} (min {low[f'compact/{rt}']:.0f}) | "
+                         f"{r['speedup'][rt]:.2f}x / {paired(r, rt)} / "
+                         f"{low[f'dense/{rt}'] / low[f'compact/{rt}']:.2f}x | {vs} |")
     lines += ["", "'vs PyTorch' > 1 means the runtime is faster than PyTorch eager "
-              "(channels_last).", "", "## Parity with PyTorch (real clip)", "",
+              "(channels_last), from medians. Speedups: ratio of medians; median over rounds of "
+              "dense / compact run back to back (paired); ratio of minima. Every run is in the "
+              "JSON (`runs_ms`); on a shared machine the spread between rounds can exceed the "
+              "differences between runtimes.", "",
+              "## Parity with PyTorch (real clip)", "",
               "| model | variant | runtime | max abs diff | max uint8 diff |",
               "|---|---|---|---|---|"]
     for r in res["rows"]:
@@ -323,7 +345,12 @@ def main() -> None:
     p.add_argument("--only", nargs="*", help="model names to run (default all)")
     p.add_argument("--profile-ops", action="store_true")
     p.add_argument("--out", type=Path, default=Path("results"))
+    p.add_argument("--from-json", type=Path, help="only re-render the Markdown of a JSON")
     args = p.parse_args()
+    if args.from_json:
+        write_text_atomic(args.out / "export_latency.md",
+                          markdown(json.loads(args.from_json.read_text())))
+        return
     res = run(args)
     write_text_atomic(args.out / "export_latency.json", json.dumps(res, indent=1))
     write_text_atomic(args.out / "export_latency.md", markdown(res))
