@@ -210,3 +210,26 @@ def test_stream_upscale_is_atomic_and_counts(exported, tmp_path: Path) -> None:
     n = upscale_exported(ExportedModel(path), Src(_frames(4)),
                          FrameSink(tmp_path / "out", Fraction(24)), progress=False)
     assert n == 4 and len(list_images(tmp_path / "out")) == 4
+
+
+def test_trained_compact_bidirectional_model_through_cli(tmp_path: Path) -> None:
+    """The committed SSL-compact demo BasicVSR (trained): export a window, upscale real frames
+    with onnxruntime, compare with PyTorch on the clip."""
+    from srprune.io.model_file import load_model
+
+    src = Path(__file__).parents[1] / "results/models/demo_basicvsr_ssl_p0.5_fp16.safetensors"
+    out = tmp_path / "demo.onnx"
+    assert main(["export", "--model", str(src), "--output", str(out), "--lr-size", f"{H}x{W}",
+                 "--frames", "3", "--no-check"]) == 0
+    frames_dir = tmp_path / "in"
+    frames_dir.mkdir()
+    from srprune.data.images import write_image
+    frames = _frames(3)
+    for i, f in enumerate(frames):
+        write_image(frames_dir / f"{i:03d}.png", f)
+    assert main(["upscale", "--model", str(out), "--input", str(frames_dir),
+                 "--output", str(tmp_path / "sr"), "--quiet"]) == 0
+    got = np.stack([read_image(p) for p in list_images(tmp_path / "sr")]).astype(int)
+    ref = np.stack([tensor_to_uint8(torch.from_numpy(f))
+                    for f in _torch_frames(load_model(src), frames)]).astype(int)
+    assert np.abs(got - ref).max() <= 1
