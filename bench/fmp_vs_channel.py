@@ -28,8 +28,8 @@ from srprune.io.model_file import load_model
 from srprune.profile import count_params, latency_side_by_side
 from srprune.pruning.criteria import score_groups, select_units
 from srprune.pruning.methods import get_recipe
-from srprune.pruning.pipeline import prunable_groups
 from srprune.pruning.surgery import remove_units
+from srprune.runs.prune import prunable_groups
 
 METHODS = ("ssl", "assl", "l1", "scratch")
 

@@ -19,8 +19,8 @@ from srprune.io.atomic import write_text_atomic
 from srprune.models.registry import create_model
 from srprune.profile import count_macs, count_params
 from srprune.pruning.criteria import score_groups, select_units
-from srprune.pruning.report import ratio_summary
 from srprune.pruning.surgery import remove_units
+from srprune.runs.prune_report import ratio_summary
 
 PAPER = {0.1: (5.3, 288.4), 0.3: (3.7, 180.2), 0.5: (2.7, 105.1), 0.7: (1.9, 50.0),
          0.9: (1.5, 22.8)}

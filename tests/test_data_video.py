@@ -118,14 +118,18 @@ def test_writer_codecs_and_odd_sizes(tmp_path: Path) -> None:
     with VideoWriter(tmp_path / "odd.mp4", FPS, 47, 33) as writer:
         writer.write(odd)
         writer.write(odd)
-    assert read_video(tmp_path / "odd.mp4")[0].shape == (2, 33, 47, 3)
+    # odd sizes are padded by one edge row / column to stay YUV 4:2:0 (playable everywhere)
+    assert writer.padded_size == (34, 48)
+    assert read_video(tmp_path / "odd.mp4")[0].shape == (2, 34, 48, 3)
+    assert probe(tmp_path / "odd.mp4").codec == "h264"
+    with av.open(str(tmp_path / "odd.mp4")) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
     with VideoWriter(tmp_path / "m4.mp4", FPS, W, H, codec="mpeg4") as writer:
         writer.write(_frames()[0])
     assert probe(tmp_path / "m4.mp4").codec == "mpeg4"
-    with pytest.raises(UserError, match="even"), VideoWriter(tmp_path / "bad.mp4", FPS, 47, 33,
-                                                             codec="mpeg4"):
-        pass
-    assert not (tmp_path / "bad.mp4").exists()
+    with VideoWriter(tmp_path / "m4odd.mp4", FPS, 47, 33, codec="mpeg4") as writer:
+        writer.write(odd)
+    assert read_video(tmp_path / "m4odd.mp4")[0].shape == (1, 34, 48, 3)
 
 
 def test_writer_is_atomic(tmp_path: Path) -> None:

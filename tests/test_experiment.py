@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from srprune.cli import main
-from srprune.experiment import ExperimentConfig, load_experiment, plan, write_tables
 from srprune.io.model_file import save_model
 from srprune.models.registry import create_model
+from srprune.runs.experiment import ExperimentConfig, load_experiment, plan, write_tables
 from test_prune_pipeline import CONFIG
 
 
@@ -90,18 +90,48 @@ def test_tiny_experiment_writes_tables_and_resumes(tmp_path: Path, capsys) -> No
     rows = control["report"]["rows"]
     assert rows["compact"]["params"] == rows["dense"]["params"]  # trained on, not pruned
     assert control["iters"] == ssl["iters"] > 0  # as long as an SSL run trains
+    l1 = next(r for r in runs if r["spec"]["row"] == "l1")
+    macs = [r["report"]["rows"]["compact"]["macs_per_frame_excl_flow"] for r in (ssl, l1)]
+    assert abs(macs[0] - macs[1]) <= 0.01 * macs[0]  # compared at equal MACs (the default)
+    assert "equal size" in table
     assert (tmp_path / "out" / "psnr_vs_macs.png").is_file()
     stamp = (tmp_path / "out" / "runs" / "ssl_p0.5_s0" / "model.safetensors").stat().st_mtime
     assert main(["experiment", str(exp), "--quiet"]) == 0  # finished runs are skipped
-    assert (tmp_path / "out" / "runs" / "ssl_p0.5_s0" / "model.safetensors").stat().st_mtime \
-        == stamp
+    ssl_model = tmp_path / "out" / "runs" / "ssl_p0.5_s0" / "model.safetensors"
+    assert ssl_model.stat().st_mtime == stamp
+    l1_select = tmp_path / "out" / "runs" / "l1_p0.5_s0" / "selection.json"
+    l1_stamp = l1_select.stat().st_mtime
+    # an edited pruning config reruns exactly what it affects: SSL's regularisation (tau), not
+    # the selections, and every stage after it
+    prune_cfg.write_text(CONFIG.replace("tau: 0.1", "tau: 0.2"))
+    assert main(["experiment", str(exp), "--quiet"]) == 0
+    assert ssl_model.stat().st_mtime != stamp
+    assert l1_select.stat().st_mtime == l1_stamp
+    again = json.loads((tmp_path / "out" / "experiment.json").read_text())["runs"]
+    before = {r["folder"]: r["fingerprint"] for r in runs}
+    after = {r["folder"]: r["fingerprint"] for r in again}
+    assert all(after[f] != before[f] for f in after if "/ssl_" in f)
+    assert (tmp_path / "out" / "runs" / "ssl_p0.5_s0" / "run.json").is_file()
 
 
-def test_experiment_config_errors_are_one_line(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("text,message", [
+    ("ratio: 0.5\n", "unknown config key ratio"),
+    ("ratios: [0.5, 1.5]\n", "ratios[1]: must be in [0, 1)"),
+    ("methods: [ssl, magic]\n", "methods[1]: unknown method 'magic'"),
+    ("seeds: [1e30]\n", "seeds[0]: must be <= 4294967295"),
+    ("control: 'yes'\n", "control: expected true/false"),
+    ("extra: [{method: l1, ratios: [0.5]}]\n", "missing config key extra[0].seeds"),
+    ("ratios: [0.5\n", "not valid YAML"),
+])
+def test_experiment_config_errors_are_one_line(tmp_path: Path, capsys, text: str,
+                                               message: str) -> None:
     exp = tmp_path / "exp.yaml"
-    exp.write_text("prune_config: p.yaml\ndense: d.safetensors\nratio: 0.5\n")
+    exp.write_text("prune_config: p.yaml\ndense: d.safetensors\n" + text)
     assert main(["experiment", str(exp)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "ratio" in err[0]
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_experiment_needs_its_config() -> None:
     with pytest.raises(SystemExit):
         main(["experiment"])

@@ -79,6 +79,7 @@ CASES = {
     "esrb-compact-x4": ("esrb-2-16", 4, "compact"),
     "esrb-fmp-x2": ("esrb-2-16", 2, "fmp"),
     "edsr-fmp-x4": ("edsr-2-8", 4, "fmp"),
+    "msrresnet-compact-x4": ("msrresnet-2-8", 4, "compact"),
     "uni-dense": ("basicvsr-uni-8-2", 4, "dense"),
     "uni-compact": ("basicvsr-uni-8-2", 4, "compact"),
     "uni-coupled": ("basicvsr-uni-8-2", 4, "fmp"),
@@ -107,7 +108,7 @@ def exported(tmp_path_factory) -> dict[str, tuple[torch.nn.Module, Path]]:
 
 
 @pytest.mark.parametrize("case", ["edsr-dense-x2", "edsr-compact-x3", "esrb-compact-x4",
-                                  "esrb-fmp-x2", "edsr-fmp-x4"])
+                                  "esrb-fmp-x2", "edsr-fmp-x4", "msrresnet-compact-x4"])
 def test_image_models_match_pytorch_in_onnxruntime(exported, case: str) -> None:
     model, path = exported[case]
     frames = _frames(3)

@@ -69,6 +69,12 @@ def test_prune_runs_every_stage(method: str, dense: Path, config: Path, tmp_path
         assert compact(torch.rand(1, 2, 3, 9, 11)).shape == (1, 2, 3, 36, 44)
     if method.startswith("assl"):  # the hidden state itself shrank
         assert compact.forward_trunk.width < 8
+    # temporal error propagation: per frame, output and hidden-state drift from dense
+    temporal = json.loads((out / "temporal.json").read_text())
+    row = temporal["rows"]["compact"]
+    assert len(row["output_mae"]) == temporal["frames"] >= 2
+    assert len(row["hidden_mae"]["forward"]) == temporal["frames"]  # kept channels if narrowed
+    assert (out / "temporal.png").is_file() and "temporal" in report
     if method == "ssl":
         gammas = json.loads((out / "regularize" / "gammas.json").read_text())
         assert gammas[-1]["gamma_selected"] < gammas[-1]["gamma_kept"]
@@ -92,18 +98,84 @@ def _upscale_with(model: Path, tmp_path: Path) -> None:
     assert len(sr) == 4 and read_image(sr[0]).shape == (40, 48, 3)
 
 
-def test_stages_resume_and_run_alone(dense: Path, config: Path, tmp_path: Path, capsys) -> None:
+def test_stages_run_alone_and_select_remove_is_one_shot(dense: Path, config: Path,
+                                                        tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
     args = ["prune", "--method", "ssl", "--model", str(dense), "--config", str(config),
             "--out", str(out), "--device", "cpu", "--quiet"]
     assert main([*args, "--stages", "select"]) == 0
     assert not (out / "pruned.safetensors").exists()
-    assert main([*args, "--stages", "remove"]) == 2  # needs regularize first
-    assert "regularized.safetensors" in capsys.readouterr().err
-    assert main([*args, "--stages", "regularize,remove"]) == 0
+    assert main([*args, "--stages", "finetune"]) == 2  # needs remove first
+    assert "pruned.safetensors" in capsys.readouterr().err
+    assert main([*args, "--stages", "select,remove"]) == 0  # select done; remove from dense
+    compact = load_model(out / "pruned.safetensors")
+    assert sum(p.numel() for p in compact.parameters()) < \
+        sum(p.numel() for p in load_model(dense).parameters())
     before = (out / "selection.json").read_text()
     assert main([*args, "--stages", "select,remove"]) == 0  # both done: skipped
     assert (out / "selection.json").read_text() == before
+    # asking for regularize now changes what remove reads: refused, then redone with --force
+    assert main([*args, "--stages", "regularize,remove"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stage remove" in err[0] and "--force" in err[0]
+    assert main([*args, "--stages", "regularize,remove", "--force"]) == 0
+
+
+def _run(dense: Path, config: Path, out: Path, *extra: str, method: str = "l1") -> int:
+    return main(["prune", "--method", method, "--model", str(dense), "--config", str(config),
+                 "--out", str(out), "--device", "cpu", "--quiet", *extra])
+
+
+@pytest.mark.parametrize("change,expect", [
+    (["--ratio", "0.3"], "ratio 0.5 -> 0.3"),
+    (["--method", "ssl"], "method.name l1 -> ssl"),
+    (["--set", "train.iters=3"], "training.train.iters 2 -> 3"),
+    (["--model", "OTHER"], "dense "),
+])
+def test_rerun_with_changed_settings_never_reports_the_old_result(
+        dense: Path, config: Path, tmp_path: Path, capsys, change: list[str],
+        expect: str) -> None:
+    out = tmp_path / "run"
+    assert _run(dense, config, out) == 0
+    report = (out / "report.json").read_text()
+    if change[0] == "--model":
+        torch.manual_seed(1)
+        other = save_model(tmp_path / "other.safetensors", create_model("basicvsr-uni-8-1"))
+        change = ["--model", str(other)]
+    method = change[1] if change[0] == "--method" else "l1"
+    extra = [] if change[0] == "--method" else change
+    capsys.readouterr()
+    assert _run(dense if change[0] != "--model" else Path(change[1]), config, out,
+                *[e for e in extra if change[0] != "--model"], method=method) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expect in err[0] and "--force" in err[0], err
+    assert (out / "report.json").read_text() == report  # untouched, and never re-reported
+    assert _run(dense if change[0] != "--model" else Path(change[1]), config, out,
+                *[e for e in extra if change[0] != "--model"], "--force", method=method) == 0
+    assert (out / "report.json").read_text() != report
+    new = json.loads((out / "report.json").read_text())
+    if change[0] == "--ratio":
+        assert new["ratio"] == 0.3
+    run = json.loads((out / "run.json").read_text())
+    assert all(v["state"] == "done" for v in run["stages"].values())
+
+
+def test_same_settings_skip_and_every_file_loads(dense: Path, config: Path, tmp_path: Path,
+                                                 capsys) -> None:
+    out = tmp_path / "run"
+    assert _run(dense, config, out, method="ssl") == 0
+    stamps = {p: p.stat().st_mtime for p in out.glob("*.safetensors")}
+    capsys.readouterr()
+    assert main(["prune", "--method", "ssl", "--model", str(dense), "--config", str(config),
+                 "--out", str(out), "--device", "cpu"]) == 0
+    said = capsys.readouterr().out
+    assert said.count("done already") == 5
+    assert stamps == {p: p.stat().st_mtime for p in out.glob("*.safetensors")}
+    selection = json.loads((out / "selection.json").read_text())
+    assert selection["scorer"] == {"name": "l1_scores", "norm": "mean"}
+    assert len(selection["fingerprint"]) == 64
+    for path in out.rglob("*.safetensors"):  # no stage leaves a file load_model refuses
+        load_model(path)
 
 
 def test_bad_prune_config_is_one_line(dense: Path, tmp_path: Path, capsys) -> None:

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from srprune.io.model_file import load_model, save_model
-from srprune.models.registry import create_model
+from srprune.models.registry import TINY, build_model, create_model
 from srprune.pruning.criteria import l1_scores, score_groups, select_units
 from srprune.pruning.scales import UnitScales
 from srprune.pruning.surgery import remove_units
 
-VIDEO = ["basicvsr-8-2", "basicvsr-uni-8-2"]
-IMAGE = [("edsr-2-8", 2), ("edsr-2-8", 3), ("edsr-2-8", 4), ("esrb-2-16", 2), ("esrb-2-16", 4)]
-CASES = [(n, 4) for n in VIDEO] + IMAGE
+
+def _cases() -> list:
+    """Every registered architecture's tiny config, image models at x2, x3 and x4."""
+    cases = []
+    for name, cfg in TINY.items():
+        if build_model(cfg).is_video:
+            cases.append(pytest.param(cfg, id=name))
+        else:
+            cases += [pytest.param(dataclasses.replace(cfg, scale=s), id=f"{name}-x{s}")
+                      for s in (2, 3, 4)]
+    return cases
+
+
+CASES = _cases()
 
 
 def _input(model: torch.nn.Module) -> torch.Tensor:
@@ -31,10 +44,10 @@ def _perturb(model: torch.nn.Module) -> None:
                 m.bias.uniform_(-0.1, 0.1)
 
 
-@pytest.mark.parametrize(("name", "scale"), CASES)
+@pytest.mark.parametrize("cfg", CASES)
 @pytest.mark.parametrize("mode", ["rsc", "coupled", "fixed"])
-def test_unit_gammas_change_nothing(name: str, scale: int, mode: str) -> None:
-    model = create_model(name, scale).eval()
+def test_unit_gammas_change_nothing(cfg, mode: str) -> None:
+    model = build_model(cfg).eval()
     _perturb(model)
     x = _input(model)
     ref = model(x)
@@ -44,11 +57,11 @@ def test_unit_gammas_change_nothing(name: str, scale: int, mode: str) -> None:
     assert torch.equal(model(x), ref)
 
 
-@pytest.mark.parametrize(("name", "scale"), CASES)
+@pytest.mark.parametrize("cfg", CASES)
 @pytest.mark.parametrize("mode", ["rsc", "coupled", "fixed"])
 @pytest.mark.parametrize("scope", ["global", "local"])
-def test_masked_equals_compact(name: str, scale: int, mode: str, scope: str) -> None:
-    model = create_model(name, scale).eval()
+def test_masked_equals_compact(cfg, mode: str, scope: str) -> None:
+    model = build_model(cfg).eval()
     _perturb(model)
     x = _input(model)
     groups = model.channel_groups(mode)
@@ -120,6 +133,20 @@ def test_l1_scores_follow_the_paper() -> None:
     torch.testing.assert_close(l1_scores(model, groups["upconv1"]),
                                model.upconv1.weight.abs().sum((1, 2, 3)).view(8, 4).sum(1)
                                .double())
+
+
+def test_mean_l1_scores_follow_the_released_code() -> None:
+    """``mean``: ``weight.abs().mean(dim=[1,2,3])`` per filter, the mean over a pixel-shuffle
+    unit's s^2 filters, and over (C_out, kh, kw) for an RSC input column."""
+    model = create_model("basicvsr-8-2")
+    groups = {g.name: g for g in model.channel_groups("rsc")}
+    blk = model.forward_trunk.main[2][0]
+    torch.testing.assert_close(l1_scores(model, groups["forward_trunk.main.2.0.mid"], "mean"),
+                               blk.conv1.weight.abs().mean((1, 2, 3)).double())
+    torch.testing.assert_close(l1_scores(model, groups["forward_trunk.main.2.0.in"], "mean"),
+                               blk.conv1.weight.abs().mean((0, 2, 3)).double())
+    torch.testing.assert_close(l1_scores(model, groups["upconv1"], "mean"),
+                               model.upconv1.weight.abs().view(8, 4, -1).mean((1, 2)).double())
 
 
 @pytest.mark.parametrize(("name", "scale"), [("basicvsr-8-2", 4), ("esrb-2-16", 2)])

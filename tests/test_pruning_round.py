@@ -7,7 +7,7 @@ import torch
 
 from srprune.errors import UserError
 from srprune.models.registry import create_model
-from srprune.pruning.config import PruneSettings
+from srprune.pruning.config import settings_from_dict
 from srprune.pruning.criteria import round_kept_units, score_groups, select_units
 from srprune.pruning.surgery import remove_units
 
@@ -36,5 +36,6 @@ def test_kept_units_become_multiples_and_best_scores_return(multiple: int) -> No
 def test_round_to_one_is_identity_and_setting_is_checked() -> None:
     removed = {"g": torch.tensor([1, 2])}
     assert round_kept_units([], {}, removed, 1) is removed
-    with pytest.raises(UserError, match="round_to"):
-        PruneSettings(round_to=0)
+    with pytest.raises(UserError, match="prune.round_to"):
+        settings_from_dict({"round_to": 0})
+    assert settings_from_dict({"round_to": 8}).round_to == 8

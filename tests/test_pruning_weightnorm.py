@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from srprune.models.registry import create_model
+from srprune.models.registry import build_model, create_model
 from srprune.pruning.weightnorm import (
     attach_weight_norm,
     fold_weight_norm,
@@ -15,9 +15,9 @@ from srprune.pruning.weightnorm import (
 from test_pruning_equivalence import CASES, _input, _perturb
 
 
-@pytest.mark.parametrize(("name", "scale"), CASES)
-def test_weight_norm_at_init_changes_nothing(name: str, scale: int) -> None:
-    model = create_model(name, scale).eval()
+@pytest.mark.parametrize("cfg", CASES)
+def test_weight_norm_at_init_changes_nothing(cfg) -> None:
+    model = build_model(cfg).eval()
     _perturb(model)
     x = _input(model)
     ref = model(x)

@@ -24,7 +24,7 @@ def test_defaults_and_yaml_numbers(tmp_path: Path) -> None:
                                        "optim: {lr: 2e-4, betas: [0.9, 0.999]}\n"))
     assert cfg.optim.lr == pytest.approx(2e-4)  # YAML 1.1 reads 2e-4 as a string
     assert cfg.optim.betas == (0.9, 0.999)
-    assert cfg.optim.spynet_lr_mult == 0.125
+    assert cfg.optim.flow_lr_mult == 0.125
     assert cfg.periods == (cfg.train.iters,) and cfg.restart_weights == (1.0,)
     assert cfg.data.val is None
 
@@ -43,7 +43,7 @@ def test_unknown_key_is_named(tmp_path: Path, text: str, key: str) -> None:
 @pytest.mark.parametrize("text, message", [
     ("model: {name: x}\ntrain: {iters: 0}\n", "train.iters: must be >= 1"),
     ("model: {name: x}\ntrain: {iters: ten}\n", "train.iters: expected an integer"),
-    ("model: {name: x}\noptim: {lr: fast}\n", "optim.lr: expected a number"),
+    ("model: {name: x}\noptim: {lr: fast}\n", "optim.lr: expected a \\(finite\\) number"),
     ("model: {name: x}\noptim: {betas: [0.9]}\n", "optim.betas: expected 2 values"),
     ("model: {name: x}\ntrain: {ema: 1.5}\n", "train.ema: must be a decay"),
     ("model: {name: x}\ntrain: {device: tpu}\n", "train.device"),
@@ -112,7 +112,7 @@ def test_paper_setups() -> None:
     for cfg in (reds, vimeo):
         assert cfg.train.iters == 300_000 and cfg.data.batch_size == 8
         assert cfg.data.lr_patch == 64 and cfg.optim.lr == pytest.approx(2e-4)
-        assert cfg.optim.betas == (0.9, 0.99) and cfg.optim.spynet_lr_mult == 0.125
+        assert cfg.optim.betas == (0.9, 0.99) and cfg.optim.flow_lr_mult == 0.125
         assert cfg.optim.fix_flow_iters == 5000 and cfg.periods == (300_000,)
         assert cfg.optim.scheduler.eta_min == pytest.approx(1e-7)
     assert reds.data.num_frames == 15 and vimeo.data.num_frames == 14

@@ -1,17 +1,26 @@
 """The ``srprune`` command line: one subcommand per module in ``srprune.commands``.
 
-A :class:`~srprune.errors.UserError` becomes one line on stderr and exit status 2; anything else
-is a bug and keeps its traceback.
+What the boundary guarantees (README, Conventions):
+
+* a :class:`~srprune.errors.UserError`, a bad argument, a filesystem fault (full disk, read-only
+  or missing folder, permission denied) and running out of memory each print one line on stderr
+  (``srprune CMD: error: ...``, naming the path where there is one) and exit with status 2;
+* SIGINT, SIGTERM and SIGHUP unwind the run (every temporary output is removed), print one line
+  and exit with 128 + the signal number (130, 143, 129), also during start-up;
+* anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+from collections.abc import Iterator
 
 from srprune import __version__
-from srprune.errors import UserError
+from srprune.errors import Terminated, UserError, describe_fault
 
 # Subcommands in the order --help lists them: (module, one-line help).
 COMMANDS: dict[str, str] = {
@@ -42,9 +51,17 @@ Every subcommand has its own --help. Docs: README.md and docs/.
 """
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (``srprune CMD: error: ...``) and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        text = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser with every subcommand's arguments."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="srprune", description="Structured pruning for video and image super-resolution.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"srprune {__version__}")
@@ -69,21 +86,63 @@ def _command_module(name: str):
         raise
 
 
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum, signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _signals_as_exceptions() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` in the main thread while the block runs."""
+    names = ("SIGTERM", "SIGHUP")
+    old = {}
+    with contextlib.suppress(ValueError):  # not the main thread: leave the handlers alone
+        for name in names:
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                old[sig] = signal.signal(sig, _raise_terminated)
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 0
-    try:
-        return int(args._run(args) or 0)
-    except UserError as e:
-        print(f"srprune {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"srprune {args.command}: interrupted", file=sys.stderr)
-        return 130
+    command = "srprune"
+    with _signals_as_exceptions():
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            if not getattr(args, "command", None):
+                parser.print_help()
+                return 0
+            command = f"srprune {args.command}"
+            return int(args._run(args) or 0)
+        except UserError as e:
+            return _fail(command, str(e), 2)
+        except KeyboardInterrupt:
+            return _fail(command, "interrupted (SIGINT); temporary outputs removed", 130)
+        except Terminated as e:
+            return _fail(command, f"terminated ({e.name}); temporary outputs removed",
+                         128 + e.signum)
+        except Exception as e:
+            line = describe_fault(e)
+            if line is None:
+                raise
+            return _fail(command, line, 2)
+
+
+def _fail(command: str, text: str, code: int) -> int:
+    """Print ``command: error: text`` as one line on stderr; return ``code``."""
+    from srprune.io.atomic import remove_live_temporaries
+
+    remove_live_temporaries()
+    text = " ".join(text.split())
+    label = "error" if code == 2 else "stopped"
+    with contextlib.suppress(OSError, ValueError):
+        print(f"{command}: {label}: {text}", file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":

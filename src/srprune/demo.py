@@ -52,7 +52,7 @@ def demo_config(opt: DemoOptions) -> dict[str, Any]:
                           f"{opt.num_feat}-{opt.num_block}", "scale": 4},
         "data": {"layout": "frames", "root": "default", "num_frames": 5, "lr_patch": 32,
                  "batch_size": 4},
-        "optim": {"lr": 1e-3, "spynet_lr_mult": 0.0,
+        "optim": {"lr": 1e-3, "flow_lr_mult": 0.0,
                   "scheduler": {"name": "cosine_restart", "eta_min": 1e-5}},
         "loss": {"eps": 1e-6},
         "train": {"iters": opt.iters, "val_every": 0, "ckpt_every": 100, "log_every": 50,

@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from srprune.models.contract import flow_network, is_video
+
 MAC_CONVENTION = ("conv + linear multiply-accumulates (torch FlopCounterMode / 2); video: per "
                   "output frame with one flow-network pass per frame")
 
@@ -66,14 +68,14 @@ def example_input(model: nn.Module, lr_size: tuple[int, int], frames: int,
                   device: str | torch.device = "cpu", batch: int = 1) -> torch.Tensor:
     """A random LR input of the right rank for ``model``."""
     h, w = lr_size
-    if getattr(model, "is_video", False):
+    if is_video(model):
         return torch.rand(batch, frames, 3, h, w, device=device)
     return torch.rand(batch, 3, h, w, device=device)
 
 
 def flow_child(model: nn.Module) -> str | None:
     """Name of the top-level child that is the model's flow network (``flow_net``), if any."""
-    flow_net = getattr(model, "flow_net", None)
+    flow_net = flow_network(model)
     return next((n for n, m in model.named_children() if m is flow_net), None)
 
 
@@ -98,7 +100,7 @@ def count_macs(model: nn.Module, lr_size: tuple[int, int], frames: int = 2,
     densities = weight_densities(model) if nonzero else {}
     meta = copy.deepcopy(model).to("meta").eval()
     x = example_input(meta, lr_size, frames, "meta")
-    flow_net = getattr(meta, "flow_net", None)
+    flow_net = flow_network(meta)
     calls = [0]  # flow passes = image pairs the flow network saw (calls are batched)
 
     def count_pairs(_module: nn.Module, inputs: tuple, _output: object) -> None:
@@ -128,7 +130,7 @@ def count_macs(model: nn.Module, lr_size: tuple[int, int], frames: int = 2,
         return raw(key(name)) - sum(v for n, v in saved.items()
                                     if n == name or n.startswith(f"{name}."))
 
-    n_frames = frames if getattr(meta, "is_video", False) else 1
+    n_frames = frames if is_video(meta) else 1
     total = macs(None)
     flow_name = flow_child(meta)
     breakdown = {}
@@ -200,7 +202,7 @@ def latency_side_by_side(models: dict[str, nn.Module], lr_size: tuple[int, int],
         for i in range(warmup + repeats):
             for name, model in prepared.items():
                 x = example_input(model, lr_size, frames, device)
-                n_frames = frames if getattr(model, "is_video", False) else 1
+                n_frames = frames if is_video(model) else 1
                 _sync(device)
                 t0 = time.perf_counter()
                 model(x)

@@ -29,6 +29,7 @@ import argparse
 import textwrap
 from pathlib import Path
 
+from srprune.commands.common import float_arg, new_output
 from srprune.errors import UserError
 from srprune.io.import_keymaps import SOURCES
 from srprune.io.import_load import PARAMS_KEYS, is_srprune_file
@@ -55,24 +56,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="BasicSR entry to read (default params_ema when present, else params)")
     p.add_argument("--spynet", metavar="FILE",
                    help="load SPyNet weights from FILE into the result")
-    p.add_argument("--res-scale", type=float, default=None,
+    p.add_argument("--res-scale", type=float_arg(0.0, 10.0, lo_open=True), default=None,
                    help="EDSR residual scaling (default 1; 0.1 for the paper's 32x256 model)")
-    p.add_argument("--rgb-range", type=float, default=None,
+    p.add_argument("--rgb-range", type=float_arg(0.0, 65535.0, lo_open=True), default=None,
                    help="EDSR pixel range (default: from EDSR-PyTorch's MeanShift, else 255)")
     p.add_argument("--sparse", action="store_true",
                    help="store mostly-zero weights as non-zero values + bitmask (lossless)")
     p.add_argument("--half", action="store_true",
                    help="store floating weights as float16 (lossy; loaded as float32)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
 
 
 def run(args: argparse.Namespace) -> int:
     src, out = Path(args.input), Path(args.output)
     if out.suffix != ".safetensors":
         raise UserError(f"OUT must end in .safetensors, not {out.name!r}")
-    if not src.is_file():
+    if not src.exists():
         raise UserError(f"input checkpoint not found: {src}")
     if out.exists() and out.resolve() == src.resolve():
         raise UserError("OUT must differ from IN")
+    new_output(out, "OUT", force=args.force)
     if args.spynet and not Path(args.spynet).is_file():
         raise UserError(f"SPyNet checkpoint not found: {args.spynet}")
 

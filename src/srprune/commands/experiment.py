@@ -6,7 +6,9 @@ The experiment YAML names a pruning config (data, finetuning and `prune:` settin
 runs), the dense model (`dense: FILE`, or `train_config: FILE.yaml` to train it first), and the
 grid (`methods`, `ratios`, `seeds`, `extra` cells, `control`, `ablation_ratio`,
 `criteria_ratios`). Each run has its own folder under OUT/runs; an interrupted experiment
-resumes and finished runs are skipped. Cells with several seeds show mean ± std.
+resumes and finished runs are skipped. Every stage of every run is fingerprinted with the whole
+effective config: after an edit to the experiment or its pruning YAML, exactly the affected
+stages are redone (never silently reused). Cells with several seeds show mean ± std.
 See configs/experiments/demo.yaml and docs/experiments.md.
 """
 
@@ -27,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from srprune.experiment import load_experiment, plan, run_experiment
+    from srprune.runs.experiment import load_experiment, plan, run_experiment
 
     cfg = load_experiment(args.config)
     if args.out:
@@ -39,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"{spec.table:7} {spec.row:34} {spec.method:8} p={spec.ratio} "
                   f"seed={spec.seed} -> {Path(cfg.out) / 'runs' / spec.folder}")
         return 0
-    run_experiment(cfg, quiet=args.quiet)
-    print(f"tables: {Path(cfg.out)}/table3.md (and table2.md, table4.md, psnr_vs_macs.png)")
+    summary = run_experiment(cfg, quiet=args.quiet)
+    print("wrote: " + ", ".join(summary.get("written", [])))
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from srprune.commands.common import load_any_model, parse_size, resolve_device
+from srprune.commands.common import int_arg, load_any_model, parse_size, resolve_device
 from srprune.profile import profile_model
 
 
@@ -21,12 +21,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "or an srprune .safetensors file")
     p.add_argument("--lr-size", required=True, type=parse_size, metavar="HxW",
                    help="LR input size, e.g. 180x320")
-    p.add_argument("--scale", type=int, default=4, help="upscaling factor of image models")
-    p.add_argument("--frames", type=int, default=3,
+    p.add_argument("--scale", type=int_arg(1, 8), default=4,
+                   help="upscaling factor of image models")
+    p.add_argument("--frames", type=int_arg(2, 10_000), default=3,
                    help="frames per clip for video models (default 3)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs (median is reported)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    p.add_argument("--repeats", type=int_arg(1, 10_000), default=3,
+                   help="timed runs (median is reported)")
+    p.add_argument("--warmup", type=int_arg(0, 10_000), default=1, help="untimed runs first")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="time in channels_last memory format (default: on)")
     p.add_argument("--no-latency", action="store_true", help="count params and MACs only")
@@ -36,9 +38,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, name = load_any_model(args.model, args.scale)
-    report = profile_model(model, name, args.lr_size, max(2, args.frames), device,
+    if not args.no_latency:
+        from srprune.resources import check_fits, estimate_inference_bytes, module_bytes
+
+        frames = args.frames if model.is_video else 1
+        check_fits(estimate_inference_bytes(model.config, args.lr_size, frames,
+                                            weights=module_bytes(model)),
+                   f"profiling {name} at LR {args.lr_size[0]}x{args.lr_size[1]}"
+                   + (f" x {frames} frames" if frames > 1 else ""),
+                   "--lr-size or --frames (or count only, with --no-latency)")
+    report = profile_model(model, name, args.lr_size, args.frames, device,
                            latency=not args.no_latency, warmup=args.warmup,
-                           repeats=max(1, args.repeats), channels_last=args.channels_last)
+                           repeats=args.repeats, channels_last=args.channels_last)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0

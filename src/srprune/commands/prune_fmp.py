@@ -17,15 +17,15 @@ from srprune.errors import UserError
 
 def run_fmp(args: argparse.Namespace) -> int:
     """Run FMP's stages as the parsed ``prune`` arguments say."""
-    from srprune.pruning.fmp.pipeline import STAGES, FMPPipeline
     from srprune.pruning.fmp.settings import fmp_settings_from_dict
+    from srprune.runs.fmp import STAGES, FMPPipeline
     from srprune.train.config import apply_overrides, config_from_dict, read_yaml
 
-    if args.ratio is not None:
-        raise UserError("--ratio is for channel-ratio methods; FMP takes budgets: "
+    if args.ratio is not None or getattr(args, "target", None):
+        raise UserError("--ratio and --target are for channel-ratio methods; FMP takes budgets: "
                         "--set fmp.gamma_c=0.3 --set fmp.gamma_w=0.1")
     data = apply_overrides(read_yaml(args.config), args.overrides)
-    fmp = dict(data.pop("fmp", None) or {})
+    fmp = data.pop("fmp", None)
     data.pop("prune", None)
     if args.model is not None:
         if not args.model.is_file():

@@ -14,13 +14,15 @@ is scored set by set: one row per set (PSNR/SSIM on Y, crop border = scale).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srprune.commands.common import load_any_model, resolve_device
+from srprune.commands.common import int_arg, load_any_model, new_output, resolve_device
 from srprune.errors import UserError
+from srprune.io.atomic import atomic_dir
 
 if TYPE_CHECKING:
     from torch import nn
@@ -38,14 +40,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dataset root folder (sisr: one set, or a folder of sets such as "
                         "benchmark/ holding Set5, Set14, ...), or 'default': the held-out half "
                         "of the embedded set (layout frames for video, sisr for image models)")
-    p.add_argument("--layout", required=True,
+    p.add_argument("--layout", default=None,
                    choices=["reds4", "vid4", "vimeo", "frames", "sisr"],
                    help="dataset layout (reds4 = the REDS4 clips of a REDS root; vimeo = the "
-                        "Vimeo-90K-T test list)")
-    p.add_argument("--scale", type=int, default=4, help="scale (SISR models and bicubic)")
+                        "Vimeo-90K-T test list); needed unless --data default")
+    p.add_argument("--scale", type=int_arg(1, 8), default=4,
+                   help="scale (SISR models and bicubic)")
     p.add_argument("--flip-ensemble", action="store_true", help="temporal-flip self-ensemble")
-    p.add_argument("--chunk", type=int, help="frames per forward pass (default: whole clip)")
-    p.add_argument("--max-clips", type=int, help="score only the first N clips (of each set)")
+    p.add_argument("--chunk", type=int_arg(1, 100_000),
+                   help="frames per forward pass (default: whole clip)")
+    p.add_argument("--max-clips", type=int_arg(1, 10_000_000),
+                   help="score only the first N clips (of each set)")
     p.add_argument("--save-frames", type=Path,
                    help="write SR frames here (PNG per clip; a sub-folder per SISR set)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
@@ -57,17 +62,21 @@ def run(args: argparse.Namespace) -> int:
     from srprune.eval.conventions import convention_for
     from srprune.eval.evaluate import summary_rows
 
+    if args.layout is None and str(args.data) != "default":
+        raise UserError("--layout is needed with a --data folder (reds4, vid4, vimeo, frames "
+                        "or sisr)")
+    if args.save_frames is not None:
+        new_output(args.save_frames, "--save-frames")
     model, name = load_any_model(args.model, args.scale)
     scale = model.config.scale
-    if args.save_frames is not None and args.save_frames.exists():
-        raise UserError(f"--save-frames {args.save_frames} exists; choose a new folder")
     if str(args.data) == "default":
         from srprune.train.datasets import default_root
 
-        base, default_layout = default_root(bool(getattr(model, "is_video", False)), scale)
-        if args.layout != default_layout:
+        base, default_layout = default_root(model.is_video, scale)
+        if args.layout not in (None, default_layout):
             raise UserError(f"--data default is the embedded set in the {default_layout!r} "
-                            f"layout; pass --layout {default_layout}")
+                            f"layout; pass --layout {default_layout} or leave --layout out")
+        args.layout = default_layout
         args.data = base / "val"
     multi = args.layout == "sisr" and args.data.is_dir() and not is_sisr_set(args.data)
     if multi:
@@ -76,14 +85,13 @@ def run(args: argparse.Namespace) -> int:
         layout, split = SPLIT_DEFAULTS.get(args.layout, (args.layout, None))
         sets = {"": open_layout(args.data, layout, split, scale)}
     conv = convention_for(args.layout, scale, flip_ensemble=args.flip_ensemble)
-    save_tmp = None
-    if args.save_frames is not None:
-        save_tmp = args.save_frames.with_name(f".{args.save_frames.name}.part")
-    books = {set_name: _evaluate(args, model, clips, scale, conv,
-                                 save_tmp / set_name if save_tmp and multi else save_tmp)
-             for set_name, clips in sets.items()}
-    if save_tmp is not None:
-        save_tmp.rename(args.save_frames)
+    with contextlib.ExitStack() as stack:
+        save_tmp = None
+        if args.save_frames is not None:  # written under a temporary name, renamed when done
+            save_tmp = stack.enter_context(atomic_dir(args.save_frames))
+        books = {set_name: _evaluate(args, model, clips, scale, conv,
+                                     save_tmp / set_name if save_tmp and multi else save_tmp)
+                 for set_name, clips in sets.items()}
     if multi:
         return _print_sets(args, name, conv, books)
     book = books[""]

@@ -3,13 +3,15 @@
 Only 8-bit RGB is accepted: grayscale, alpha and 16-bit files raise ``UserError`` naming the file
 instead of being converted silently (Pillow alone would quietly drop 8 bits of a 16-bit PNG).
 Palette and YCbCr/CMYK images without transparency are converted to RGB. EXIF orientation is
-ignored, as in BasicSR's data pipeline.
+ignored, as in BasicSR's data pipeline. An image whose header declares more than
+``MAX_IMAGE_PIXELS`` pixels (or a side over ``MAX_IMAGE_SIDE``) is refused before it is decoded.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,8 @@ from srprune.errors import UserError
 from srprune.io.atomic import atomic_path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+MAX_IMAGE_SIDE = 65536
+MAX_IMAGE_PIXELS = 89_478_485  # Pillow's own bomb limit (0.25 GB as uint8 RGB)
 
 _GRAY_MODES = {"1", "L", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
@@ -49,13 +53,47 @@ def _more_than_8_bits(im: Image.Image) -> bool:
     return False
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an 8-bit RGB image as a uint8 array of shape (H, W, 3)."""
-    path = Path(path)
+def _check_dimensions(path: Path, im: Image.Image) -> None:
+    w, h = im.size
+    if w > MAX_IMAGE_SIDE or h > MAX_IMAGE_SIDE or w * h > MAX_IMAGE_PIXELS:
+        raise UserError(f"{path}: the image is {h}x{w} pixels, over srprune's limit "
+                        f"({MAX_IMAGE_PIXELS:,} pixels, {MAX_IMAGE_SIDE} per side)")
+
+
+def _open(path: Path) -> Image.Image:
+    """``Image.open`` with one-line errors (missing, unreadable, not an image, too large)."""
     if not path.is_file():
         raise UserError(f"image not found: {path}")
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UserError(f"{path}: the image is too large to decode ({exc})") from None
+    except PermissionError:
+        raise UserError(f"{path}: not readable (permission denied)") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise UserError(f"{path}: cannot read image ({exc})") from None
+    try:
+        _check_dimensions(path, im)
+    except UserError:
+        im.close()
+        raise
+    return im
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(height, width) of an image from its header, without decoding it."""
+    path = Path(path)
+    with _open(path) as im:
+        return im.size[1], im.size[0]
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an 8-bit RGB image as a uint8 array of shape (H, W, 3)."""
+    path = Path(path)
+    try:
+        with _open(path) as im:
             if _more_than_8_bits(im):
                 raise UserError(f"{path}: more than 8 bits per channel; convert it to 8-bit RGB")
             if im.mode in _GRAY_MODES:
@@ -68,6 +106,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             arr = np.array(im, dtype=np.uint8)
     except UserError:
         raise
+    except Image.DecompressionBombError as exc:
+        raise UserError(f"{path}: the image is too large to decode ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise UserError(f"{path}: cannot read image ({exc})") from None
     if arr.ndim != 3 or arr.shape[2] != 3:

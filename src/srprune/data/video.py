@@ -125,8 +125,10 @@ class VideoWriter:
 
     ``frame`` is uint8 (H, W, 3) RGB or a float tensor (3, H, W) in [0, 1]. ``codec`` defaults
     to libx264 (``crf`` sets its quality; 18 is visually lossless) with mpeg4 as fallback
-    (``bit_rate`` in bits/s, default about 0.25 bit per pixel). Odd sizes use yuv444p with
-    libx264. ``audio_from``: a media file whose first audio stream is copied into the output.
+    (``bit_rate`` in bits/s, default about 0.25 bit per pixel). Always YUV 4:2:0, which every
+    player decodes: an odd width or height is padded by one row / column (a copy of the last
+    one), and ``padded_size`` says so. ``audio_from``: a media file whose first audio stream
+    is copied into the output.
     """
 
     def __init__(self, path: str | os.PathLike[str], fps: float | Fraction, width: int,
@@ -140,6 +142,9 @@ class VideoWriter:
         if width < 1 or height < 1:
             raise UserError(f"video size must be positive, got {width}x{height}")
         self.width, self.height = int(width), int(height)
+        even = (self.height + self.height % 2, self.width + self.width % 2)
+        self.padded_size: tuple[int, int] | None = even if even != (self.height,
+                                                                    self.width) else None
         self.codec = codec or default_codec()
         self.crf, self.bit_rate = crf, bit_rate
         self.audio_from = Path(audio_from) if audio_from is not None else None
@@ -163,19 +168,15 @@ class VideoWriter:
         except _AV_ERRORS as exc:
             raise UserError(f"cannot encode {self.path.name} with codec {self.codec!r} ({exc})"
                             ) from None
-        stream.width, stream.height = self.width, self.height
-        odd = self.width % 2 or self.height % 2
+        stream.height, stream.width = self.padded_size or (self.height, self.width)
         if self.codec in ("libx264", "libx265"):
-            stream.pix_fmt = "yuv444p" if odd else "yuv420p"
+            stream.pix_fmt = "yuv420p"
             if self.bit_rate:
                 stream.bit_rate = self.bit_rate
                 stream.options = {"preset": "medium"}
             else:
                 stream.options = {"crf": str(self.crf), "preset": "medium"}
         else:
-            if odd:
-                raise UserError(f"codec {self.codec} needs an even frame size, got "
-                                f"{self.width}x{self.height}")
             stream.pix_fmt = "yuv420p"
             rate = self.bit_rate or int(0.25 * self.width * self.height * float(self.fps))
             stream.bit_rate = max(rate, 200_000)
@@ -236,6 +237,10 @@ class VideoWriter:
         if frame.dtype != np.uint8 or frame.shape != (self.height, self.width, 3):
             raise ValueError(f"frame must be uint8 ({self.height}, {self.width}, 3), got "
                              f"{frame.dtype} {frame.shape}")
+        if self.padded_size is not None:
+            ph, pw = self.padded_size
+            frame = np.pad(frame, ((0, ph - self.height), (0, pw - self.width), (0, 0)),
+                           mode="edge")
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         vf.pts = self.frames_written
         vf.time_base = 1 / self.fps

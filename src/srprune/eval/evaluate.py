@@ -24,7 +24,7 @@ def super_resolve(model: nn.Module, lr: torch.Tensor, device: str | torch.device
     Video models run on the clip (or on chunks of ``chunk`` frames, each a separate clip to the
     recurrence), with temporal-flip self-ensemble if ``flip``; image models frame by frame.
     """
-    if not getattr(model, "is_video", False):
+    if not model.is_video:
         return torch.cat([model(f[None].to(device)).cpu() for f in lr]).clamp_(0, 1)
 
     def run(x: torch.Tensor) -> torch.Tensor:

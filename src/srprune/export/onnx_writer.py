@@ -88,11 +88,11 @@ def export_onnx(model: nn.Module, path: str | Path, lr_size: tuple[int, int] | N
     if opset < MIN_OPSET:
         raise UserError(f"--opset {opset} is too old; srprune exports with opset >= {MIN_OPSET} "
                         "(GridSample, Resize and DepthToSpace as the runtimes expect them)")
-    if getattr(model.config, "arch", "") == "bicubic":
-        raise UserError("bicubic has no network to export")
+    if not any(True for _ in model.parameters()):
+        raise UserError("this model has no weights (bicubic?): nothing to export")
     kind = export_kind(model)
     if kind == "window" and frames < 2:
-        raise UserError("--frames must be >= 2 for a bidirectional window")
+        raise UserError("--frames must be >= 2 for a window graph")
     model = model.to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
     module, example, inputs, outputs, hidden = _graph(
         model, kind, lr_size or DYNAMIC_EXAMPLE, frames)

@@ -1,6 +1,6 @@
 """Run a model on inputs too long or too large to hold at once.
 
-* Temporal chunks: a bidirectional video model sees ``chunk`` frames plus ``overlap`` context
+* Temporal chunks: a non-causal video model sees ``chunk`` frames plus ``overlap`` context
   frames on each side; only the central outputs are kept, so memory is bounded and seams are
   rare (the recurrent state has seen ``overlap`` frames of context).
 * Spatial tiles: each LR tile (plus ``tile_pad`` context pixels on each side) is upscaled and

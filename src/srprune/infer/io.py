@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -11,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from srprune.data.images import list_images, read_image, write_image
+from srprune.data.images import image_size, list_images, read_image, write_image
 from srprune.data.video import VideoWriter, iter_frames, probe
 from srprune.errors import UserError
+from srprune.io.atomic import as_path_error, atomic_dir
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
 DEFAULT_FPS = Fraction(25)
@@ -21,12 +21,13 @@ DEFAULT_FPS = Fraction(25)
 
 @dataclass
 class FrameSource:
-    """Frames of a video file or an image folder, with their frame rate and count."""
+    """Frames of a video file or an image folder, with their frame rate, count and size."""
 
     path: Path
     fps: Fraction
     num_frames: int | None
     is_video: bool
+    size: tuple[int, int] | None = None  # (height, width) of the frames, from the header
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self.is_video:
@@ -49,9 +50,10 @@ def open_source(path: str | Path) -> FrameSource:
     if not path.exists():
         raise UserError(f"input not found: {path}")
     if path.is_dir():
-        return FrameSource(path, DEFAULT_FPS, len(list_images(path)), False)
+        files = list_images(path)
+        return FrameSource(path, DEFAULT_FPS, len(files), False, image_size(files[0]))
     info = probe(path)
-    return FrameSource(path, info.fps, info.num_frames, True)
+    return FrameSource(path, info.fps, info.num_frames, True, (info.height, info.width))
 
 
 class FrameSink:
@@ -73,22 +75,33 @@ class FrameSink:
             raise UserError(f"output {self.path} exists; remove it or choose another name")
         self._writer: VideoWriter | None = None
         self._tmpdir: Path | None = None
+        self._dir_ctx: contextlib.AbstractContextManager[Path] | None = None
         self.count = 0
+        self.padded: tuple[int, int] | None = None  # (H, W) the video was padded to, if odd
 
     def __enter__(self) -> FrameSink:
         if not self.is_video:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._tmpdir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.",
-                                                 dir=self.path.parent))
+            self._dir_ctx = atomic_dir(self.path)
+            self._tmpdir = self._dir_ctx.__enter__()
         return self
 
     def write(self, frame: np.ndarray) -> None:
-        """Append one uint8 (H, W, 3) frame."""
+        """Append one uint8 (H, W, 3) frame (a full disk is raised as ENOSPC naming the path)."""
+        try:
+            self._write(frame)
+        except Exception as exc:
+            mapped = as_path_error(exc, self.path)
+            if mapped is not exc:
+                raise mapped from exc
+            raise
+
+    def _write(self, frame: np.ndarray) -> None:
         if self.is_video:
             if self._writer is None:
                 h, w = frame.shape[:2]
                 self._writer = VideoWriter(self.path, self.fps, w, h,
                                            audio_from=self.audio_from).__enter__()
+                self.padded = self._writer.padded_size
             self._writer.write(frame)
         else:
             assert self._tmpdir is not None
@@ -96,12 +109,16 @@ class FrameSink:
         self.count += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self._writer is not None:
-            self._writer.__exit__(exc_type, exc, tb)
-        if self._tmpdir is not None:
-            if exc_type is None:
-                self._tmpdir.rename(self.path)
-            else:
-                shutil.rmtree(self._tmpdir, ignore_errors=True)
         if exc_type is None and self.count == 0:
-            raise UserError("the input had no frames; nothing was written")
+            exc = UserError("the input had no frames; nothing was written")
+            exc_type, tb = UserError, None
+        try:
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                writer.__exit__(exc_type, exc, tb)
+        finally:
+            if self._dir_ctx is not None:
+                ctx, self._dir_ctx = self._dir_ctx, None
+                ctx.__exit__(exc_type, exc, tb)
+        if exc_type is UserError and self.count == 0:
+            raise exc

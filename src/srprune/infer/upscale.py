@@ -20,7 +20,7 @@ MIN_LR_SIZE = 4
 
 @dataclass(frozen=True)
 class UpscaleOptions:
-    """How to cut the work: ``chunk`` frames (+ ``overlap`` context) per bidirectional run;
+    """How to cut the work: ``chunk`` frames (+ ``overlap`` context) per non-causal run;
     spatial ``tile`` size in LR pixels (0 = whole frame) with ``tile_pad`` context pixels."""
 
     chunk: int = 30
@@ -52,13 +52,13 @@ def _frames_out(model: nn.Module, source: FrameSource, opt: UpscaleOptions
     def run_clip(lrs: torch.Tensor) -> torch.Tensor:  # (1,T,3,h,w) -> (1,T,3,H,W)
         return tiled(model, lrs, scale, opt.tile, opt.tile_pad)
 
-    if not getattr(model, "is_video", False):
+    if not model.is_video:
         for frame in source:
             _check_size(frame)
             sr = tiled(model, to_batch([frame]), scale, opt.tile, opt.tile_pad)
             yield tensor_to_uint8(sr[0])
         return
-    if not model.config.bidirectional and opt.tile <= 0:
+    if model.causal and opt.tile <= 0:
         def lr_stream() -> Iterator[torch.Tensor]:
             for frame in source:
                 _check_size(frame)
@@ -66,7 +66,7 @@ def _frames_out(model: nn.Module, source: FrameSource, opt: UpscaleOptions
         for sr in model.stream(lr_stream()):
             yield tensor_to_uint8(sr[0])
         return
-    # Bidirectional (or tiled) video: buffer a chunk plus context at a time.
+    # Non-causal (or tiled) video: buffer a chunk plus context at a time.
     buffer: list[np.ndarray] = []
     offset = 0  # index of buffer[0] in the whole video
     frames = iter(source)

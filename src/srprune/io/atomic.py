@@ -1,15 +1,121 @@
-"""Atomic file writes: write to a temporary name beside the target, then rename.
+"""Atomic outputs: write under a temporary name beside the target, then rename.
 
-A crash or a user error half-way through never leaves a truncated output file behind.
+* A crash, a user error or a signal half-way through never leaves a truncated output: the
+  temporary is removed on every exit path (exceptions, and SIGINT / SIGTERM / SIGHUP, which the
+  CLI turns into exceptions).
+* Temporaries are named ``.{stem}.{pid}-{random}.part{suffix}`` (folders:
+  ``.{name}.{pid}-{random}.part``). A run killed outright (SIGKILL, power loss) cannot remove its
+  own; the next run writing the same target removes those whose process is gone.
+* Outputs get the permissions an ordinary ``open`` would give them (0666 / 0777 minus the umask),
+  not the 0600 / 0700 of :mod:`tempfile`.
+* A write that fails because the disk is full (whatever the library's wording) is raised as
+  ``OSError(ENOSPC)`` naming the target, which the CLI prints as one line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+# Below this many free bytes a failed write is reported as a full disk.
+FULL_DISK_BYTES = 1 << 20
+_FULL_DISK_TEXT = ("no space left", "os error 28", "errno 28", "disk full", "file write failed",
+                   "unexpected pos")
+
+_LIVE: set[Path] = set()  # temporaries of this process not yet renamed or removed
+
+
+def current_umask() -> int:
+    """The process umask (read from /proc when possible, so nothing is changed even briefly)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _honour_umask(path: Path, is_dir: bool) -> None:
+    with contextlib.suppress(OSError):
+        os.chmod(path, (0o777 if is_dir else 0o666) & ~current_umask())
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: someone else's live process
+        return True
+    return True
+
+
+def _stale_pattern(stem: str, suffix: str) -> re.Pattern[str]:
+    return re.compile(rf"\.{re.escape(stem)}\.(\d+)-[^/]*\.part{re.escape(suffix)}")
+
+
+def remove_stale(folder: Path, stem: str, suffix: str = "") -> list[Path]:
+    """Remove temporaries for ``stem`` + ``suffix`` left in ``folder`` by dead processes."""
+    pattern = _stale_pattern(stem, suffix)
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if not m or _pid_alive(int(m[1])):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+def disk_full(folder: Path, exc: BaseException) -> bool:
+    """Whether ``exc`` (raised while writing into ``folder``) is most likely a full disk."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    return (free is not None and free < FULL_DISK_BYTES) or any(t in text for t in
+                                                                _FULL_DISK_TEXT[:4])
+
+
+def as_path_error(exc: BaseException, target: Path) -> BaseException:
+    """``exc`` turned into an ``OSError`` naming ``target`` when it is a filesystem fault."""
+    from srprune.errors import UserError
+
+    if isinstance(exc, (UserError, KeyboardInterrupt, SystemExit)) or not isinstance(
+            exc, Exception):
+        return exc
+    if disk_full(target.parent, exc):
+        return OSError(errno.ENOSPC, "no space left on device", str(target))
+    if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+        return OSError(exc.errno, exc.strerror or str(exc), str(target))
+    return exc
+
+
+def _prepare_parent(target: Path) -> None:
+    parent = target.parent
+    if parent.exists() and not parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(parent))
+    parent.mkdir(parents=True, exist_ok=True)
 
 
 @contextlib.contextmanager
@@ -17,20 +123,71 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``target`` on success.
 
     The temporary file keeps the target's suffix so that libraries that pick a format from the
-    extension (PyAV, PIL, matplotlib) still work. On any exception the temporary file is removed.
+    extension (PyAV, PIL, matplotlib) still work. On any exception (and on a signal the CLI
+    turns into one) the temporary file is removed.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}",
-                               dir=target.parent)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(target))
+    _prepare_parent(target)
+    remove_stale(target.parent, target.stem, target.suffix)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.{os.getpid()}-",
+                               suffix=f".part{target.suffix}", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    _LIVE.add(tmp_path)
     try:
         yield tmp_path
+        _honour_umask(tmp_path, is_dir=False)
         os.replace(tmp_path, target)
-    except BaseException:
+    except BaseException as exc:
         tmp_path.unlink(missing_ok=True)
+        mapped = as_path_error(exc, target)
+        if mapped is not exc:
+            raise mapped from exc
         raise
+    finally:
+        _LIVE.discard(tmp_path)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; rename it onto ``target`` on success.
+
+    ``target`` must not exist. On any exception the temporary folder and its content go.
+    """
+    target = Path(target)
+    if target.exists():
+        raise FileExistsError(errno.EEXIST, "exists; remove it or choose another name",
+                              str(target))
+    _prepare_parent(target)
+    remove_stale(target.parent, target.name)
+    tmp_path = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".part",
+                                     dir=target.parent))
+    _LIVE.add(tmp_path)
+    try:
+        yield tmp_path
+        _honour_umask(tmp_path, is_dir=True)
+        os.rename(tmp_path, target)
+    except BaseException as exc:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+        mapped = as_path_error(exc, target)
+        if mapped is not exc:
+            raise mapped from exc
+        raise
+    finally:
+        _LIVE.discard(tmp_path)
+
+
+def remove_live_temporaries() -> None:
+    """Remove every temporary this process still holds (last resort on a fatal signal)."""
+    for path in list(_LIVE):
+        with contextlib.suppress(OSError):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        _LIVE.discard(path)
 
 
 def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:

@@ -10,6 +10,7 @@ EDSR-PyTorch's plain state dict, and any bare state dict; DataParallel ``module.
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -48,8 +49,7 @@ def read_checkpoint(path: str | Path) -> Any:
         UserError: missing file, unreadable file, or a pickle that needs arbitrary objects.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
+    require_readable(path, "checkpoint")
     if is_srprune_file(path):  # possibly packed (sparse / half): unpack to the dense tensors
         from srprune.io.model_file import read_state_dict
 
@@ -65,18 +65,36 @@ def read_checkpoint(path: str | Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         text = str(e)
-        m = re.search(r"Unsupported global: GLOBAL (\S+)", text)
-        if m or "WeightsUnpickler" in text:
-            what = f"the Python object {m[1]}" if m else "objects other than tensors"
+        m = re.search(r"(?:unsupported|Unsupported global:) GLOBAL ([\w.]+)", text)
+        if m or "Weights only load failed" in text or "WeightsUnpickler" in text:
+            what = f"the Python global {m[1]}" if m else "Python objects other than tensors"
             raise UserError(
-                f"{path} is not a plain weights checkpoint: loading it needs {what}, and srprune "
-                "never unpickles code; re-save only its state dict (e.g. torch.save("
+                f"{path} is not a plain weights checkpoint: it asks for {what}, which srprune "
+                "refused and will not run; re-save only its state dict (e.g. torch.save("
                 "ckpt['state_dict'], ...)) where it was written") from None
         raise UserError(f"{path} cannot be read as a PyTorch checkpoint ({_one_line(text)})") \
             from None
+    except PermissionError:
+        raise UserError(f"{path}: not readable (permission denied)") from None
     except Exception as e:  # torch raises many types for damaged or foreign files
         raise UserError(f"{path} cannot be read as a PyTorch checkpoint "
                         f"({type(e).__name__}: {_one_line(str(e))})") from None
+
+
+def require_readable(path: Path, what: str) -> None:
+    """UserError unless ``path`` is a file this process may read: missing, a folder, or not
+    readable (permission denied) are told apart."""
+    try:
+        exists = path.exists()
+    except PermissionError:
+        raise UserError(f"{what} {path} is not readable (permission denied on its folder)") \
+            from None
+    if not exists:
+        raise UserError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder, not a file")
+    if not os.access(path, os.R_OK):
+        raise UserError(f"{what} {path} is not readable (permission denied)")
 
 
 def is_srprune_file(path: str | Path) -> bool:

@@ -32,12 +32,14 @@ from srprune.io.import_load import Unwrapped, is_srprune_file, read_checkpoint, 
 from srprune.models.basicvsr import BasicVSRConfig
 from srprune.models.blocks import ACTIVATIONS
 from srprune.models.edsr import DIV2K_RGB_MEAN, EDSRConfig
+from srprune.models.msrresnet import MSRResNetConfig
 from srprune.models.registry import build_model
 from srprune.models.spynet import SpyNet
 
 Source = Literal["basicsr", "mmagic", "edsr-pytorch", "auto"]
 SOURCE_NAMES = {"basicsr": "BasicSR", "mmagic": "mmagic", "edsr-pytorch": "EDSR-PyTorch"}
-ARCH_NAMES = ("basicvsr", "basicvsr-uni", "basicvsr-C-B", "basicvsr-uni-C-B", "edsr", "edsr-B-C")
+ARCH_NAMES = ("basicvsr", "basicvsr-uni", "basicvsr-C-B", "basicvsr-uni-C-B", "edsr", "edsr-B-C",
+              "msrresnet", "msrresnet-B-C")
 MAX_LISTED = 20
 # The EDSR paper's large model (32 blocks x 256) and its published weights use res_scale 0.1.
 _EDSR_PAPER_LARGE = (256, 32)
@@ -145,18 +147,21 @@ def parse_arch(name: str | None) -> ArchSpec | None:
         return ArchSpec("basicvsr", bidirectional=None if not m[1] and not m[2] else not m[1],
                         num_feat=int(m[2]) if m[2] else None,
                         num_block=int(m[3]) if m[3] else None)
-    m = re.fullmatch(r"edsr(?:-(\d+)-(\d+))?", text)
+    m = re.fullmatch(r"(edsr|msrresnet)(?:-(\d+)-(\d+))?", text)
     if m:
-        return ArchSpec("edsr", num_block=int(m[1]) if m[1] else None,
-                        num_feat=int(m[2]) if m[2] else None)
+        return ArchSpec(m[1], num_block=int(m[2]) if m[2] else None,
+                        num_feat=int(m[3]) if m[3] else None)
     raise UserError(f"cannot import into architecture {name!r}; choose one of "
                     f"{', '.join(ARCH_NAMES)}")
 
 
 def detect_family(keys: list[str]) -> str | None:
-    """``basicvsr``, ``edsr`` or ``spynet`` from native key names; None when unclear."""
-    if any(k.startswith(("forward_trunk.", "backward_trunk.", "upconv1.")) for k in keys):
+    """``basicvsr``, ``msrresnet``, ``edsr`` or ``spynet`` from native key names; None when
+    unclear."""
+    if any(k.startswith(("forward_trunk.", "backward_trunk.")) for k in keys):
         return "basicvsr"
+    if any(k.startswith("upconv1.") for k in keys):
+        return "msrresnet" if any(k.startswith("conv_first.") for k in keys) else "basicvsr"
     if any(k.startswith(("conv_first.", "conv_after_body.", "body.")) for k in keys):
         return "edsr"
     if is_spynet_only(keys):
@@ -293,6 +298,29 @@ def infer_edsr_config(state: dict[str, torch.Tensor], path: Path, spec: ArchSpec
                       rgb_mean=tuple(float(m) for m in rgb_mean))  # type: ignore[arg-type]
 
 
+def infer_msrresnet_config(state: dict[str, torch.Tensor], path: Path,
+                           spec: ArchSpec | None) -> MSRResNetConfig:
+    """MSRResNet config: C from ``conv_first``, B by counting blocks, scale from the
+    upconvs (``upconv2`` present: x4; else ``upconv1`` writes s^2 C channels)."""
+    keys = list(state)
+    spec = spec or ArchSpec("msrresnet")
+    num_feat = spec.num_feat or _first_dim(state, path, "num_feat", [
+        ("conv_first.weight", 0), ("conv_hr.weight", 0), ("conv_last.weight", 1)])
+    num_block = spec.num_block
+    if num_block is None:
+        last = _max_index(keys, r"^body\.(\d+)\.conv[12]\.")
+        num_block = 0 if last is None else last + 1
+    if "upconv2.weight" in state:
+        scale = 4
+    else:
+        ratio = _first_dim(state, path, "scale", [("upconv1.weight", 0)]) // max(1, num_feat)
+        scale = {4: 2, 9: 3}.get(ratio, 0)
+        if not scale:
+            raise UserError(f"{path}: upconv1 writes {ratio} x num_feat channels; an MSRResNet "
+                            "has 4 (x2) or 9 (x3)")
+    return MSRResNetConfig(num_feat=num_feat, num_block=num_block, scale=scale)
+
+
 # -- import ---------------------------------------------------------------------------------
 def _rename(un: Unwrapped, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Native-named tensors and native -> file name map (consumed tensors are dropped)."""
@@ -403,6 +431,9 @@ def import_checkpoint(path: str | Path, source: Source = "auto", arch: str | Non
                      "initialised (seed 0).")
     elif (spec.family if spec else family) == "basicvsr":
         config = infer_basicvsr_config(state, path, act, spec)
+        model = build_model(config)
+    elif (spec.family if spec else family) == "msrresnet":
+        config = infer_msrresnet_config(state, path, spec)
         model = build_model(config)
     else:
         img_range, rgb_mean = float(rgb_range or 255.0), DIV2K_RGB_MEAN

@@ -55,15 +55,31 @@ def save_model(path: str | Path, model: nn.Module, extra: dict[str, Any] | None 
     return path
 
 
+FOREIGN_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl")
+
+
+def _foreign(path: Path) -> UserError:
+    return UserError(f"{path} is not an srprune model file (a foreign checkpoint?); import it "
+                     "first with `srprune convert --from basicsr|mmagic|edsr-pytorch IN OUT`")
+
+
 def _file_metadata(path: Path) -> dict[str, str]:
     """The raw safetensors metadata of an srprune model file (UserError otherwise)."""
-    if not path.is_file():
-        raise UserError(f"model file not found: {path}")
+    from srprune.io.import_load import require_readable
+
+    require_readable(path, "model file")
+    if path.suffix.lower() in FOREIGN_SUFFIXES:
+        raise _foreign(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
+    except PermissionError:
+        raise UserError(f"model file {path} is not readable (permission denied)") from None
     except (SafetensorError, OSError, ValueError) as e:
-        raise UserError(f"{path} is not a readable safetensors file ({e})") from None
+        if path.suffix.lower() != ".safetensors":
+            raise _foreign(path) from None
+        raise UserError(f"{path} is not a readable safetensors file "
+                        f"({' '.join(str(e).split())[:200]})") from None
     if meta.get("format") != FORMAT:
         raise UserError(f"{path} is not an srprune model file (no srprune metadata); "
                         "import foreign checkpoints with `srprune convert`")
@@ -99,14 +115,25 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model stored at ``path`` (dense or pruned, packed or not), loaded strictly."""
+    from srprune.io.model_checks import check_structure, check_tensors
+
     path = Path(path)
     meta = _file_metadata(path)
     header = _decode_header(path, meta)
-    model = apply_structure(build_model(config_from_dict(header["config"])), header["structure"])
-    missing, unexpected = model.load_state_dict(_dense_state(path, meta), strict=False)
-    if missing or unexpected:
-        raise UserError(f"{path}: weights do not match the recorded structure "
-                        f"(missing: {', '.join(missing) or '-'}; "
-                        f"unexpected: {', '.join(unexpected) or '-'})")
+    try:
+        config = config_from_dict(header["config"])
+        model = build_model(config)
+    except UserError as e:
+        raise UserError(f"{path} has damaged srprune metadata: {e}") from None
+    check_structure(path, header["structure"], model)
+    if not isinstance(header["extra"], dict):
+        raise UserError(f"{path} has damaged srprune metadata: extra must be a mapping")
+    try:
+        model = apply_structure(model, header["structure"])
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
+        raise UserError(f"{path} has damaged srprune metadata: structure ({e})") from None
+    state = _dense_state(path, meta)
+    check_tensors(path, model.state_dict(), state)
+    model.load_state_dict(state, strict=True)
     model.extra = header["extra"]  # type: ignore[attr-defined]
     return model.to(device).eval()

@@ -16,16 +16,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srprune.models.blocks import conv3x3, flow_warp, make_activation, make_blocks
-from srprune.models.spynet import SpyNet
-from srprune.pruning.groups import (
-    Group,
-    Port,
-    ResidualMode,
-    filter_group,
-    residual_block_groups,
-    stream_writers_readers,
+from srprune.models.blocks import (
+    chain_groups,
+    chain_stream_ports,
+    conv3x3,
+    flow_warp,
+    make_activation,
+    make_blocks,
 )
+from srprune.models.spynet import SpyNet
+from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,10 +89,28 @@ class BasicVSR(nn.Module):
         self.pixel_shuffle = nn.PixelShuffle(2)
         self.act = make_activation(cfg.act)
 
+    # -- the model contract (models/contract.py) ---------------------------------------------
     @property
     def flow_net(self) -> nn.Module:
-        """The flow estimator (the profiler counts one pass of it per frame)."""
+        """SPyNet: never pruned, frozen in pruning stages, counted once per frame."""
         return self.spynet
+
+    @property
+    def causal(self) -> bool:
+        """BasicVSR-uni is causal (it streams); the bidirectional model is not."""
+        return not self.config.bidirectional
+
+    @property
+    def hidden_states(self) -> dict[str, str | None]:
+        """``forward`` = H_F,T and ``backward`` = H_B,0, each sized by its trunk's stream."""
+        names = {"backward_trunk": "backward", "forward_trunk": "forward"}
+        return {names[n]: f"{n}.stream" for n, _ in self.trunks()}
+
+    def image_ports(self) -> tuple[Port, ...]:
+        """Each trunk's first conv reads the RGB frame (its first 3 inputs); ``conv_last``
+        writes RGB."""
+        return (*(Port(f"{n}.main.0", "in") for n, _ in self.trunks()),
+                Port("conv_last", "out"))
 
     def trunks(self) -> list[tuple[str, Trunk]]:
         """(name, trunk) pairs present in this variant."""
@@ -125,14 +143,16 @@ class BasicVSR(nn.Module):
         base = F.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False)
         return out + base
 
-    def forward(self, lrs: torch.Tensor, return_hidden: bool = False
+    def forward(self, lrs: torch.Tensor, return_hidden: bool | str = False
                 ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Super-resolve a clip.
 
         Args:
             lrs: (N,T,3,h,w) LR frames in [0,1].
-            return_hidden: also return the final hidden states (Temporal Finetuning):
-                ``forward`` = H_F,T (after the last frame), ``backward`` = H_B,0.
+            return_hidden: ``True``: also return the final hidden states (Temporal
+                Finetuning): ``forward`` = H_F,T (after the last frame), ``backward`` = H_B,0.
+                ``"all"``: every frame's hidden states instead, (N,T,C,h,w) per branch, frame
+                t's state at index t (temporal error propagation).
         """
         n, t, _, h, w = lrs.shape
         flows_backward, flows_forward = self._flows(lrs)
@@ -145,16 +165,19 @@ class BasicVSR(nn.Module):
                     feat = flow_warp(feat, flows_backward[:, i])
                 feat = self.backward_trunk(torch.cat([lrs[:, i], feat], dim=1))
                 backward_feats.insert(0, feat)
-            hidden["backward"] = backward_feats[0]
+            hidden["backward"] = (torch.stack(backward_feats, dim=1) if return_hidden == "all"
+                                  else backward_feats[0])
         feat = lrs.new_zeros(n, self.forward_trunk.width, h, w)
-        outs = []
+        outs, forward_feats = [], []
         for i in range(t):
             if i > 0:
                 feat = flow_warp(feat, flows_forward[:, i - 1])
             feat = self.forward_trunk(torch.cat([lrs[:, i], feat], dim=1))
+            if return_hidden == "all":
+                forward_feats.append(feat)
             fused = torch.cat([backward_feats[i], feat], dim=1) if backward_feats else feat
             outs.append(self.reconstruct(fused, lrs[:, i]))
-        hidden["forward"] = feat
+        hidden["forward"] = torch.stack(forward_feats, dim=1) if return_hidden == "all" else feat
         out = torch.stack(outs, dim=1)
         return (out, hidden) if return_hidden else out
 
@@ -185,11 +208,9 @@ class BasicVSR(nn.Module):
         groups: list[Group] = []
         fusion_offset = 0
         for name, trunk in self.trunks():
-            blocks = [f"{name}.main.2.{i}" for i in range(len(trunk.main[2]))]
-            for path in blocks:
-                groups += residual_block_groups(path, self.get_submodule(path), residual)
+            groups += chain_groups(trunk.main[2], f"{name}.main.2", residual)
             if residual == "coupled":
-                writers, readers = stream_writers_readers(blocks)
+                writers, readers = chain_stream_ports(trunk.main[2], f"{name}.main.2")
                 groups.append(Group(
                     name=f"{name}.stream", units=trunk.width,
                     producers=(Port(f"{name}.main.0", "out"), *writers),
@@ -208,11 +229,6 @@ class BasicVSR(nn.Module):
         return groups
 
     # -- deployment ------------------------------------------------------------------------
-    @property
-    def causal(self) -> bool:
-        """True when the model can stream frame by frame (unidirectional)."""
-        return not self.config.bidirectional
-
     def export_module(self, kind: str, frames: int = 0) -> nn.Module:
         """An export-shaped view sharing these weights: ``stream`` (the streaming cell,
         unidirectional only) or ``window`` (``frames`` frames in, as many out); see

@@ -20,7 +20,9 @@ class Bicubic(nn.Module):
     """Upsample (N,3,h,w) images or (N,T,3,h,w) clips with MATLAB's ``imresize`` bicubic."""
 
     is_video = False
-    handles_video = True
+    causal = True
+    flow_net = None
+    hidden_states: dict[str, str | None] = {}
 
     def __init__(self, config: BicubicConfig | None = None) -> None:
         super().__init__()
@@ -34,6 +36,10 @@ class Bicubic(nn.Module):
             out = imresize(x.flatten(0, 1), float(self.config.scale))
             return out.view(n, t, *out.shape[1:])
         return imresize(x, float(self.config.scale))
+
+    def image_ports(self) -> tuple:
+        """No convs."""
+        return ()
 
     def channel_groups(self, residual: str = "rsc") -> list:
         """Nothing to prune."""

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srprune.errors import UserError
+from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
 ACTIVATIONS = ("lrelu", "relu")
 
@@ -63,6 +64,9 @@ def scatter_add_channels(x: torch.Tensor, index: torch.Tensor, r: torch.Tensor) 
 class ResidualBlock(nn.Module):
     """``x + res_scale * conv2(relu(conv1(x)))``, optionally as an RSC block.
 
+    Subclasses change the residual branch (:meth:`branch`) and keep the RSC plumbing and the
+    group declarations.
+
     Args:
         channels: stream width C (input and output of the block).
         mid_channels: width between the two convs (default C).
@@ -80,14 +84,57 @@ class ResidualBlock(nn.Module):
         self.register_buffer("in_index", None)
         self.register_buffer("out_index", None)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def branch(self, h: torch.Tensor) -> torch.Tensor:
+        """The residual branch on the (gathered) block input."""
+        return self.conv2(self.relu(self.conv1(h)))
+
+    def add_residual(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` plus the branch, through the RSC gather / scatter-add when pruned so."""
         h = x if self.in_index is None else gather_channels(x, self.in_index)
-        r = self.conv2(self.relu(self.conv1(h)))
+        r = self.branch(h)
         if self.res_scale != 1.0:
             r = r * self.res_scale
         if self.out_index is None:
             return x + r
         return scatter_add_channels(x, self.out_index, r)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.add_residual(x)
+
+    def groups(self, path: str, mode: ResidualMode) -> list[Group]:
+        """This block's groups when it sits at ``path``, residual streams in ``mode``.
+
+        Always the inner group (``conv1`` filters, read by ``conv2``); in ``rsc`` mode also the
+        gather (stream channels ``conv1`` reads) and scatter (channels ``conv2`` adds into)
+        groups. In ``coupled`` mode the owner adds :meth:`stream_ports` to its stream group.
+        """
+        c1, c2 = f"{path}.conv1", f"{path}.conv2"
+        inner = filter_group(f"{path}.mid", c1, [Port(c2, "in")], self.conv1.out_channels,
+                             layer=c1)
+        if mode != "rsc":
+            return [inner]
+        gather = Group(name=f"{path}.in", units=self.conv1.in_channels,
+                       consumers=(Port(c1, "in"),), gather=path, role="rsc_in",
+                       layer=f"{c1}.in")
+        scatter = Group(name=f"{path}.out", units=self.conv2.out_channels,
+                        producers=(Port(c2, "out"),), scatter=path, role="rsc_out", layer=c2)
+        return [gather, inner, scatter]
+
+    @staticmethod
+    def stream_ports(path: str) -> tuple[Port, Port]:
+        """(writer, reader): how the block at ``path`` writes and reads a coupled stream."""
+        return Port(f"{path}.conv2", "out"), Port(f"{path}.conv1", "in")
+
+
+def chain_stream_ports(blocks: nn.Sequential, path: str) -> tuple[list[Port], list[Port]]:
+    """Writers and readers of a coupled stream through the residual blocks of ``blocks``."""
+    ports = [block.stream_ports(f"{path}.{i}") for i, block in enumerate(blocks)]
+    return [w for w, _ in ports], [r for _, r in ports]
+
+
+def chain_groups(blocks: nn.Sequential, path: str, mode: ResidualMode) -> list[Group]:
+    """The groups of every block of ``blocks`` (a Sequential at ``path``), in order."""
+    return [g for i, block in enumerate(blocks) for g in block.groups(f"{path}.{i}", mode)]
 
 
 def make_blocks(num_blocks: int, channels: int, res_scale: float = 1.0) -> nn.Sequential:

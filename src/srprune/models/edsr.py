@@ -12,15 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from srprune.models.blocks import conv3x3, make_blocks
+from srprune.models.blocks import chain_groups, chain_stream_ports, conv3x3, make_blocks
 from srprune.models.upsample import PixelShuffleUpsampler
-from srprune.pruning.groups import (
-    Group,
-    Port,
-    ResidualMode,
-    residual_block_groups,
-    stream_writers_readers,
-)
+from srprune.pruning.groups import Group, Port, ResidualMode
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
@@ -43,6 +37,8 @@ class EDSR(nn.Module):
 
     is_video = False
     causal = True
+    flow_net = None
+    hidden_states: dict[str, str | None] = {}
 
     def __init__(self, config: EDSRConfig | None = None) -> None:
         super().__init__()
@@ -62,14 +58,15 @@ class EDSR(nn.Module):
         out = self.conv_last(self.upsample(res))
         return out / self.config.img_range + self.mean
 
+    def image_ports(self) -> tuple[Port, ...]:
+        """``conv_first`` reads RGB, ``conv_last`` writes it."""
+        return Port("conv_first", "in"), Port("conv_last", "out")
+
     def channel_groups(self, residual: ResidualMode = "rsc") -> list[Group]:
         """Prunable groups: residual blocks (per ``residual`` mode) and the upsampler units."""
-        blocks = [f"body.{i}" for i in range(len(self.body))]
-        groups: list[Group] = []
-        for path in blocks:
-            groups += residual_block_groups(path, self.get_submodule(path), residual)
+        groups = chain_groups(self.body, "body", residual)
         if residual == "coupled":
-            writers, readers = stream_writers_readers(blocks)
+            writers, readers = chain_stream_ports(self.body, "body")
             groups.append(Group(
                 name="stream", units=self.conv_first.out_channels,
                 producers=(Port("conv_first", "out"), *writers, Port("conv_after_body", "out")),

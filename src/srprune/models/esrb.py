@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srprune.models.blocks import conv3x3, gather_channels, scatter_add_channels
-from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
+from srprune.models.blocks import ResidualBlock, chain_groups, conv3x3
+from srprune.pruning.groups import Group, Port, ResidualMode
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,24 +57,21 @@ def _stride2_pad(x: torch.Tensor) -> list[int]:
     return [0, max(0, 3 - w), 0, max(0, 3 - h)]
 
 
-class ESRBBlock(nn.Module):
-    """conv-LReLU-conv-LReLU + x, then conv1x1 and ESA; RSC index buffers as in ResidualBlock."""
+class ESRBBlock(ResidualBlock):
+    """conv-LReLU-conv-LReLU + x, then conv1x1 and ESA; RSC plumbing and groups as in
+    :class:`ResidualBlock`."""
 
     def __init__(self, channels: int, esa_feat: int) -> None:
-        super().__init__()
-        self.conv1 = conv3x3(channels, channels)
-        self.conv2 = conv3x3(channels, channels)
+        super().__init__(channels)
         self.act = nn.LeakyReLU(0.05)
         self.conv_fuse = nn.Conv2d(channels, channels, 1)
         self.esa = ESA(channels, esa_feat)
-        self.register_buffer("in_index", None)
-        self.register_buffer("out_index", None)
+
+    def branch(self, h: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv2(self.act(self.conv1(h))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x if self.in_index is None else gather_channels(x, self.in_index)
-        r = self.act(self.conv2(self.act(self.conv1(h))))
-        y = x + r if self.out_index is None else scatter_add_channels(x, self.out_index, r)
-        return self.esa(self.conv_fuse(y))
+        return self.esa(self.conv_fuse(self.add_residual(x)))
 
 
 class ESRB(nn.Module):
@@ -82,6 +79,8 @@ class ESRB(nn.Module):
 
     is_video = False
     causal = True
+    flow_net = None
+    hidden_states: dict[str, str | None] = {}
 
     def __init__(self, config: ESRBConfig | None = None) -> None:
         super().__init__()
@@ -98,6 +97,10 @@ class ESRB(nn.Module):
         res = self.conv_after_body(self.body(feat)) + feat
         return self.pixel_shuffle(self.conv_up(res))
 
+    def image_ports(self) -> tuple[Port, ...]:
+        """``conv_first`` reads RGB; ``conv_up`` writes RGB x s^2 for the pixel shuffle."""
+        return Port("conv_first", "in"), Port("conv_up", "out")
+
     def channel_groups(self, residual: ResidualMode = "rsc") -> list[Group]:
         """Prunable groups.
 
@@ -107,19 +110,7 @@ class ESRB(nn.Module):
         each block's output (``conv_fuse`` filters, with ESA's mask conv following them).
         """
         n = len(self.body)
-        groups: list[Group] = []
-        for i in range(n):
-            p = f"body.{i}"
-            groups.append(filter_group(f"{p}.mid", f"{p}.conv1", [Port(f"{p}.conv2", "in")],
-                                       self.body[i].conv1.out_channels, layer=f"{p}.conv1"))
-            if residual == "rsc":
-                blk = self.body[i]
-                groups.append(Group(name=f"{p}.in", units=blk.conv1.in_channels,
-                                    consumers=(Port(f"{p}.conv1", "in"),), gather=p,
-                                    role="rsc_in", layer=f"{p}.conv1.in"))
-                groups.append(Group(name=f"{p}.out", units=blk.conv2.out_channels,
-                                    producers=(Port(f"{p}.conv2", "out"),), scatter=p,
-                                    role="rsc_out", layer=f"{p}.conv2"))
+        groups = chain_groups(self.body, "body", residual)
         if residual != "coupled":
             return groups
 

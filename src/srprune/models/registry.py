@@ -2,7 +2,11 @@
 
 Names: ``basicvsr`` (64 x 30, bidirectional), ``basicvsr-uni``, ``basicvsr-C-B`` and
 ``basicvsr-uni-C-B``; ``edsr`` (baseline 16 x 64), ``edsr-B-C`` (e.g. ``edsr-8-128``);
-``esrb-N-C`` (e.g. ``esrb-6-256``); ``bicubic``. Image models take ``scale`` (2, 3, 4).
+``esrb-N-C`` (e.g. ``esrb-6-256``); ``msrresnet`` (16 x 64), ``msrresnet-B-C``; ``bicubic``.
+Image models take ``scale`` (2, 3, 4).
+
+Adding an architecture: a model file satisfying :class:`~srprune.models.contract.SRModel`, an
+entry in :data:`ARCHS`, its names in ``_PATTERNS`` and a tiny example in :data:`TINY`.
 """
 
 from __future__ import annotations
@@ -18,13 +22,25 @@ from srprune.models.basicvsr import BasicVSR, BasicVSRConfig
 from srprune.models.bicubic import Bicubic, BicubicConfig
 from srprune.models.edsr import EDSR, EDSRConfig
 from srprune.models.esrb import ESRB, ESRBConfig
+from srprune.models.limits import check_buildable, check_config_dict, check_name
+from srprune.models.msrresnet import MSRResNet, MSRResNetConfig
 
 ARCHS: dict[str, tuple[type, type[nn.Module]]] = {
     "basicvsr": (BasicVSRConfig, BasicVSR),
     "edsr": (EDSRConfig, EDSR),
     "esrb": (ESRBConfig, ESRB),
+    "msrresnet": (MSRResNetConfig, MSRResNet),
     "bicubic": (BicubicConfig, Bicubic),
 }
+
+TINY: dict[str, Any] = {
+    "basicvsr": BasicVSRConfig(num_feat=8, num_block=2, recon_feat=8),
+    "basicvsr-uni": BasicVSRConfig(num_feat=8, num_block=2, recon_feat=8, bidirectional=False),
+    "edsr": EDSRConfig(num_feat=8, num_block=2, scale=2),
+    "esrb": ESRBConfig(num_feat=8, num_block=2, esa_feat=4, scale=2),
+    "msrresnet": MSRResNetConfig(num_feat=8, num_block=2, scale=4),
+}
+"""One tiny, fast config per prunable variant: what tests parametrise over."""
 
 _PATTERNS: list[tuple[str, str, Any]] = [
     ("basicvsr", r"basicvsr", lambda m, s: BasicVSRConfig()),
@@ -38,6 +54,9 @@ _PATTERNS: list[tuple[str, str, Any]] = [
      lambda m, s: EDSRConfig(num_block=int(m[1]), num_feat=int(m[2]), scale=s)),
     ("esrb-N-C", r"esrb-(\d+)-(\d+)",
      lambda m, s: ESRBConfig(num_block=int(m[1]), num_feat=int(m[2]), scale=s)),
+    ("msrresnet", r"msrresnet", lambda m, s: MSRResNetConfig(scale=s)),
+    ("msrresnet-B-C", r"msrresnet-(\d+)-(\d+)",
+     lambda m, s: MSRResNetConfig(num_block=int(m[1]), num_feat=int(m[2]), scale=s)),
     ("bicubic", r"bicubic", lambda m, s: BicubicConfig(scale=s)),
 ]
 
@@ -46,6 +65,7 @@ MODEL_NAMES = tuple(p[0] for p in _PATTERNS)
 
 def config_from_name(name: str, scale: int = 4) -> Any:
     """The config for a model name such as ``basicvsr-uni`` or ``esrb-6-256``."""
+    check_name(name)
     for _, pattern, make in _PATTERNS:
         m = re.fullmatch(pattern, name.lower())
         if m:
@@ -63,6 +83,7 @@ def build_model(config: Any) -> nn.Module:
     except KeyError:
         raise UserError(f"unknown architecture {config.arch!r}; known: {', '.join(ARCHS)}") \
             from None
+    check_buildable(config)
     try:
         return cls(config)
     except ValueError as e:
@@ -76,6 +97,7 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def config_from_dict(data: dict[str, Any]) -> Any:
     """Rebuild a config, rejecting unknown keys by name."""
+    check_config_dict(data)
     arch = data.get("arch")
     if arch not in ARCHS:
         raise UserError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")

@@ -7,14 +7,15 @@ method's default.
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal
 
-from srprune.errors import UserError
-from srprune.pruning.groups import RESIDUAL_MODES
+from srprune.pruning.targets import SizeTarget
+from srprune.typed import SEED_MAX, FieldError, build_section, check, check_range
 
-T = TypeVar("T")
+MAX_ITERS = 10**9
+MAX_REPORT_SIDE = 4096
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,11 @@ class PruneSettings:
 
     Attributes:
         ratio: fraction of all prunable units removed.
-        scope, order, residual, pixel_shuffle, temporal_finetune: override the recipe (ablations).
+        target: a size target instead of ``ratio``: ``macs=4.0G`` (per frame at
+            ``report_lr_size``, without the flow network), ``macs+flow=4.0G``, ``params=0.7M``
+            or ``ratio=0.5``; the ratio that meets it is searched on the selection.
+        scope, order, residual, pixel_shuffle, temporal_finetune, score_norm: override the
+            recipe (ablations; ``score_norm``: ``sum`` or ``mean`` L1 per unit).
         delta, t1, tau, t2: growing-L2 schedule (SSL: 1e-4, 5, 0.1, 3375).
         reg_iters: regularisation iterations (null: the schedule's own length).
         reg_lr: learning rate of the network weights in the regularisation stage
@@ -45,11 +50,13 @@ class PruneSettings:
     """
 
     ratio: float = 0.5
-    scope: str | None = None
-    order: str | None = None
-    residual: str | None = None
+    target: str | None = None
+    scope: Literal["global", "local"] | None = None
+    order: Literal["min", "max", "random"] | None = None
+    residual: Literal["rsc", "coupled", "fixed"] | None = None
     pixel_shuffle: bool | None = None
     temporal_finetune: bool | None = None
+    score_norm: Literal["sum", "mean"] | None = None
     delta: float = 1e-4
     t1: int = 5
     tau: float = 0.1
@@ -67,29 +74,28 @@ class PruneSettings:
     round_to: int = 1
 
     def __post_init__(self) -> None:
-        def bad(key: str, msg: str) -> UserError:
-            return UserError(f"prune.{key}: {msg}")
-
-        if not 0.0 <= self.ratio < 1.0:
-            raise bad("ratio", f"must be in [0, 1), got {self.ratio}")
-        if self.scope not in (None, "global", "local"):
-            raise bad("scope", f"must be global or local, got {self.scope!r}")
-        if self.order not in (None, "min", "max", "random"):
-            raise bad("order", f"must be min, max or random, got {self.order!r}")
-        if self.residual not in (None, *RESIDUAL_MODES):
-            raise bad("residual", f"must be one of {', '.join(RESIDUAL_MODES)}")
-        if self.delta <= 0 or self.tau < self.delta or self.t1 < 1 or self.t2 < 0:
-            raise bad("delta", "need delta > 0, tau >= delta, t1 >= 1, t2 >= 0")
-        if self.reg_iters is not None and self.reg_iters < 1:
-            raise bad("reg_iters", "must be >= 1 or null")
-        if self.align_iters is not None and self.align_iters < 0:
-            raise bad("align_iters", "must be >= 0 or null")
-        if self.align_weight < 0:
-            raise bad("align_weight", "must be >= 0")
-        if self.lambda_tf < 0:
-            raise bad("lambda_tf", "must be >= 0")
-        if self.round_to < 1:
-            raise bad("round_to", "must be >= 1 (8 or 16 for hardware-friendly widths)")
+        check(0.0 <= self.ratio < 1.0, "ratio", f"must be in [0, 1), got {self.ratio}")
+        if self.target is not None:
+            try:
+                SizeTarget.parse(self.target)
+            except ValueError as e:
+                raise FieldError("target", str(e)) from None
+        check_range(self.delta, "delta", 0, lo_open=True)
+        check(self.tau >= self.delta, "tau", f"must be >= delta ({self.delta}), got {self.tau}")
+        check_range(self.t1, "t1", 1, MAX_ITERS)
+        check_range(self.t2, "t2", 0, MAX_ITERS)
+        check_range(self.reg_iters, "reg_iters", 1, MAX_ITERS)
+        check_range(self.align_iters, "align_iters", 0, MAX_ITERS)
+        for key in ("reg_lr", "scale_lr"):
+            check_range(getattr(self, key), key, 0, lo_open=True)
+        check_range(self.align_weight, "align_weight", 0)
+        check_range(self.lambda_tf, "lambda_tf", 0)
+        check_range(self.seed, "seed", 0, SEED_MAX)
+        for i, side in enumerate(self.report_lr_size):
+            check_range(side, f"report_lr_size[{i}]", 4, MAX_REPORT_SIDE)
+        check_range(self.latency_frames, "latency_frames", 1, 100)
+        check_range(self.latency_repeats, "latency_repeats", 1, 1000)
+        check_range(self.round_to, "round_to", 1, 256)
 
 
 def alignment_iters(s: PruneSettings) -> int:
@@ -97,23 +103,6 @@ def alignment_iters(s: PruneSettings) -> int:
     return s.align_iters if s.align_iters is not None else round(0.4 * s.t2)
 
 
-def section_from_dict(cls: type[T], data: dict[str, Any] | None, section: str) -> T:
-    """Build the settings dataclass ``cls`` of a config ``section``, naming unknown keys
-    (``report_lr_size`` is read as a tuple)."""
-    data = dict(data or {})
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise UserError(f"unknown {section} settings: "
-                        f"{', '.join(f'{section}.{k}' for k in unknown)}")
-    if data.get("report_lr_size") is not None:
-        data["report_lr_size"] = tuple(int(v) for v in data["report_lr_size"])
-    try:
-        return cls(**data)
-    except TypeError as e:
-        raise UserError(f"{section} section: {e}") from None
-
-
-def settings_from_dict(data: dict[str, Any] | None) -> PruneSettings:
-    """Build the ``prune`` settings, naming unknown keys."""
-    return section_from_dict(PruneSettings, data, "prune")
+def settings_from_dict(data: Mapping[str, Any] | None) -> PruneSettings:
+    """Build the ``prune`` settings (types, ranges and unknown keys checked by dotted name)."""
+    return build_section(PruneSettings, data, "prune")

@@ -16,29 +16,46 @@ from typing import Literal
 import torch
 from torch import nn
 
-from srprune.pruning.groups import Group, conv_at
+from srprune.pruning.groups import Group
+from srprune.pruning.handlers import layer_at
 
 Scope = Literal["global", "local"]
 Order = Literal["min", "max", "random"]
-Scorer = Callable[[nn.Module, Group], torch.Tensor]
+ScoreNorm = Literal["sum", "mean"]
+SCORE_NORMS: tuple[str, ...] = ("sum", "mean")
+Scorer = Callable[..., torch.Tensor]
+"""``scorer(model, group, norm) -> (units,)`` importance per unit."""
 
 
 @torch.no_grad()
-def l1_scores(model: nn.Module, group: Group) -> torch.Tensor:
-    """L1 norm per unit, over the group's producers (or consumers if it has none)."""
+def l1_scores(model: nn.Module, group: Group, norm: ScoreNorm = "sum") -> torch.Tensor:
+    """L1 norm per unit, over the group's producers (or consumers if it has none).
+
+    ``norm="sum"``: ``sum |W|`` over the unit's weights (the SSL paper's formula).
+    ``norm="mean"``: the same divided by the unit's number of weights (the authors' released
+    code: a filter's ``mean |W[k]|`` over (C_in, kh, kw), an input column's over (C_out, kh,
+    kw), a pixel-shuffle unit's over its s^2 filters), so units of different fan-in and size
+    compare on one scale under global ranking.
+    """
     scores = torch.zeros(group.units, dtype=torch.float64)
+    count = 0
     for port in group.scale_ports:
-        w = conv_at(model, port.module).weight.detach().abs().double()
+        layer, handler = layer_at(model, port.module)
         span = slice(port.offset, port.offset + group.units * port.unit)
-        per_channel = w[span].sum((1, 2, 3)) if port.axis == "out" else w[:, span].sum((0, 2, 3))
-        scores += per_channel.cpu().view(group.units, port.unit).sum(1)
+        per_channel = handler.channel_l1(layer, port.axis)[span]
+        scores += per_channel.view(group.units, port.unit).sum(1)
+        count += handler.weights_per_channel(layer, port.axis) * port.unit
+    if norm == "mean":
+        return scores / max(count, 1)
+    if norm != "sum":
+        raise ValueError(f"unknown score normalisation {norm!r}; choose sum or mean")
     return scores
 
 
-def score_groups(model: nn.Module, groups: list[Group], scorer: Scorer = l1_scores
-                 ) -> dict[str, torch.Tensor]:
+def score_groups(model: nn.Module, groups: list[Group], scorer: Scorer = l1_scores,
+                 norm: ScoreNorm = "sum") -> dict[str, torch.Tensor]:
     """Scores of every unit of every group."""
-    return {g.name: scorer(model, g) for g in groups}
+    return {g.name: scorer(model, g, norm) for g in groups}
 
 
 def select_units(groups: list[Group], scores: dict[str, torch.Tensor], ratio: float,
@@ -59,8 +76,7 @@ def select_units(groups: list[Group], scores: dict[str, torch.Tensor], ratio: fl
     ranked = _ranking_keys(groups, scores, order, seed)
     removed: dict[str, list[int]] = {g.name: [] for g in groups}
     if scope == "local":
-        for g in groups:
-            n = min(round(ratio * g.units), g.units - 1)
+        for g, n in zip(groups, local_quotas(groups, ratio), strict=True):
             removed[g.name] = torch.argsort(ranked[g.name], stable=True)[:n].tolist()
     elif scope == "global":
         total = sum(g.units for g in groups)
@@ -79,6 +95,34 @@ def select_units(groups: list[Group], scores: dict[str, torch.Tensor], ratio: fl
     else:
         raise ValueError(f"unknown scope {scope!r}")
     return {k: torch.tensor(sorted(v), dtype=torch.long) for k, v in removed.items()}
+
+
+def rank_units(groups: list[Group], scores: dict[str, torch.Tensor], order: Order = "min",
+               seed: int = 0) -> dict[str, torch.Tensor]:
+    """Each group's units in removal order (first = removed first)."""
+    keys = _ranking_keys(groups, scores, order, seed)
+    return {g.name: torch.argsort(keys[g.name], stable=True) for g in groups}
+
+
+def take_quotas(groups: list[Group], ranking: dict[str, torch.Tensor], quotas: list[int]
+                ) -> dict[str, torch.Tensor]:
+    """The first ``quotas[i]`` units of each group's removal order, sorted."""
+    return {g.name: torch.sort(ranking[g.name][:q])[0].to(torch.long)
+            for g, q in zip(groups, quotas, strict=True)}
+
+
+def local_quotas(groups: list[Group], ratio: float) -> list[int]:
+    """Units to remove per group under local ranking: the same fraction of every group, with
+    ``round(ratio * total)`` units in all (largest remainders get the leftover units), so the
+    total is as exact as under global ranking and a size search can reach any unit count."""
+    total = sum(g.units for g in groups)
+    budget = round(ratio * total)
+    exact = [budget * g.units / total for g in groups]
+    quotas = [int(q) for q in exact]
+    by_remainder = sorted(range(len(groups)), key=lambda i: (quotas[i] - exact[i], i))
+    for i in by_remainder[:budget - sum(quotas)]:
+        quotas[i] += 1
+    return [min(q, g.units - 1) for q, g in zip(quotas, groups, strict=True)]
 
 
 def _ranking_keys(groups: list[Group], scores: dict[str, torch.Tensor], order: Order,

@@ -56,7 +56,7 @@ class Group:
         producers: conv output axes that create the channels.
         consumers: conv input axes that read them.
         followers: axes sliced with the group but neither scored nor scaled (a conv whose output
-            multiplies the group, such as ESA's mask conv).
+            multiplies the group, such as an attention block's mask conv).
         gather: path of a residual block whose first conv reads only the kept stream channels.
         scatter: path of a residual block whose last conv adds into only the kept channels.
         role: what the group is, for reports: ``filter``, ``rsc_in``, ``rsc_out``,
@@ -90,6 +90,16 @@ class Group:
         return self.producers if self.producers else self.consumers
 
 
+def param_key(name: str) -> str:
+    """A group name as a parameter / buffer key (``nn.ParameterDict`` refuses dots)."""
+    return name.replace(".", "__")
+
+
+def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
+    """Every ``nn.Conv2d`` of ``model`` by path."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+
+
 def conv_at(model: nn.Module, path: str) -> nn.Conv2d:
     """The conv at ``path``; a clear error if the declaration points elsewhere."""
     module = model.get_submodule(path)
@@ -110,30 +120,3 @@ def filter_group(name: str, producer: str, consumers: list[Port], units: int,
     """A plain group: one conv's filters (in units of ``unit``) and the convs that read them."""
     return Group(name=name, units=units, producers=(Port(producer, "out", 0, unit),),
                  consumers=tuple(consumers), role=role, layer=layer or producer)
-
-
-def residual_block_groups(block_path: str, block: nn.Module, mode: ResidualMode) -> list[Group]:
-    """Groups of one residual block (``conv1 -> act -> conv2``, plus identity) in ``mode``.
-
-    In ``coupled`` mode only the inner group is returned: the caller adds ``conv1``'s input and
-    ``conv2``'s output to its stream group.
-    """
-    c1, c2 = f"{block_path}.conv1", f"{block_path}.conv2"
-    inner = filter_group(f"{block_path}.mid", c1, [Port(c2, "in")], block.conv1.out_channels,
-                         layer=c1)
-    if mode != "rsc":
-        return [inner]
-    gather = Group(name=f"{block_path}.in", units=block.conv1.in_channels,
-                   consumers=(Port(c1, "in"),), gather=block_path, role="rsc_in",
-                   layer=f"{c1}.in")
-    scatter = Group(name=f"{block_path}.out", units=block.conv2.out_channels,
-                    producers=(Port(c2, "out"),), scatter=block_path, role="rsc_out", layer=c2)
-    return [gather, inner, scatter]
-
-
-def stream_writers_readers(block_paths: list[str]) -> tuple[list[Port], list[Port]]:
-    """Ports by which a chain of residual blocks writes (``conv2`` out) and reads (``conv1`` in)
-    a coupled stream."""
-    writers = [Port(f"{p}.conv2", "out") for p in block_paths]
-    readers = [Port(f"{p}.conv1", "in") for p in block_paths]
-    return writers, readers

@@ -13,11 +13,8 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from srprune.pruning.groups import Group, Port, conv_at, unit_channels
-
-
-def _key(name: str) -> str:
-    return name.replace(".", "__")
+from srprune.pruning.groups import Group, Port, param_key, unit_channels
+from srprune.pruning.handlers import layer_at
 
 
 def _channel_scale(port: Port, gamma: torch.Tensor, width: int) -> torch.Tensor:
@@ -40,7 +37,7 @@ class UnitScales(nn.Module):
     def __init__(self, model: nn.Module, groups: list[Group]) -> None:
         super().__init__()
         self.groups = {g.name: g for g in groups}
-        self.gammas = nn.ParameterDict({_key(g.name): nn.Parameter(torch.ones(g.units))
+        self.gammas = nn.ParameterDict({param_key(g.name): nn.Parameter(torch.ones(g.units))
                                         for g in groups})
         self._handles: list[RemovableHandle] = []
         self._model = [model]  # a list keeps the model out of this module's state
@@ -49,7 +46,7 @@ class UnitScales(nn.Module):
 
     def gamma(self, name: str) -> nn.Parameter:
         """The gamma vector of group ``name``."""
-        return self.gammas[_key(name)]
+        return self.gammas[param_key(name)]
 
     def attach(self) -> UnitScales:
         """Register the hooks (idempotent)."""
@@ -58,7 +55,7 @@ class UnitScales(nn.Module):
         model = self._model[0]
         for name, group in self.groups.items():
             for port in group.scale_ports:
-                conv = conv_at(model, port.module)
+                conv, _ = layer_at(model, port.module)
                 self._handles.append(self._hook(conv, port, name))
         return self
 
@@ -92,15 +89,9 @@ class UnitScales(nn.Module):
         for name, group in self.groups.items():
             g = self.gamma(name).detach()
             for port in group.scale_ports:
-                conv = conv_at(model, port.module)
+                layer, handler = layer_at(model, port.module)
                 idx = unit_channels(port, torch.arange(group.units, device=g.device))
-                factor = g.repeat_interleave(port.unit).to(conv.weight.dtype)
-                if port.axis == "out":
-                    conv.weight[idx] *= factor.view(-1, 1, 1, 1)
-                    if conv.bias is not None:
-                        conv.bias[idx] *= factor
-                else:
-                    conv.weight[:, idx] *= factor.view(1, -1, 1, 1)
+                handler.scale_channels(layer, port.axis, idx, g.repeat_interleave(port.unit))
             self.gamma(name).fill_(1.0)
 
     @torch.no_grad()

@@ -12,11 +12,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from srprune.pruning.handlers import handler_for, layer_at, prunable_layers
+
 INDEX_BUFFERS = ("in_index", "out_index")
 
 
-def _convs(model: nn.Module) -> dict[str, nn.Conv2d]:
-    return {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+def _widths(layer: nn.Module) -> tuple[int, int]:
+    handler = handler_for(layer)
+    assert handler is not None
+    return handler.widths(layer)
 
 
 def describe_structure(model: nn.Module, dense: nn.Module) -> dict[str, Any]:
@@ -26,12 +30,12 @@ def describe_structure(model: nn.Module, dense: nn.Module) -> dict[str, Any]:
         ``{"convs": {path: [in_channels, out_channels]}, "index": {path.buffer: length}}``;
         empty dicts for an unpruned model.
     """
-    dense_convs = _convs(dense)
+    dense_layers = prunable_layers(dense)
     convs = {}
-    for path, conv in _convs(model).items():
-        ref = dense_convs[path]
-        if (conv.in_channels, conv.out_channels) != (ref.in_channels, ref.out_channels):
-            convs[path] = [conv.in_channels, conv.out_channels]
+    for path, layer in prunable_layers(model).items():
+        widths = _widths(layer)
+        if widths != _widths(dense_layers[path]):
+            convs[path] = list(widths)
     index = {}
     for path, module in model.named_modules():
         for name in INDEX_BUFFERS:
@@ -39,15 +43,6 @@ def describe_structure(model: nn.Module, dense: nn.Module) -> dict[str, Any]:
             if isinstance(buf, torch.Tensor):
                 index[f"{path}.{name}"] = int(buf.numel())
     return {"convs": convs, "index": index}
-
-
-def resized_conv(conv: nn.Conv2d, c_in: int, c_out: int) -> nn.Conv2d:
-    """A new conv like ``conv`` with other channel counts (uninitialised values don't matter)."""
-    if conv.groups != 1:
-        raise ValueError("grouped convolutions are not prunable")
-    new = nn.Conv2d(c_in, c_out, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-                    bias=conv.bias is not None, padding_mode=conv.padding_mode)
-    return new.to(device=conv.weight.device, dtype=conv.weight.dtype)
 
 
 def set_submodule(model: nn.Module, path: str, module: nn.Module) -> None:
@@ -60,7 +55,8 @@ def set_submodule(model: nn.Module, path: str, module: nn.Module) -> None:
 def apply_structure(model: nn.Module, structure: dict[str, Any]) -> nn.Module:
     """Reshape a freshly built dense ``model`` in place to a recorded structure."""
     for path, (c_in, c_out) in structure.get("convs", {}).items():
-        set_submodule(model, path, resized_conv(model.get_submodule(path), c_in, c_out))
+        layer, handler = layer_at(model, path)
+        set_submodule(model, path, handler.resized(layer, c_in, c_out))
     for key, length in structure.get("index", {}).items():
         path, _, name = key.rpartition(".")
         owner = model.get_submodule(path) if path else model

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from srprune.pruning.criteria import kept_units
-from srprune.pruning.groups import Group, conv_at, unit_channels
-from srprune.pruning.structure import resized_conv, set_submodule
+from srprune.pruning.groups import Group, unit_channels
+from srprune.pruning.handlers import layer_at
+from srprune.pruning.structure import set_submodule
 
 
 def _compose_index(old: torch.Tensor | None, kept: torch.Tensor, width: int
@@ -43,8 +44,9 @@ def remove_units(model: nn.Module, groups: list[Group], removed: dict[str, torch
         if len(units) >= g.units:
             raise ValueError(f"group {g.name} would lose all of its {g.units} units")
         for port in (*g.producers, *g.consumers, *g.followers):
-            conv = conv_at(model, port.module)
-            width = conv.out_channels if port.axis == "out" else conv.in_channels
+            layer, handler = layer_at(model, port.module)
+            c_in, c_out = handler.widths(layer)
+            width = c_out if port.axis == "out" else c_in
             mask = keep.setdefault((port.module, port.axis), torch.ones(width, dtype=torch.bool))
             mask[unit_channels(port, units)] = False
         kept = kept_units(g, units)
@@ -54,18 +56,12 @@ def remove_units(model: nn.Module, groups: list[Group], removed: dict[str, torch
             index_updates.append((g.scatter, "out_index", kept, g.units))
 
     for path in sorted({p for p, _ in keep}):
-        conv = conv_at(model, path)
-        out_mask = keep.get((path, "out"), torch.ones(conv.out_channels, dtype=torch.bool))
-        in_mask = keep.get((path, "in"), torch.ones(conv.in_channels, dtype=torch.bool))
-        dev = conv.weight.device
-        out_idx = torch.nonzero(out_mask).flatten().to(dev)
-        in_idx = torch.nonzero(in_mask).flatten().to(dev)
-        new = resized_conv(conv, len(in_idx), len(out_idx))
-        new.weight.copy_(conv.weight.index_select(0, out_idx).index_select(1, in_idx))
-        if conv.bias is not None:
-            new.bias.copy_(conv.bias.index_select(0, out_idx))
-        new.train(conv.training)
-        set_submodule(model, path, new)
+        layer, handler = layer_at(model, path)
+        c_in, c_out = handler.widths(layer)
+        out_mask = keep.get((path, "out"), torch.ones(c_out, dtype=torch.bool))
+        in_mask = keep.get((path, "in"), torch.ones(c_in, dtype=torch.bool))
+        set_submodule(model, path, handler.shrink(layer, torch.nonzero(out_mask).flatten(),
+                                                  torch.nonzero(in_mask).flatten()))
 
     for path, name, kept, width in index_updates:
         block = model.get_submodule(path)

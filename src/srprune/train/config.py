@@ -21,7 +21,7 @@ loaded config (use :func:`dataclasses.replace`).
       lr: 2.0e-4
       betas: [0.9, 0.99]
       weight_decay: 0
-      spynet_lr_mult: 0.125
+      flow_lr_mult: 0.125
       fix_flow_iters: 5000
       scheduler: {name: cosine_restart, periods: [300000], restart_weights: [1], eta_min: 1.0e-7}
     loss: {eps: 1.0e-6}
@@ -35,9 +35,6 @@ loaded config (use :func:`dataclasses.replace`).
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,20 +43,14 @@ from typing import Any, Literal
 import yaml
 
 from srprune.errors import UserError
+from srprune.typed import SEED_MAX, build_section, check, check_range, to_plain
 
-
-class _FieldError(Exception):
-    """A bad value of one field, raised by ``__post_init__``; the loader adds the dotted path."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-        self.message = message
-
-
-def _check(ok: bool, key: str, message: str) -> None:
-    if not ok:
-        raise _FieldError(key, message)
+MAX_BATCH = 4096
+MAX_FRAMES = 1000
+MAX_PATCH = 2048
+MAX_ITERS = 10**9
+"""Upper bounds of the data and loop sizes (docs/limits.md): past them a run would only
+allocate until the machine runs out."""
 
 
 @dataclass(frozen=True)
@@ -71,9 +62,9 @@ class ModelConfig:
     scale: int = 4
 
     def __post_init__(self) -> None:
-        _check((self.name is None) != (self.file is None), "name",
+        check((self.name is None) != (self.file is None), "name",
                "give exactly one of model.name (e.g. basicvsr-16-2) and model.file")
-        _check(self.scale in (2, 3, 4), "scale", f"must be 2, 3 or 4, got {self.scale}")
+        check(self.scale in (2, 3, 4), "scale", f"must be 2, 3 or 4, got {self.scale}")
 
 
 @dataclass(frozen=True)
@@ -90,7 +81,7 @@ class ValConfig:
     def __post_init__(self) -> None:
         for key in ("max_clips", "max_frames", "chunk"):
             value = getattr(self, key)
-            _check(value is None or value >= 1, key, f"must be >= 1 or null, got {value}")
+            check_range(value, key, 1, MAX_FRAMES if key == "max_frames" else 10**6)
 
 
 @dataclass(frozen=True)
@@ -112,10 +103,10 @@ class DataConfig:
     val: ValConfig | None = None
 
     def __post_init__(self) -> None:
-        _check(self.num_frames >= 1, "num_frames", f"must be >= 1, got {self.num_frames}")
-        _check(self.lr_patch >= 4, "lr_patch", f"must be >= 4, got {self.lr_patch}")
-        _check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
-        _check(self.num_workers >= 0, "num_workers", f"must be >= 0, got {self.num_workers}")
+        check_range(self.num_frames, "num_frames", 1, MAX_FRAMES)
+        check_range(self.lr_patch, "lr_patch", 4, MAX_PATCH)
+        check_range(self.batch_size, "batch_size", 1, MAX_BATCH)
+        check_range(self.num_workers, "num_workers", 0, 256)
 
 
 @dataclass(frozen=True)
@@ -129,13 +120,13 @@ class SchedulerConfig:
 
     def __post_init__(self) -> None:
         if self.periods is not None:
-            _check(len(self.periods) > 0 and all(p >= 1 for p in self.periods), "periods",
+            check(len(self.periods) > 0 and all(p >= 1 for p in self.periods), "periods",
                    f"must be a non-empty list of positive lengths, got {list(self.periods)}")
         if self.restart_weights is not None:
             n = 1 if self.periods is None else len(self.periods)
-            _check(len(self.restart_weights) == n, "restart_weights",
+            check(len(self.restart_weights) == n, "restart_weights",
                    f"needs one weight per period ({n}), got {len(self.restart_weights)}")
-        _check(self.eta_min >= 0, "eta_min", f"must be >= 0, got {self.eta_min}")
+        check(self.eta_min >= 0, "eta_min", f"must be >= 0, got {self.eta_min}")
 
 
 @dataclass(frozen=True)
@@ -145,18 +136,18 @@ class OptimConfig:
     lr: float = 2e-4
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 0.0
-    spynet_lr_mult: float = 0.125
+    flow_lr_mult: float = 0.125
     fix_flow_iters: int = 0
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
     def __post_init__(self) -> None:
-        _check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
-        _check(all(0 <= b < 1 for b in self.betas), "betas", f"must be in [0, 1), got "
+        check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        check(all(0 <= b < 1 for b in self.betas), "betas", f"must be in [0, 1), got "
                f"{list(self.betas)}")
-        _check(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
-        _check(self.spynet_lr_mult >= 0, "spynet_lr_mult",
-               f"must be >= 0, got {self.spynet_lr_mult}")
-        _check(self.fix_flow_iters >= 0, "fix_flow_iters",
+        check(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
+        check(self.flow_lr_mult >= 0, "flow_lr_mult",
+               f"must be >= 0, got {self.flow_lr_mult}")
+        check(self.fix_flow_iters >= 0, "fix_flow_iters",
                f"must be >= 0, got {self.fix_flow_iters}")
 
 
@@ -167,7 +158,7 @@ class LossConfig:
     eps: float = 1e-6
 
     def __post_init__(self) -> None:
-        _check(self.eps > 0, "eps", f"must be > 0, got {self.eps}")
+        check(self.eps > 0, "eps", f"must be > 0, got {self.eps}")
 
 
 @dataclass(frozen=True)
@@ -190,16 +181,16 @@ class LoopConfig:
     tensorboard: bool = True
 
     def __post_init__(self) -> None:
-        _check(self.iters >= 1, "iters", f"must be >= 1, got {self.iters}")
+        check_range(self.iters, "iters", 1, MAX_ITERS)
         for key in ("val_every", "ckpt_every"):
-            _check(getattr(self, key) >= 0, key, f"must be >= 0, got {getattr(self, key)}")
-        _check(self.log_every >= 1, "log_every", f"must be >= 1, got {self.log_every}")
-        _check(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
-        _check(self.ema is None or 0 < self.ema < 1, "ema",
+            check(getattr(self, key) >= 0, key, f"must be >= 0, got {getattr(self, key)}")
+        check(self.log_every >= 1, "log_every", f"must be >= 1, got {self.log_every}")
+        check_range(self.seed, "seed", 0, SEED_MAX)
+        check(self.ema is None or 0 < self.ema < 1, "ema",
                f"must be a decay in (0, 1) or null, got {self.ema}")
-        _check(self.grad_clip is None or self.grad_clip > 0, "grad_clip",
+        check(self.grad_clip is None or self.grad_clip > 0, "grad_clip",
                f"must be > 0 or null, got {self.grad_clip}")
-        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+        check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                "device", f"must be cpu, cuda, cuda:N or auto, got {self.device!r}")
 
 
@@ -226,129 +217,17 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (lists for tuples), the inverse of :func:`config_from_dict`."""
-        return _plain(dataclasses.asdict(self))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+        return to_plain(self)
 
 
 # -- loading -----------------------------------------------------------------------------------
-
-def _type_name(tp: Any) -> str:
-    if tp is type(None):
-        return "null"
-    if isinstance(tp, type):
-        return {"int": "an integer", "float": "a number", "bool": "true/false",
-                "str": "a string"}.get(tp.__name__, tp.__name__)
-    return str(tp).replace("typing.", "")
-
-
-def _convert(value: Any, tp: Any, key: str) -> Any:
-    """Check/convert one YAML value against a field type; ``key`` is the dotted path."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _convert(value, option, key)
-            except UserError as e:
-                errors.append(str(e))
-        raise UserError(errors[0] if len(errors) == 1 else
-                        f"{key}: {value!r} is not " + " or ".join(
-                            _type_name(o) for o in options))
-    if origin is Literal:
-        choices = typing.get_args(tp)
-        if value not in choices:
-            raise UserError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
-        return value
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if isinstance(value, int | float | str) and not isinstance(value, bool) and \
-                len(args) == 2 and args[1] is Ellipsis:
-            value = [value]  # a single period may be written without brackets
-        if not isinstance(value, list | tuple):
-            raise UserError(f"{key}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise UserError(f"{key}: expected {len(args)} values, got {len(value)}")
-        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(
-            zip(value, args, strict=True)))
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise UserError(f"{key}: expected a mapping of keys, got {value!r}")
-        return _build(tp, value, key)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise UserError(f"{key}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
-                number = None
-            if number is not None and number.is_integer():
-                return int(number)
-        raise UserError(f"{key}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 2e-4 as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise UserError(f"{key}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        raise UserError(f"{key}: expected a string, got {value!r}")
-    raise TypeError(f"unsupported config type {tp!r} at {key}")  # a bug in this module
-
-
-def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    dotted = (lambda k: f"{prefix}.{k}") if prefix else (lambda k: k)
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        names = ", ".join(dotted(str(k)) for k in unknown)
-        raise UserError(f"unknown config key{'s' if len(unknown) > 1 else ''} {names}; "
-                        f"valid keys{' of ' + prefix if prefix else ''}: {', '.join(fields)}")
-    missing = [name for name, f in fields.items() if name not in data
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise UserError(f"missing config key {', '.join(dotted(m) for m in missing)}")
-    values = {k: _convert(v, hints[k], dotted(k)) for k, v in data.items()}
-    try:
-        return cls(**values)
-    except _FieldError as e:
-        raise UserError(f"{dotted(e.key)}: {e.message}") from None
-
 
 def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
     """Validate a plain nested dict (e.g. parsed YAML) into a :class:`TrainConfig`."""
     if not isinstance(data, Mapping):
         raise UserError("a training config must be a mapping of sections, "
                         f"got {type(data).__name__}")
-    cfg = _build(TrainConfig, data, "")
+    cfg = build_section(TrainConfig, data, "")
     if cfg.optim.scheduler.restart_weights is not None and cfg.optim.scheduler.periods is None \
             and len(cfg.optim.scheduler.restart_weights) != 1:
         raise UserError("optim.scheduler.restart_weights: one weight needed when periods is null")
@@ -366,7 +245,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise UserError(f"--set {text!r}: value is not valid YAML ({e})") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "parse error"
+        raise UserError(f"--set {text!r}: value is not valid YAML ({first})") from None
     return parts, value
 
 

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from srprune.errors import UserError
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import save_model
+from srprune.models.contract import flow_network, is_video
 from srprune.train import distributed
 from srprune.train.batches import StepBatchSampler, StepKeyedDataset
 from srprune.train.checkpoint import (
@@ -66,17 +67,18 @@ MODEL_FILE = "model.safetensors"
 
 
 def default_param_groups(model: nn.Module, optim: OptimConfig) -> list[dict[str, Any]]:
-    """Two groups: ``main`` at ``optim.lr`` and, if the model has one, ``flow`` (its
-    ``spynet``) at ``optim.lr * optim.spynet_lr_mult``. A multiplier of 0 leaves the flow network
-    out of the optimiser altogether (a cosine schedule's ``eta_min`` would otherwise move it)."""
-    flow = getattr(model, "spynet", None)
+    """Two groups: ``main`` at ``optim.lr`` and, if the model has one, ``flow`` (its declared
+    ``flow_net``) at ``optim.lr * optim.flow_lr_mult``. A multiplier of 0 leaves the flow
+    network out of the optimiser altogether (a cosine schedule's ``eta_min`` would otherwise move
+    it)."""
+    flow = flow_network(model)
     flow_params = list(flow.parameters()) if isinstance(flow, nn.Module) else []
     flow_ids = {id(p) for p in flow_params}
     main = [p for p in model.parameters() if id(p) not in flow_ids]
     groups = [{"name": "main", "params": main, "lr": optim.lr}]
-    if flow_params and optim.spynet_lr_mult > 0:
+    if flow_params and optim.flow_lr_mult > 0:
         groups.append({"name": "flow", "params": flow_params,
-                       "lr": optim.lr * optim.spynet_lr_mult})
+                       "lr": optim.lr * optim.flow_lr_mult})
     return groups
 
 
@@ -104,7 +106,8 @@ class Trainer:
             ``data.batch_size``/``num_workers`` and ``out``).
         terms: Extra :class:`~srprune.train.terms.LossTerm` callables added to the loss.
         param_groups: Builder of Adam groups; default :func:`default_param_groups`.
-        frozen: Dotted names of submodules never trained here (e.g. ``["spynet"]``).
+        frozen: Submodules never trained here, by dotted name or as modules (e.g. the model's
+            ``flow_net``).
         callbacks: ``on_step_end(iters_done, logs)`` after every update, on all ranks (see
             :data:`Callback`).
         validate: Scores a model on held-out data; run every ``train.val_every`` steps and at
@@ -122,7 +125,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, dataset: Any, config: TrainConfig, *,
                  terms: Sequence[LossTerm] = (), param_groups: ParamGroupsFn | None = None,
-                 frozen: Sequence[str] = (), callbacks: Sequence[Callback] = (),
+                 frozen: Sequence[str | nn.Module] = (), callbacks: Sequence[Callback] = (),
                  validate: Validator | None = None,
                  reconstruction: ReconstructionLoss | None = None,
                  out: str | Path | None = None, device: str | None = None, quiet: bool = False,
@@ -153,6 +156,10 @@ class Trainer:
     def _freeze(self) -> set[int]:
         frozen_ids: set[int] = set()
         for name in self.frozen:
+            if isinstance(name, nn.Module):
+                name.requires_grad_(False)
+                frozen_ids |= {id(p) for p in name.parameters()}
+                continue
             try:
                 sub = self.model.get_submodule(name)
             except AttributeError:
@@ -183,7 +190,7 @@ class Trainer:
                                sched.eta_min)
 
     def _flow_warmup(self, frozen_ids: set[int]) -> FlowWarmup:
-        flow = getattr(self.model, "spynet", None)
+        flow = flow_network(self.model)
         iters = self.config.optim.fix_flow_iters
         if not isinstance(flow, nn.Module) or iters == 0 or \
                 any(id(p) in frozen_ids for p in flow.parameters()):
@@ -246,7 +253,7 @@ class Trainer:
         for key in ("lq", "gt"):
             if key not in batch:
                 raise UserError(f"training batches need {key!r}; got keys {sorted(batch)}")
-        video = bool(getattr(self.model, "is_video", False))
+        video = is_video(self.model)
         if video and batch["lq"].dim() != 5:
             raise UserError(f"a video model needs (B,N,3,h,w) LR batches, got "
                             f"{tuple(batch['lq'].shape)}")
@@ -323,8 +330,7 @@ class Trainer:
     def _run(self, start: int, optimizer: torch.optim.Optimizer, scheduler: CosineRestartLR,
              warmup: FlowWarmup, writer: Any) -> TrainResult:
         env, loop = self.env, self.config.train
-        want_hidden = any(needs_hidden(t) for t in self.terms) and \
-            bool(getattr(self.model, "is_video", False))
+        want_hidden = any(needs_hidden(t) for t in self.terms) and is_video(self.model)
         result = TrainResult(iters_done=start, model_path=None)
         bar = None
         if not self.quiet and env.is_main and sys.stderr.isatty():
@@ -470,6 +476,6 @@ def config_changes(saved: Mapping[str, Any] | None, current: TrainConfig) -> lis
 
 
 def _resolve_device(name: str) -> str:
-    from srprune.commands.common import resolve_device
+    from srprune.devices import resolve_device
 
     return resolve_device(name)

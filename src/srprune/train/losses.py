@@ -8,8 +8,6 @@ import torch
 
 from srprune.errors import UserError
 
-HIDDEN_KEYS = ("forward", "backward")
-
 
 def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Mean of ``sqrt((pred - target)^2 + eps^2)`` over every element.
@@ -46,23 +44,22 @@ def temporal_loss(hidden_student: Mapping[str, torch.Tensor],
                   kept: KeptChannels = None) -> torch.Tensor:
     """SSL's Temporal Finetuning loss (Eq. 5): ``|H_F,T - H'_F,T| + |H_B,0 - H'_B,0|``.
 
-    Each term is the mean absolute error over its tensor. Directions missing from either side
-    (a unidirectional model has no ``backward`` state) are skipped.
+    One term per final hidden state the two models share (the model names them in its
+    ``hidden_states`` contract), each the mean absolute
+    error over its tensor. States missing from either side are skipped.
 
     Args:
-        hidden_student: Final hidden states of the pruned model, ``{"forward", "backward"}`` ->
-            (N, C', h, w), as ``BasicVSR.forward(..., return_hidden=True)`` returns them.
+        hidden_student: Final hidden states of the pruned model, name -> (N, C', h, w), as
+            ``forward(..., return_hidden=True)`` returns them.
         hidden_teacher: The same from the original model (N, C, h, w); no gradient needed.
-        kept: When the student's hidden state is narrower (coupled pruning), the indices of the
-            teacher channels it kept: one index tensor for both directions, or one per direction.
+        kept: When a student hidden state is narrower (coupled pruning), the indices of the
+            teacher channels it kept: one index tensor for all states, or one per state name.
 
     Returns:
         A scalar tensor (0 when no direction is shared).
     """
     terms = []
-    for key in HIDDEN_KEYS:
-        if key not in hidden_student or key not in hidden_teacher:
-            continue
+    for key in sorted(hidden_student.keys() & hidden_teacher.keys()):
         student, teacher = hidden_student[key], hidden_teacher[key]
         index = _kept_for(kept, key)
         if index is not None and student.shape[1] != teacher.shape[1]:

@@ -32,30 +32,50 @@ def run_training(cfg: TrainConfig, resume: bool = False, quiet: bool = False) ->
     """Train as ``cfg`` says (under torchrun: one rank of a DDP job).
 
     Writes the validated config to ``out/config.json``, and ``out/checkpoints/last.pt``,
-    ``out/train_log.jsonl``, ``out/tb/`` and ``out/model.safetensors``.
+    ``out/train_log.jsonl``, ``out/tb/`` and ``out/model.safetensors``. A run that is refused
+    (``--resume`` without a checkpoint or with one that does not match, a checkpoint present
+    without ``--resume``) leaves an existing ``out/config.json`` as it was.
     """
-    from srprune.commands.common import resolve_device
+    from srprune.devices import resolve_device
+    from srprune.errors import UserError
     from srprune.io.atomic import write_text_atomic
+    from srprune.train.checkpoint import LAST, checkpoint_dir
     from srprune.train.datasets import build_train_dataset
     from srprune.train.validate import make_validator
 
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"out {out} is a file, not a folder")
+    has_ckpt = (checkpoint_dir(out) / LAST).is_file()
+    if resume and not has_ckpt:
+        raise UserError(f"no checkpoint to resume from: {checkpoint_dir(out) / LAST} (start "
+                        "without --resume)")
+    if not resume and has_ckpt:
+        raise UserError(f"{out} already holds a training checkpoint; pass --resume to "
+                        "continue it or choose another output folder")
+    config_file = out / "config.json"
+    previous = config_file.read_text() if config_file.is_file() else None
     env = distributed.detect()
     device = distributed.device_for(env, resolve_device(cfg.train.device))
     distributed.init(env, device)
     try:
         model = build_model(cfg)
-        is_video = bool(getattr(model, "is_video", False))
-        scale = int(getattr(model.config, "scale", cfg.model.scale))
+        is_video = bool(model.is_video)
+        scale = int(model.config.scale)
         dataset = build_train_dataset(cfg.data, scale, is_video, cfg.train.seed)
         validate = None
         if cfg.data.val is not None and env.is_main:
             validate = make_validator(cfg.data.val, scale, is_video, device)
         if env.is_main:
-            out = Path(cfg.out)
             out.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+            write_text_atomic(config_file, json.dumps(cfg.to_dict(), indent=2) + "\n")
         trainer = Trainer(model, dataset, cfg, validate=validate, device=device, quiet=quiet,
                           env=env, extra={"source": cfg.model.file or cfg.model.name})
-        return trainer.fit(resume=resume)
+        try:
+            return trainer.fit(resume=resume)
+        except UserError:
+            if env.is_main and previous is not None and resume:
+                write_text_atomic(config_file, previous)  # the refused run changed nothing
+            raise
     finally:
         distributed.shutdown(env)

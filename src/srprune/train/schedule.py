@@ -101,13 +101,13 @@ class ConstantLR(CosineRestartLR):
 class FlowWarmup:
     """Fixed-flow warm-up: the flow network takes no updates for the first ``iters`` steps.
 
-    BasicSR sets ``requires_grad=False`` on SPyNet for the first ``fix_flow`` iterations, so Adam
-    skips its parameters entirely (no moment updates); afterwards SPyNet trains at the rate of its
-    own parameter group (``lr x spynet_lr_mult``). Steps are 0-based: steps ``0 .. iters-1`` are
-    frozen.
+    BasicSR sets ``requires_grad=False`` on the flow network for the first ``fix_flow``
+    iterations, so Adam skips its parameters entirely (no moment updates); afterwards it trains
+    at the rate of its own parameter group (``lr x flow_lr_mult``). Steps are 0-based: steps
+    ``0 .. iters-1`` are frozen.
 
     Args:
-        module: The flow network (``model.spynet``), or None for models without one.
+        module: The flow network (the model's ``flow_net``), or None for models without one.
         iters: Number of frozen steps (0 disables the warm-up).
     """
 

@@ -9,7 +9,7 @@ A loss term is any callable ``term(model, batch, output, step) -> dict[str, Tens
 - ``step``: 0-based index of the current iteration (for growing penalties).
 
 It returns named scalar tensors, already weighted; they are summed into the total loss and logged
-as ``loss/<name>``. A term that needs BasicVSR's final hidden states sets the attribute
+as ``loss/<name>``. A term that needs a video model's final hidden states sets the attribute
 ``needs_hidden = True``.
 """
 
@@ -31,7 +31,8 @@ class ModelOutput:
 
     Attributes:
         sr: Super-resolved output, (B,N,3,H,W) for video models, (B,3,H,W) for image models.
-        hidden: Final hidden states (``forward``/``backward``) when a term asked for them.
+        hidden: Final hidden states, by the names the model declares, when a term asked for
+            them.
     """
 
     sr: torch.Tensor

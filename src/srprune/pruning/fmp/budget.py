@@ -20,6 +20,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from srprune.pruning.groups import conv_layers
+
 Metric = Literal["params", "flops"]
 Criterion = Literal["channel", "weight", "total_fixed", "total"]
 METRICS: tuple[str, ...] = ("params", "flops")
@@ -72,11 +74,11 @@ class Accountant:
     """
 
     def __init__(self, model: nn.Module, lr_size: tuple[int, int]) -> None:
-        if getattr(model, "is_video", False):
+        if model.is_video:
             raise ValueError("the FMP accountant counts image models only")
         self.kernel: dict[str, int] = {}
         self.positions = output_positions(model, lr_size)
-        convs = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+        convs = conv_layers(model)
         conv_params = set()
         for name, conv in convs.items():
             if conv.groups != 1:

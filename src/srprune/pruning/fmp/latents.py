@@ -14,11 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from srprune.pruning.groups import Group
-
-
-def _key(name: str) -> str:
-    return name.replace(".", "__")
+from srprune.pruning.groups import Group, conv_layers, param_key
 
 
 @dataclass(frozen=True)
@@ -47,7 +43,7 @@ def axis_layouts(model: nn.Module, groups: list[Group]) -> dict[AxisKey, list[Se
             seg = Segment(port.offset, g.units * port.unit, f"group:{g.name}", port.unit)
             claimed.setdefault((port.module, port.axis), []).append(seg)
     layouts: dict[AxisKey, list[Segment]] = {}
-    for path, conv in _convs(model).items():
+    for path, conv in conv_layers(model).items():
         for axis, width in (("out", conv.out_channels), ("in", conv.in_channels)):
             segs = sorted(claimed.get((path, axis), []), key=lambda s: s.start)
             filled: list[Segment] = []
@@ -67,10 +63,6 @@ def axis_layouts(model: nn.Module, groups: list[Group]) -> dict[AxisKey, list[Se
     return layouts
 
 
-def _convs(model: nn.Module) -> dict[str, nn.Conv2d]:
-    return {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
-
-
 class LatentBank(nn.Module):
     """The latent vectors (``N(0, 1)`` init) and, per group, a monotone ``alive`` mask.
 
@@ -88,22 +80,23 @@ class LatentBank(nn.Module):
                     sizes[s.name] = s.length
         self.names = sorted(sizes)
         self.z = nn.ParameterDict({
-            _key(n): nn.Parameter(torch.randn(sizes[n], generator=generator))
+            param_key(n): nn.Parameter(torch.randn(sizes[n], generator=generator))
             for n in self.names})
         for g in groups:
-            self.register_buffer(f"alive__{_key(g.name)}", torch.ones(g.units, dtype=torch.bool))
+            self.register_buffer(f"alive__{param_key(g.name)}",
+                                 torch.ones(g.units, dtype=torch.bool))
 
     def vector(self, name: str) -> torch.Tensor:
         """The latent called ``name`` (``group:<g>`` or ``free:<axis>``)."""
-        return self.z[_key(name)]
+        return self.z[param_key(name)]
 
     def latent(self, group: str) -> nn.Parameter:
         """The latent vector of group ``group``."""
-        return self.z[_key(f"group:{group}")]
+        return self.z[param_key(f"group:{group}")]
 
     def alive(self, group: str) -> torch.Tensor:
         """Boolean mask of the units of ``group`` still in the network."""
-        return getattr(self, f"alive__{_key(group)}")
+        return getattr(self, f"alive__{param_key(group)}")
 
     def channel_mask(self, segments: list[Segment]) -> torch.Tensor:
         """0/1 float mask over an axis: removed units' channels are 0."""

@@ -26,7 +26,7 @@ from srprune.pruning.fmp.budget import Accountant, ConvState, Ratios, active, co
 from srprune.pruning.fmp.hyperconv import HyperWeight, bake, install
 from srprune.pruning.fmp.latents import LatentBank, axis_layouts
 from srprune.pruning.fmp.settings import FMPSettings
-from srprune.pruning.groups import Group
+from srprune.pruning.groups import Group, conv_layers
 from srprune.pruning.surgery import remove_units
 from srprune.train.config import OptimConfig
 from srprune.train.loop import StopTraining
@@ -36,13 +36,10 @@ def _soft_threshold_(x: torch.Tensor, amount: float) -> None:
     x.copy_(torch.sign(x) * torch.clamp(x.abs() - amount, min=0.0))
 
 
-def _touches_image(layouts: dict, path: str, shape: tuple[int, ...], model: nn.Module) -> bool:
-    """Whether a conv reads or writes image channels: an axis no group covers whose width is 3
-    (RGB) or 3 s^2 (RGB before a pixel shuffle)."""
-    scale = getattr(getattr(model, "config", None), "scale", 1)
-    widths = {"out": shape[0], "in": shape[1]}
-    return any(all(seg.name.startswith("free:") for seg in layouts[(path, axis)])
-               and widths[axis] in (3, 3 * scale * scale) for axis in ("in", "out"))
+def image_convs(model: nn.Module) -> set[str]:
+    """Paths of the convs that read or write image channels, as the model declares them (its
+    ``image_ports``)."""
+    return {port.module for port in model.image_ports()}
 
 
 def _hold_(x: torch.Tensor, where: torch.Tensor, value: float) -> None:
@@ -71,14 +68,12 @@ class FMPSearch:
         model.add_module("fmp_latents", self.bank)
         self.hypers: dict[str, HyperWeight] = {}
         self.has_bias: dict[str, bool] = {}
-        for path, conv in [(n, m) for n, m in model.named_modules()
-                           if isinstance(m, nn.Conv2d)]:
+        for path, conv in conv_layers(model).items():
             self.has_bias[path] = conv.bias is not None
             self.hypers[path] = install(conv, self.bank, layouts[(path, "in")],
                                         layouts[(path, "out")], settings.embed, gen)
-        self.weight_prunable = {
-            path: not (settings.dense_image_convs and _touches_image(layouts, path, h.shape, model))
-            for path, h in self.hypers.items()}
+        image = image_convs(model) if settings.dense_image_convs else set()
+        self.weight_prunable = {path: path not in image for path in self.hypers}
         self.channels_on, self.weights_on = True, True
         self.history: list[dict[str, float]] = []
         self.converged_at: int | None = None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from srprune.errors import UserError
-from srprune.pruning.config import section_from_dict
-from srprune.pruning.fmp.budget import CRITERIA, METRICS
-from srprune.pruning.groups import RESIDUAL_MODES
+from srprune.pruning.config import MAX_ITERS, MAX_REPORT_SIDE
+from srprune.typed import SEED_MAX, build_section, check, check_range
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,8 @@ class FMPSettings:
         latency_repeats: repeats of the interleaved latency measurement.
     """
 
-    metric: str = "params"
-    criterion: str = "total"
+    metric: Literal["params", "flops"] = "params"
+    criterion: Literal["channel", "weight", "total_fixed", "total"] = "total"
     gamma_c: float = 0.3
     gamma_w: float = 0.1
     tolerance: float = 0.005
@@ -52,7 +51,7 @@ class FMPSettings:
     search_iters: int = 10000
     lambda_c: float = 1.0
     lambda_w: float = 1.0
-    weight_reg: str = "l1"
+    weight_reg: Literal["l1", "l2"] = "l1"
     threshold_c: float = 5e-3
     threshold_w: float = 5e-3
     min_units: int = 2
@@ -60,33 +59,29 @@ class FMPSettings:
     latent_lr: float | None = None
     indicator_lr: float | None = None
     embed: int = 8
-    residual: str = "coupled"
+    residual: Literal["rsc", "coupled", "fixed"] = "coupled"
     seed: int = 0
     report_lr_size: tuple[int, int] | None = None
     latency_repeats: int = 5
 
     def __post_init__(self) -> None:
-        def bad(key: str, msg: str) -> UserError:
-            return UserError(f"fmp.{key}: {msg}")
-
-        if self.metric not in METRICS:
-            raise bad("metric", f"must be one of {', '.join(METRICS)}, got {self.metric!r}")
-        if self.criterion not in CRITERIA:
-            raise bad("criterion", f"must be one of {', '.join(CRITERIA)}, got "
-                                   f"{self.criterion!r}")
-        if not (0 <= self.gamma_c < 1 and 0 <= self.gamma_w < 1
-                and self.gamma_c + self.gamma_w < 1):
-            raise bad("gamma_c", "gamma_c and gamma_w must be in [0, 1) with a sum below 1")
-        if self.weight_reg not in ("l1", "l2"):
-            raise bad("weight_reg", f"must be l1 or l2, got {self.weight_reg!r}")
-        if self.residual not in RESIDUAL_MODES:
-            raise bad("residual", f"must be one of {', '.join(RESIDUAL_MODES)}")
-        for key in ("check_every", "search_iters", "min_units", "embed", "latency_repeats"):
-            if getattr(self, key) < 1:
-                raise bad(key, "must be >= 1")
+        check(0 <= self.gamma_c < 1, "gamma_c", f"must be in [0, 1), got {self.gamma_c}")
+        check(0 <= self.gamma_w < 1, "gamma_w", f"must be in [0, 1), got {self.gamma_w}")
+        check(self.gamma_c + self.gamma_w < 1, "gamma_w",
+              f"gamma_c + gamma_w must be below 1, got {self.gamma_c + self.gamma_w}")
+        for key in ("check_every", "search_iters"):
+            check_range(getattr(self, key), key, 1, MAX_ITERS)
+        check_range(self.min_units, "min_units", 1, 4096)
+        check_range(self.embed, "embed", 1, 256)
+        check_range(self.latency_repeats, "latency_repeats", 1, 1000)
         for key in ("lambda_c", "lambda_w", "threshold_c", "threshold_w", "tolerance"):
-            if getattr(self, key) < 0:
-                raise bad(key, "must be >= 0")
+            check_range(getattr(self, key), key, 0)
+        for key in ("latent_lr", "indicator_lr"):
+            check_range(getattr(self, key), key, 0, lo_open=True)
+        check_range(self.seed, "seed", 0, SEED_MAX)
+        if self.report_lr_size is not None:
+            for i, side in enumerate(self.report_lr_size):
+                check_range(side, f"report_lr_size[{i}]", 4, MAX_REPORT_SIDE)
 
     def report_size(self, scale: int) -> tuple[int, int]:
         """The LR size of budgets and reports: the setting, else a 1280x720 output."""
@@ -95,6 +90,6 @@ class FMPSettings:
         return 720 // scale, 1280 // scale
 
 
-def fmp_settings_from_dict(data: dict[str, Any] | None) -> FMPSettings:
-    """Build the ``fmp`` settings, naming unknown keys."""
-    return section_from_dict(FMPSettings, data, "fmp")
+def fmp_settings_from_dict(data: Mapping[str, Any] | None) -> FMPSettings:
+    """Build the ``fmp`` settings (types, ranges and unknown keys checked by dotted name)."""
+    return build_section(FMPSettings, data, "fmp")

@@ -1,7 +1,9 @@
 """Pruning methods as recipes over the shared parts (see :mod:`.recipe`).
 
 * ``ssl``: SSL / RSCL (Xia et al.): RSC residual blocks, pixel-shuffle units, global min-L1
-  selection, growing L2 on the selected scaling factors, removal, Temporal Finetuning.
+  selection with per-weight mean scores (as the authors' released code ranks; the paper's
+  ``sum`` is ``prune.score_norm: sum``; results/score_norm.md), growing L2 on the selected
+  scaling factors, removal, Temporal Finetuning.
 * ``l1``: L1-norm filter pruning (Li et al., ICLR 2017): one-shot, the residual blocks' last
   convs and the streams left whole, then plain finetuning.
 * ``scratch``: the SSL-compact architecture trained from random weights for twice as long.
@@ -22,7 +24,7 @@ from srprune.errors import UserError
 from srprune.pruning.methods.recipe import Recipe
 
 SSL = Recipe("ssl", residual="rsc", scope="global", order="min", regularize=True,
-             temporal_finetune=True)
+             temporal_finetune=True, score_norm="mean")
 L1 = Recipe("l1", residual="fixed", scope="global", order="min")
 SCRATCH = SSL.but(name="scratch", regularize=False, temporal_finetune=False, reinit=True,
                   finetune_factor=2.0)

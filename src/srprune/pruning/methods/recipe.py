@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from srprune.pruning.criteria import Order, Scope, Scorer, l1_scores
+from srprune.pruning.criteria import Order, Scope, ScoreNorm, Scorer, l1_scores
 from srprune.pruning.groups import ResidualMode
 
 ScaleKind = Literal["gamma", "weight_norm"]
@@ -21,6 +21,8 @@ class Recipe:
         residual: how the model declares residual streams (``rsc``, ``coupled``, ``fixed``).
         scope, order: selection rule (Table 4's five variants are scope x order, plus random).
         scorer: unit importance.
+        score_norm: ``sum`` (the paper's formula) or ``mean`` (per weight, as the authors'
+            released code ranks) of the scorer's magnitudes.
         regularize: push the selected units' scales to zero (growing L2) before removal.
         scales: what that L2 acts on: ``gamma`` (SSL: one scaling factor per unit, on the
             group's outputs) or ``weight_norm`` (ASSL: each producer conv weight-normalised,
@@ -36,6 +38,7 @@ class Recipe:
     scope: Scope = "global"
     order: Order = "min"
     scorer: Scorer = l1_scores
+    score_norm: ScoreNorm = "sum"
     regularize: bool = False
     scales: ScaleKind = "gamma"
     temporal_finetune: bool = False

@@ -3,10 +3,12 @@
 Every stage reads the previous stage's file from the output folder and writes its own, so any
 stage can run alone and an interrupted run continues where it stopped:
 
-    selection.json         units chosen for removal (select)
+    run.json               what produced each stage (fingerprints; see runs/stages.py)
+    selection.json         units chosen for removal and the scorer (select)
     regularized.safetensors  dense weights with the scales folded in (regularize; ASSL also
                            rewrites the streams' sets in selection.json when it aligns them)
-    pruned.safetensors     the compact model before finetuning (remove)
+    pruned.safetensors     the compact model before finetuning (remove; from the dense weights
+                           when the regularize stage is not run)
     model.safetensors      the finetuned compact model (finetune)
     report.json, report.md, ratios.png (report)
 """
@@ -24,24 +26,74 @@ from torch import nn
 from srprune.errors import UserError
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model, save_model
+from srprune.models.contract import flow_path, require
 from srprune.models.registry import build_model
-from srprune.pruning.config import PruneSettings, alignment_iters
+from srprune.pruning.config import PruneSettings, alignment_iters, settings_from_dict
 from srprune.pruning.criteria import round_kept_units, score_groups, select_units
 from srprune.pruning.groups import Group
 from srprune.pruning.handles import gamma_handles, weight_norm_handles
 from srprune.pruning.methods.recipe import Recipe
 from srprune.pruning.regularizers import GrowingL2Schedule
-from srprune.pruning.stages import StagedRun, has_checkpoint
+from srprune.pruning.sizes import SizeModel
 from srprune.pruning.surgery import remove_units
-from srprune.train.config import TrainConfig
+from srprune.pruning.targets import SizeTarget, fit_selection
+from srprune.runs.common import one_period, train_dataset, training_inputs, validator
+from srprune.runs.fingerprint import file_hash
+from srprune.runs.stages import StagedRun, has_checkpoint
+from srprune.train.config import TrainConfig, apply_overrides, config_from_dict, read_yaml
+from srprune.typed import to_plain
 
 STAGES = ("select", "regularize", "remove", "finetune", "report")
+
+
+def load_prune_config(path: Path, dense: Path, overrides: list[Any], ratio: float | None
+                      ) -> tuple[PruneSettings, TrainConfig]:
+    """(PruneSettings, TrainConfig) from a pruning YAML plus overrides (``KEY=VALUE`` strings
+    or ``(KEY, value)`` pairs) and an optional ratio; ``model`` becomes ``{file: dense}``."""
+    data = apply_overrides(read_yaml(path), overrides)
+    data.pop("fmp", None)
+    prune = data.pop("prune", None)
+    if ratio is not None:
+        prune = {**(prune if isinstance(prune, dict) else {}), "ratio": ratio} \
+            if prune is None or isinstance(prune, dict) else prune
+    data["model"] = {"file": str(dense)}
+    try:
+        return settings_from_dict(prune), config_from_dict(data)
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
+
+
+def size_function(model: nn.Module, groups: list[Group], kind: str,
+                  lr_size: tuple[int, int]) -> Any:
+    """``removed -> size`` of the compact model: params, or MACs per frame at ``lr_size``
+    (``macs``: without the flow network; ``macs+flow``: with one pass of it per frame)."""
+    from srprune.profile import count_macs, flow_child
+
+    sizes = SizeModel(model, lr_size)
+    flow = 0.0
+    if kind == "macs+flow":
+        _, parts = count_macs(model, lr_size)
+        flow = parts.get(flow_child(model), 0.0)
+
+    def size(removed: dict[str, torch.Tensor]) -> float:
+        if kind == "params":
+            return sizes.params(groups, removed)
+        return sizes.macs(groups, removed) + flow
+
+    return size
+
+
+def recipe_inputs(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as plain values (the scorer by its name)."""
+    fields = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "scorer"}
+    return {**fields, "scorer": getattr(recipe.scorer, "__name__", repr(recipe.scorer))}
 
 
 def effective_recipe(recipe: Recipe, s: PruneSettings) -> Recipe:
     """The recipe with the config's overrides applied."""
     changes: dict[str, Any] = {}
-    for key in ("scope", "order", "residual", "pixel_shuffle", "temporal_finetune"):
+    for key in ("scope", "order", "residual", "pixel_shuffle", "temporal_finetune",
+                "score_norm"):
         value = getattr(s, key)
         if value is not None:
             changes[key] = value
@@ -73,9 +125,11 @@ class PrunePipeline(StagedRun):
     DONE = {"select": "selection.json", "regularize": "regularized.safetensors",
             "remove": "pruned.safetensors", "finetune": "model.safetensors",
             "report": "report.json"}
+    TRAINING = {"regularize": "regularize", "finetune": "finetune"}
 
     def __init__(self, recipe: Recipe, settings: PruneSettings, train_config: TrainConfig,
-                 dense_path: Path, out: Path, device: str = "cpu", quiet: bool = False) -> None:
+                 dense_path: Path, out: Path, device: str = "cpu", quiet: bool = False,
+                 on_change: str = "refuse") -> None:
         self.recipe = effective_recipe(recipe, settings)
         self.s = settings
         self.cfg = train_config
@@ -83,6 +137,54 @@ class PrunePipeline(StagedRun):
         self.out = Path(out)
         self.device = device
         self.quiet = quiet
+        self.on_change = on_change  # type: ignore[assignment]
+        self.requested: list[str] = list(STAGES)
+
+    # -- fingerprints ------------------------------------------------------------------------
+    def _dense_hash(self) -> str:
+        if not self.dense_path.is_file():
+            raise UserError(f"model file not found: {self.dense_path}")
+        return file_hash(self.dense_path)
+
+    def _removes_from_regularized(self) -> bool:
+        """Whether remove reads regularize's output (else the dense weights: the regularize
+        stage is neither asked for now nor finished under the current settings)."""
+        return "regularize" in self.requested or self.is_current("regularize")
+
+    def _finetuned(self) -> bool:
+        return "finetune" in self.requested or self.is_current("finetune")
+
+    def stage_inputs(self, stage: str) -> dict[str, Any]:
+        """What each stage depends on; fingerprints chain through ``after``."""
+        s = self.s
+        if stage == "select":
+            sized = s.target is not None and not s.target.startswith("ratio")
+            return {"method": recipe_inputs(self.recipe), "dense": self._dense_hash(),
+                    "ratio": s.ratio, "target": s.target, "seed": s.seed,
+                    "target_lr_size": list(s.report_lr_size) if sized else None}
+        if stage == "regularize":
+            keys = ("delta", "t1", "tau", "t2", "reg_iters", "reg_lr", "scale_lr",
+                    "align_iters", "align_weight")
+            return {"after": self.after("select"), "dense": self._dense_hash(),
+                    "prune": {k: getattr(s, k) for k in keys},
+                    "training": training_inputs(self.cfg)}
+        if stage == "remove":
+            source = ({"after": self.after("regularize")} if self._removes_from_regularized()
+                      else {"weights": "dense (regularize not run)",
+                            "dense": self._dense_hash(), "selection": self.after("select")})
+            return {**source, "reinit": self.recipe.reinit,
+                    "seed": s.seed if self.recipe.reinit else None}
+        if stage == "finetune":
+            return {"after": self.after("remove"), "dense": self._dense_hash(),
+                    "lambda_tf": s.lambda_tf, "finetune_factor": self.recipe.finetune_factor,
+                    "temporal_finetune": self.recipe.temporal_finetune,
+                    "training": training_inputs(self.cfg)}
+        if stage == "report":
+            return {"after": self.after("finetune" if self._finetuned() else "remove"),
+                    "lr_size": list(s.report_lr_size), "latency": [s.latency_frames,
+                                                                    s.latency_repeats],
+                    "val": to_plain(self.cfg.data.val), "device": self.device}
+        raise ValueError(stage)
 
     # -- files -------------------------------------------------------------------------------
     def _need(self, name: str, stage: str) -> Path:
@@ -103,45 +205,49 @@ class PrunePipeline(StagedRun):
         groups = prunable_groups(model, self.recipe)
         if not groups:
             raise UserError(f"{self.dense_path.name}: the model declares nothing to prune")
-        scores = score_groups(model, groups, self.recipe.scorer)
-        removed = round_kept_units(groups, scores, select_units(
-            groups, scores, self.s.ratio, self.recipe.scope, self.recipe.order, self.s.seed),
-            self.s.round_to)
+        scores = score_groups(model, groups, self.recipe.scorer, self.recipe.score_norm)
+        total = sum(g.units for g in groups)
+
+        def select(ratio: float) -> dict[str, torch.Tensor]:
+            return select_units(groups, scores, ratio, self.recipe.scope, self.recipe.order,
+                                self.s.seed)
+
+        ratio, fit = self.s.ratio, None
+        if self.s.target is not None:
+            target = SizeTarget.parse(self.s.target)
+            if target.kind == "ratio":
+                ratio = target.value
+            else:
+                fit = fit_selection(groups, scores, self.recipe.scope, self.recipe.order,
+                                    self.s.seed, size_function(model, groups, target.kind,
+                                                               tuple(self.s.report_lr_size)),
+                                    target.value)
+                ratio = fit.ratio
+        removed = select(ratio) if fit is None else fit.removed
+        removed = round_kept_units(groups, scores, removed, self.s.round_to)
         rows = [{"group": g.name, "role": g.role, "layer": g.layer, "units": g.units,
                  "removed": removed[g.name].tolist()} for g in groups]
-        total = sum(g.units for g in groups)
         n = sum(len(v) for v in removed.values())
-        payload = {"method": self.recipe.name, "ratio": self.s.ratio,
-                   "recipe": {k: v for k, v in dataclasses.asdict(self.recipe).items()
-                              if k != "scorer"},
+        target_row = None if fit is None else {
+            "target": self.s.target, "lr_size": list(self.s.report_lr_size),
+            "achieved": fit.size, "relative_error": fit.relative_error}
+        payload = {"method": self.recipe.name, "ratio": ratio, "target": target_row,
+                   "recipe": recipe_inputs(self.recipe),
+                   "scorer": {"name": recipe_inputs(self.recipe)["scorer"],
+                              "norm": self.recipe.score_norm},
+                   "fingerprint": self.fingerprint_of("select"),
                    "units": total, "removed": n, "groups": rows}
         write_text_atomic(self.path("selection.json"), json.dumps(payload, indent=1))
         self._say(f"[select] {n} of {total} units selected ({len(groups)} groups, "
-                  f"{self.recipe.scope} {self.recipe.order})")
-
-    def _trainer_config(self, iters: int, lr: float | None, out: Path) -> TrainConfig:
-        """The regularisation run: ``iters`` at ``lr``, one cosine period, no EMA or flow
-        warm-up (SPyNet is frozen there)."""
-        cfg = self.cfg
-        optim = cfg.optim if lr is None else dataclasses.replace(cfg.optim, lr=lr)
-        loop = dataclasses.replace(cfg.train, iters=iters, ema=None)
-        sched = dataclasses.replace(optim.scheduler, periods=None, restart_weights=None)
-        optim = dataclasses.replace(optim, scheduler=sched, fix_flow_iters=0)
-        return dataclasses.replace(cfg, optim=optim, train=loop, out=str(out))
+                  f"{self.recipe.scope} {self.recipe.order})" + (
+                      "" if fit is None else f"; target {self.s.target}: {fit.size:.4g} "
+                      f"({100 * fit.relative_error:.2f} % off) at p = {ratio:.4f}"))
 
     def _dataset(self, model: nn.Module) -> Any:
-        from srprune.train.datasets import build_train_dataset
-
-        return build_train_dataset(self.cfg.data, model.config.scale, model.is_video,
-                                   self.cfg.train.seed)
+        return train_dataset(self.cfg, model)
 
     def _validator(self, model: nn.Module) -> Any:
-        from srprune.train.validate import make_validator
-
-        if self.cfg.data.val is None:
-            return None
-        return make_validator(self.cfg.data.val, model.config.scale, model.is_video,
-                              self.device)
+        return validator(self.cfg, model, self.device)
 
     def regularize(self) -> None:
         """Growing L2 on the selected units' scales (SSL's gammas or ASSL's weight-norm scales,
@@ -183,7 +289,8 @@ class PrunePipeline(StagedRun):
                 log.append({"step": step, "alpha": schedule.alpha(step - 1),
                             **handles.status(model)})
 
-        frozen = ["spynet"] if hasattr(model, "spynet") else []
+        flow = flow_path(model)
+        frozen = [flow] if flow else []
         scale_lr = self.s.scale_lr or self.s.reg_lr
 
         def param_groups(m: nn.Module, optim: Any) -> list[dict[str, Any]]:
@@ -198,10 +305,10 @@ class PrunePipeline(StagedRun):
             return groups + (extra if scales else [])
 
         trainer = Trainer(model, self._dataset(model),
-                          self._trainer_config(iters, self.s.reg_lr, folder),
+                          one_period(self.cfg, iters, folder, self.s.reg_lr),
                           terms=[handles.term] if handles else [], param_groups=param_groups,
                           frozen=frozen, callbacks=[record], device=self.device,
-                          quiet=self.quiet, extra={"stage": "regularize"})
+                          quiet=self.quiet, save_final=False, extra={"stage": "regularize"})
         trainer.fit(resume=resume)
         _log_gammas(folder, log)
         model = trainer.model
@@ -232,8 +339,15 @@ class PrunePipeline(StagedRun):
         write_text_atomic(path, json.dumps(data, indent=1))
 
     def remove(self) -> None:
-        """Physically remove the selected units (Scratch: from fresh random weights)."""
-        model = load_model(self._need("regularized.safetensors", "remove"))
+        """Physically remove the selected units (Scratch: from fresh random weights).
+
+        Reads the regularize stage's weights, or the dense weights when that stage is not run
+        (``--stages select,remove``: one-shot removal without regularisation)."""
+        if self._removes_from_regularized():
+            model = load_model(self._need("regularized.safetensors", "remove"))
+        else:
+            model = load_model(self.dense_path)
+            self._say("[remove] regularize not run: removing from the dense weights")
         if self.recipe.reinit:
             torch.manual_seed(self.s.seed)
             model = build_model(model.config)
@@ -252,7 +366,7 @@ class PrunePipeline(StagedRun):
 
         model = load_model(self._need("pruned.safetensors", "finetune")).train()
         terms = []
-        if self.recipe.temporal_finetune and getattr(model, "is_video", False) \
+        if self.recipe.temporal_finetune and require(model).hidden_states \
                 and self.s.lambda_tf > 0:
             teacher = load_model(self.dense_path)
             terms.append(TemporalTerm(teacher, self.s.lambda_tf,
@@ -272,24 +386,60 @@ class PrunePipeline(StagedRun):
         self._say(f"[finetune] {iters} iterations -> {self.path('model.safetensors')}")
 
     def _stream_kept(self, model: nn.Module) -> dict[str, torch.Tensor] | None:
-        """Kept hidden-state channels per direction when the recipe shrinks the streams."""
-        if self.recipe.residual != "coupled":
-            return None
+        """Kept channels of each hidden state whose width a pruned group sets (the model's
+        ``hidden_states`` contract names the group)."""
         data = json.loads(self.path("selection.json").read_text())
+        rows = {g["group"]: g for g in data["groups"]}
         kept = {}
-        for g in data["groups"]:
-            if g["role"] == "stream":
-                direction = "backward" if g["group"].startswith("backward") else "forward"
+        for state, group in require(model).hidden_states.items():
+            g = rows.get(group) if group else None
+            if g and g["removed"]:
                 keep = torch.ones(g["units"], dtype=torch.bool)
                 keep[torch.tensor(g["removed"], dtype=torch.long)] = False
-                kept[direction] = torch.nonzero(keep).flatten()
+                kept[state] = torch.nonzero(keep).flatten()
         return kept or None
 
     def report(self) -> None:
         """Params, MACs, latency and PSNR/SSIM before and after; per-layer ratio plot."""
-        from srprune.pruning.report import write_report
+        from srprune.runs.prune_report import write_report
 
-        write_report(self)
+        selection = json.loads(self._need("selection.json", "report").read_text())
+        final = self.path("model.safetensors")
+        compact = final if final.exists() else self._need("pruned.safetensors", "report")
+        before = self.path("pruned.safetensors") if final.exists() else None
+        dense = load_model(self.dense_path)
+        report = write_report(
+            self.out, selection, self.dense_path, compact, before,
+            lr_size=tuple(self.s.report_lr_size), device=self.device,
+            latency_frames=self.s.latency_frames, latency_repeats=self.s.latency_repeats,
+            validate=self._validator(dense), temporal=self._temporal(dense, compact, before))
+        if not self.quiet:
+            from srprune.runs.prune_report import report_markdown
+
+            print(report_markdown(report), flush=True)
+
+
+    TEMPORAL_FRAMES = 20
+
+    def _temporal(self, dense: nn.Module, compact: Path, before: Path | None
+                  ) -> dict[str, Any] | None:
+        """Per-frame drift from the dense model on the first validation clip (video models
+        with validation data only)."""
+        if not require(dense).hidden_states or self.cfg.data.val is None:
+            return None
+        from srprune.data.layouts import load_clip
+        from srprune.runs.propagation import temporal_errors
+        from srprune.train.datasets import val_clips
+
+        clips, _ = val_clips(self.cfg.data.val, dense.config.scale, True)
+        clip = clips[0]
+        n = min(len(clip), self.cfg.data.val.max_frames or self.TEMPORAL_FRAMES,
+                self.TEMPORAL_FRAMES)
+        lr, gt = load_clip(clip, dense.config.scale, list(range(n)))
+        models = {} if before is None else {"pruned (before finetune)": load_model(before)}
+        models["compact"] = load_model(compact)
+        errors = temporal_errors(dense, models, lr, gt, self._stream_kept(dense))
+        return {"clip": clip.name, **errors}
 
 
 def _log_gammas(folder: Path, log: list[dict[str, float]]) -> None:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from srprune.io.atomic import atomic_path, write_text_atomic
 from srprune.io.model_file import load_model
 from srprune.profile import count_macs, count_params, flow_child, latency_side_by_side
-
-if TYPE_CHECKING:
-    from srprune.pruning.pipeline import PrunePipeline
 
 ROLE_COLOURS = {"rsc_in": "#4c72b0", "filter": "#55a868", "rsc_out": "#c44e52",
                 "pixel_shuffle": "#8172b2", "stream": "#ccb974"}
@@ -56,45 +54,55 @@ def ratio_summary(selection: dict[str, Any]) -> dict[str, float]:
     return {role: statistics.fmean(v) for role, v in by_role.items()}
 
 
-def write_report(pipe: PrunePipeline) -> dict[str, Any]:
-    """Measure dense vs compact and write report.json, report.md and ratios.png."""
-    selection = json.loads(pipe._need("selection.json", "report").read_text())
-    final = pipe.path("model.safetensors")
-    compact_path = final if final.exists() else pipe._need("pruned.safetensors", "report")
-    dense = load_model(pipe.dense_path)
+def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact_path: Path,
+                 before_finetune: Path | None, *, lr_size: tuple[int, int], device: str,
+                 latency_frames: int, latency_repeats: int,
+                 validate: Callable[[Any], dict[str, float]] | None,
+                 temporal: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Measure dense vs compact and write report.json, report.md and ratios.png into ``out``.
+
+    Args:
+        selection: the run's selection.json.
+        compact_path: the compact model to report (finetuned if there is one).
+        before_finetune: the compact model before finetuning, scored as its own row (None:
+            no such row).
+        lr_size, latency_frames, latency_repeats: where MACs and latency are measured.
+        validate: scores a model on the validation data (None: no quality rows).
+        temporal: per-frame drift from the dense model (``runs/propagation.py``), written to
+            temporal.json and plotted in temporal.png (None: not measured).
+    """
+    dense = load_model(dense_path)
     compact = load_model(compact_path)
-    lr_size = tuple(pipe.s.report_lr_size)
     sized: dict[str, dict[str, Any]] = {}
     for name, model in (("dense", dense), ("compact", compact)):
         params, _ = count_params(model)
         macs, parts = count_macs(model, lr_size)
         sized[name] = {"params": params, "macs_per_frame": macs,
                        "macs_per_frame_excl_flow": macs - parts.get(flow_child(model), 0.0)}
-    runs = latency_side_by_side({"dense": dense, "compact": compact}, lr_size,
-                                pipe.s.latency_frames, pipe.device,
-                                repeats=pipe.s.latency_repeats)
+    runs = latency_side_by_side({"dense": dense, "compact": compact}, lr_size, latency_frames,
+                                device, repeats=latency_repeats)
     for name, row in sized.items():
         row["latency_ms_per_frame"] = statistics.median(runs[name])
         row["latency_runs_ms"] = runs[name]
-    validator = pipe._validator(dense)
-    if validator is None:
+    if validate is None:
         rows = sized
     else:  # reading order; the pruned-before-finetune model has the compact one's size
         from srprune.models.bicubic import Bicubic, BicubicConfig
 
         models = {"bicubic": Bicubic(BicubicConfig(scale=dense.config.scale)), "dense": dense}
         rows = {"bicubic": {}, "dense": sized["dense"]}
-        if pipe.path("pruned.safetensors").exists() and final.exists():
-            models["pruned (before finetune)"] = load_model(pipe.path("pruned.safetensors"))
+        if before_finetune is not None:
+            models["pruned (before finetune)"] = load_model(before_finetune)
             rows["pruned (before finetune)"] = dict(sized["compact"])
         models["compact"], rows["compact"] = compact, sized["compact"]
         for name, model in models.items():
-            rows[name].update(validator(model.to(pipe.device)))
+            rows[name].update(validate(model.to(device)))
     d, c = rows["dense"], rows["compact"]
     report = {
         "method": selection["method"], "ratio": selection["ratio"],
-        "recipe": selection["recipe"], "dense": str(pipe.dense_path),
-        "compact": str(compact_path), "lr_size": list(lr_size), "device": pipe.device,
+        "recipe": selection["recipe"], "dense": str(dense_path),
+        "compact": str(compact_path), "lr_size": list(lr_size), "device": device,
+        "latency": {"frames": latency_frames, "repeats": latency_repeats},
         "rows": rows,
         "param_reduction": d["params"] / c["params"],
         "mac_reduction": d["macs_per_frame"] / c["macs_per_frame"],
@@ -103,10 +111,19 @@ def write_report(pipe: PrunePipeline) -> dict[str, Any]:
         "mean_ratio_by_role": ratio_summary(selection),
         "units": selection["units"], "units_removed": selection["removed"],
     }
-    write_text_atomic(pipe.path("report.json"), json.dumps(report, indent=2))
-    plot_ratios(selection, pipe.path("ratios.png"))
-    write_text_atomic(pipe.path("report.md"), report_markdown(report))
-    pipe._say(report_markdown(report))
+    if temporal is not None:
+        from srprune.runs.propagation import plot_temporal
+
+        write_text_atomic(out / "temporal.json", json.dumps(temporal, indent=1))
+        plot_temporal(temporal, out / "temporal.png",
+                      f"{selection['method']} at p = {selection['ratio']:.3g}: drift from the "
+                      f"dense model on clip {temporal['clip']}")
+        report["temporal"] = {name: {"output_mae_first": row["output_mae"][0],
+                                     "output_mae_last": row["output_mae"][-1]}
+                              for name, row in temporal["rows"].items() if "output_mae" in row}
+    write_text_atomic(out / "report.json", json.dumps(report, indent=2))
+    plot_ratios(selection, out / "ratios.png")
+    write_text_atomic(out / "report.md", report_markdown(report))
     return report
 
 
@@ -133,4 +150,11 @@ def report_markdown(r: dict[str, Any]) -> str:
               "units removed.", "", "Mean pruning ratio by group role: " + ", ".join(
                   f"{k} {v:.2f}" for k, v in r["mean_ratio_by_role"].items()) + ".", "",
               "![per-layer pruning ratios](ratios.png)", ""]
+    if r.get("temporal"):
+        drift = "; ".join(f"{name} {v['output_mae_first']:.2f} at the first frame, "
+                          f"{v['output_mae_last']:.2f} at the last"
+                          for name, v in r["temporal"].items())
+        lines += ["Drift from the dense model per frame (mean absolute output difference in "
+                  f"uint8 levels): {drift}; hidden states in temporal.json.", "",
+                  "![temporal error propagation](temporal.png)", ""]
     return "\n".join(lines)

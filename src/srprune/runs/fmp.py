@@ -4,6 +4,7 @@ FMP starts from an untrained network (the config's ``model.name``, or the archit
 ``--model``, whose trained weights then serve only as the report's reference row). Files in the
 output folder:
 
+    run.json                what produced each stage (fingerprints; see runs/stages.py)
     search/                 the search run (checkpoints, logs, TensorBoard) and history.json
     selection.json          removed units per group, weight densities, budgets reached
     pruned.safetensors      the extracted compact model (zeros stored sparsely)
@@ -25,11 +26,15 @@ from torch import nn
 from srprune.errors import UserError
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model, save_model
+from srprune.models.contract import require
 from srprune.models.registry import build_model, config_from_name
 from srprune.pruning.fmp.search import FMPSearch
 from srprune.pruning.fmp.settings import FMPSettings
-from srprune.pruning.stages import StagedRun, has_checkpoint
+from srprune.runs.common import one_period, train_dataset, training_inputs, validator
+from srprune.runs.fingerprint import file_hash
+from srprune.runs.stages import StagedRun, has_checkpoint
 from srprune.train.config import TrainConfig
+from srprune.typed import to_plain
 
 STAGES = ("search", "finetune", "report")
 DONE = {"search": "pruned.safetensors", "finetune": "model.safetensors", "report": "report.json"}
@@ -63,14 +68,17 @@ class FMPPipeline(StagedRun):
 
     STAGES = STAGES
     DONE = DONE
+    TRAINING = {"search": "search", "finetune": "finetune"}
 
     def __init__(self, settings: FMPSettings, train_config: TrainConfig, out: Path,
-                 device: str = "cpu", quiet: bool = False) -> None:
+                 device: str = "cpu", quiet: bool = False, on_change: str = "refuse") -> None:
         self.s = settings
         self.cfg = train_config
         self.out = Path(out)
         self.device = device
         self.quiet = quiet
+        self.on_change = on_change  # type: ignore[assignment]
+        self.requested: list[str] = list(STAGES)
         m = train_config.model
         if m.file is not None:
             self.reference_path: Path | None = Path(m.file)
@@ -78,22 +86,34 @@ class FMPPipeline(StagedRun):
         else:
             self.reference_path = None
             self.arch = config_from_name(m.name, m.scale)
-        probe = build_model(self.arch)
-        if not hasattr(probe, "channel_groups") or getattr(probe, "is_video", False):
-            raise UserError(f"FMP prunes image-SR models (ESRB, EDSR); {self.arch.arch} is not one")
+        self.probe = require(build_model(self.arch))
+        if self.probe.is_video or not self.probe.channel_groups(settings.residual):
+            raise UserError(f"FMP prunes image-SR models with prunable channels; "
+                            f"{self.arch.arch} is not one")
 
     # -- shared pieces -----------------------------------------------------------------------
     def _dataset(self) -> Any:
-        from srprune.train.datasets import build_train_dataset
-
-        return build_train_dataset(self.cfg.data, self.arch.scale, False, self.cfg.train.seed)
+        return train_dataset(self.cfg, self.probe)
 
     def _validator(self) -> Any:
-        from srprune.train.validate import make_validator
+        return validator(self.cfg, self.probe, self.device)
 
-        if self.cfg.data.val is None:
-            return None
-        return make_validator(self.cfg.data.val, self.arch.scale, False, self.device)
+    def stage_inputs(self, stage: str) -> dict[str, Any]:
+        """What each stage depends on; fingerprints chain through ``after``."""
+        if stage == "search":
+            ref = self.cfg.model.file
+            return {"method": "fmp", "fmp": to_plain(self.s),
+                    "architecture": to_plain(self.arch),
+                    "reference": file_hash(ref) if ref and Path(ref).is_file() else None,
+                    "training": training_inputs(self.cfg)}
+        if stage == "finetune":
+            return {"after": self.after("search"), "training": training_inputs(self.cfg)}
+        if stage == "report":
+            finetuned = "finetune" in self.requested or self.is_current("finetune")
+            return {"after": self.after("finetune" if finetuned else "search"),
+                    "lr_size": list(self.lr_size()), "latency_repeats": self.s.latency_repeats,
+                    "val": to_plain(self.cfg.data.val), "device": self.device}
+        raise ValueError(stage)
 
     def lr_size(self) -> tuple[int, int]:
         return self.s.report_size(self.arch.scale)
@@ -120,11 +140,7 @@ class FMPPipeline(StagedRun):
                 if len(search.history) != n:
                     write_text_atomic(history_file, json.dumps(search.history))
 
-        cfg = self.cfg
-        sched = dataclasses.replace(cfg.optim.scheduler, periods=None, restart_weights=None)
-        optim = dataclasses.replace(cfg.optim, scheduler=sched, fix_flow_iters=0)
-        loop = dataclasses.replace(cfg.train, iters=self.s.search_iters, ema=None, val_every=0)
-        run_cfg = dataclasses.replace(cfg, optim=optim, train=loop, out=str(folder))
+        run_cfg = one_period(self.cfg, self.s.search_iters, folder, val_every=0)
         terms = [search.indicator_penalty] if self.s.weight_reg == "l2" else []
         trainer = Trainer(model, self._dataset(), run_cfg, terms=terms,
                           param_groups=search.param_groups, callbacks=[keep_history],
@@ -147,6 +163,7 @@ class FMPPipeline(StagedRun):
         selection = {
             "method": "fmp", "ratio": self.s.gamma_c + self.s.gamma_w,
             "settings": dataclasses.asdict(self.s), "architecture": dataclasses.asdict(self.arch),
+            "fingerprint": self.fingerprint_of("search"),
             "search_iters_done": result.iters_done,
             "converged_at": None if forced else result.iters_done,
             "completed_by_force": forced, "achieved": achieved,
@@ -185,9 +202,19 @@ class FMPPipeline(StagedRun):
 
     def report(self) -> None:
         """Params, MACs (all and non-zero), latency, file size, PSNR/SSIM; budgets reached."""
-        from srprune.pruning.fmp.report import write_fmp_report
+        from srprune.runs.fmp_report import fmp_report_markdown, write_fmp_report
 
-        write_fmp_report(self)
+        final = self.path("model.safetensors")
+        compact = final if final.exists() else self.path("pruned.safetensors")
+        if not compact.exists():
+            raise UserError(f"stage report needs {compact}; run the search stage first")
+        selection = json.loads(self.path("selection.json").read_text())
+        report = write_fmp_report(
+            self.out, selection, self.arch, self.reference_path, compact,
+            self.path("pruned.safetensors") if final.exists() else None,
+            lr_size=self.lr_size(), device=self.device, latency_repeats=self.s.latency_repeats,
+            validate=self._validator())
+        self._say(fmp_report_markdown(report))
 
 
 def _save_sparse(path: Path, model: nn.Module, extra: dict[str, Any]) -> None:

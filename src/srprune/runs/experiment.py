@@ -2,6 +2,9 @@
 
 A run is a (method, ratio, overrides, seed) tuple executed by :class:`PrunePipeline` in its own
 folder, so an interrupted experiment resumes where it stopped and finished runs are skipped.
+Every run's stages are fingerprinted with the whole effective config (prune settings, training
+config, the dense model's hash, srprune's version): when the experiment or its pruning YAML
+changes, exactly the affected stages of the affected runs are redone, never reused.
 Tables shaped like the SSL paper's are written to ``out``:
 
 * ``table3.md``: method x ratio (params, MACs, PSNR/SSIM, mean ± std over seeds), with
@@ -17,15 +20,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from srprune.errors import UserError
 from srprune.io.atomic import atomic_path, write_text_atomic
+from srprune.pruning.methods import METHODS
+from srprune.runs.fingerprint import changes, fingerprint
+from srprune.typed import SEED_MAX, build_section, check, check_range, to_plain
 
 ABLATIONS: dict[str, dict[str, Any]] = {
     "aligned pruning": {"residual": "coupled", "pixel_shuffle": True, "temporal_finetune": False},
@@ -40,6 +47,35 @@ CRITERIA: dict[str, dict[str, Any]] = {
     "Max + Local": {"scope": "local", "order": "max"},
     "Random": {"scope": "global", "order": "random"},
 }
+
+
+def _check_ratios(ratios: tuple[float, ...], key: str) -> None:
+    for i, r in enumerate(ratios):
+        check(0.0 <= r < 1.0, f"{key}[{i}]", f"must be in [0, 1), got {r}")
+
+
+def _check_seeds(seeds: tuple[int, ...] | None, key: str) -> None:
+    for i, seed in enumerate(seeds or ()):
+        check_range(seed, f"{key}[{i}]", 0, SEED_MAX)
+
+
+def _check_method(method: str, key: str) -> None:
+    check(method in METHODS, key, f"unknown method {method!r}; choose one of "
+                                  f"{', '.join(METHODS)}")
+
+
+@dataclass(frozen=True)
+class ExtraCell:
+    """A Table 3 cell outside the grid: one method at some ratios and seeds."""
+
+    method: str
+    ratios: tuple[float, ...]
+    seeds: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        _check_method(self.method, "method")
+        _check_ratios(self.ratios, "ratios")
+        _check_seeds(self.seeds, "seeds")
 
 
 @dataclass(frozen=True)
@@ -66,7 +102,7 @@ class ExperimentConfig:
     methods: tuple[str, ...] = ("ssl", "assl", "l1", "scratch")
     ratios: tuple[float, ...] = (0.3, 0.5, 0.7)
     seeds: tuple[int, ...] = (0,)
-    extra: tuple[dict[str, Any], ...] = ()
+    extra: tuple[ExtraCell, ...] = ()
     control: bool = False
     ablation_ratio: float | None = 0.5
     ablation_seeds: tuple[int, ...] | None = None
@@ -74,6 +110,22 @@ class ExperimentConfig:
     criteria_seeds: tuple[int, ...] | None = None
     out: str = "runs/experiment"
     device: str = "auto"
+    size: Literal["macs", "macs+flow", "params", "ratio"] = "macs"
+    size_reference: str = "ssl"
+
+    def __post_init__(self) -> None:
+        _check_method(self.size_reference, "size_reference")
+        check((self.dense is None) != (self.train_config is None), "dense",
+              "give exactly one of dense (a model file) and train_config")
+        for i, method in enumerate(self.methods):
+            _check_method(method, f"methods[{i}]")
+        _check_ratios(self.ratios, "ratios")
+        _check_ratios(self.criteria_ratios, "criteria_ratios")
+        if self.ablation_ratio is not None:
+            _check_ratios((self.ablation_ratio,), "ablation_ratio")
+        for key in ("seeds", "ablation_seeds", "criteria_seeds"):
+            _check_seeds(getattr(self, key), key)
+        check(len(self.seeds) > 0, "seeds", "needs at least one seed")
 
 
 @dataclass(frozen=True)
@@ -94,30 +146,21 @@ class RunSpec:
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
-    """Read and validate an experiment YAML (unknown keys are errors)."""
+    """Read and validate an experiment YAML (types, ranges and unknown keys by dotted name)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"experiment config not found: {path}")
-    data = yaml.safe_load(path.read_text()) or {}
-    names = {f.name for f in dataclasses.fields(ExperimentConfig)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise UserError(f"{path}: unknown experiment keys: {', '.join(unknown)}")
-    for key in ("methods", "ratios", "seeds", "criteria_ratios", "ablation_seeds",
-                "criteria_seeds", "extra"):
-        if data.get(key) is not None:
-            data[key] = tuple(data[key])
     try:
-        cfg = ExperimentConfig(**data)
-    except TypeError as e:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "parse error"
+        raise UserError(f"{path}: not valid YAML ({first})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read it ({e})") from None
+    try:
+        return build_section(ExperimentConfig, data, "")
+    except UserError as e:
         raise UserError(f"{path}: {e}") from None
-    if (cfg.dense is None) == (cfg.train_config is None):
-        raise UserError(f"{path}: give exactly one of dense (a model file) and train_config")
-    for cell in cfg.extra:
-        if not isinstance(cell, dict) or set(cell) != {"method", "ratios", "seeds"}:
-            raise UserError(f"{path}: each entry of extra needs exactly method, ratios and "
-                            f"seeds, got {cell!r}")
-    return cfg
 
 
 CONTROL_OVERRIDES: dict[str, Any] = {"temporal_finetune": False}
@@ -142,9 +185,9 @@ def plan(cfg: ExperimentConfig) -> list[RunSpec]:
         for seed in cfg.seeds:
             add(RunSpec("control", "dense, trained on", "ssl", 0.0, seed, CONTROL_OVERRIDES))
     for cell in cfg.extra:
-        for seed in cell["seeds"]:
-            for ratio in cell["ratios"]:
-                add(RunSpec("table3", cell["method"], cell["method"], float(ratio), int(seed)))
+        for seed in cell.seeds:
+            for ratio in cell.ratios:
+                add(RunSpec("table3", cell.method, cell.method, ratio, seed))
     if cfg.ablation_ratio is not None:
         for seed in cfg.ablation_seeds if cfg.ablation_seeds is not None else cfg.seeds:
             for row, over in ABLATIONS.items():
@@ -158,10 +201,9 @@ def plan(cfg: ExperimentConfig) -> list[RunSpec]:
 
 def run_experiment(cfg: ExperimentConfig, quiet: bool = False) -> dict[str, Any]:
     """Train (or take) the dense model, run every planned run, write the tables."""
-    from srprune.commands.common import resolve_device
-    from srprune.commands.prune import load_prune_config
+    from srprune.devices import resolve_device
     from srprune.pruning.methods import get_recipe
-    from srprune.pruning.pipeline import PrunePipeline
+    from srprune.runs.prune import PrunePipeline, load_prune_config
 
     out = Path(cfg.out)
     device = resolve_device(cfg.device)
@@ -170,27 +212,60 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False) -> dict[str, Any]
         raise UserError(f"dense model not found: {dense}")
     results = []
     specs = plan(cfg)
+    targets = column_targets(cfg, dense, {s.ratio for s in specs if s.table != "control"})
     for i, spec in enumerate(specs, 1):
         if not quiet:
             print(f"[experiment] run {i}/{len(specs)}: {spec.table} {spec.row} p={spec.ratio} "
                   f"seed {spec.seed}", flush=True)
         prune = {**spec.overrides, "seed": spec.seed}
+        if spec.table != "control" and spec.ratio in targets:
+            prune["target"] = targets[spec.ratio]
         overrides = [(f"prune.{k}", v) for k, v in prune.items()]
         settings, train_cfg = load_prune_config(Path(cfg.prune_config), dense, overrides,
                                                 spec.ratio)
         train_cfg = dataclasses.replace(
             train_cfg, train=dataclasses.replace(train_cfg.train, seed=spec.seed))
         folder = out / "runs" / spec.folder
-        PrunePipeline(get_recipe(spec.method), settings, train_cfg, dense, folder, device,
-                      quiet=True).run()
+        pipe = PrunePipeline(get_recipe(spec.method), settings, train_cfg, dense, folder, device,
+                             quiet=True, on_change="redo")
+        pipe.run()
         report = json.loads((folder / "report.json").read_text())
         results.append({"spec": dataclasses.asdict(spec), "folder": str(folder),
+                        "fingerprint": pipe.fingerprint_of("report"),
                         "iters": _trained_iters(folder), "report": report})
-        summary = {"config": dataclasses.asdict(cfg), "dense": str(dense), "runs": results,
+        summary = {"config": to_plain(cfg), "dense": str(dense), "runs": results,
                    "complete": i == len(specs)}
         write_text_atomic(out / "experiment.json", json.dumps(summary, indent=1))
-        write_tables(summary, out)  # after every run: partial tables while it goes on
+        summary["written"] = [str(p) for p in write_tables(summary, out)]  # partial tables
     return summary
+
+
+def column_targets(cfg: ExperimentConfig, dense: Path, ratios: set[float]) -> dict[float, str]:
+    """``{p: "macs=..."}``: the size ``cfg.size_reference``'s compact model has at each p (its
+    selection on the dense model; no training), which every method is then pruned to."""
+    if cfg.size == "ratio":
+        return {}
+    from srprune.io.model_file import load_model
+    from srprune.pruning.criteria import score_groups, select_units
+    from srprune.pruning.methods import get_recipe
+    from srprune.runs.prune import (
+        effective_recipe,
+        load_prune_config,
+        prunable_groups,
+        size_function,
+    )
+
+    settings, _ = load_prune_config(Path(cfg.prune_config), dense, [], None)
+    recipe = effective_recipe(get_recipe(cfg.size_reference), settings)
+    model = load_model(dense)
+    groups = prunable_groups(model, recipe)
+    scores = score_groups(model, groups, recipe.scorer, recipe.score_norm)
+    size = size_function(model, groups, cfg.size, tuple(settings.report_lr_size))
+    targets = {}
+    for p in sorted(r for r in ratios if r > 0):
+        removed = select_units(groups, scores, p, recipe.scope, recipe.order, settings.seed)
+        targets[p] = f"{cfg.size}={size(removed):.10g}"
+    return targets
 
 
 def _trained_iters(folder: Path) -> int:
@@ -203,15 +278,31 @@ def _trained_iters(folder: Path) -> int:
 
 
 def _train_dense(cfg: ExperimentConfig, out: Path, quiet: bool) -> Path:
+    """Train the dense model into ``out/dense`` (or take the one there, when it was trained
+    from the same effective config; a changed config retrains it)."""
+    from srprune.runs.common import training_inputs
     from srprune.train.checkpoint import LAST, checkpoint_dir
     from srprune.train.config import load_config
     from srprune.train.run import run_training
 
     folder = out / "dense"
     model = folder / "model.safetensors"
-    if model.is_file():
-        return model
     train = load_config(cfg.train_config, [("out", str(folder))])
+    inputs = {"training": training_inputs(train), "model": to_plain(train.model)}
+    record = folder / "fingerprint.json"
+    old = json.loads(record.read_text()) if record.is_file() else None
+    if old is not None and old.get("fingerprint") != fingerprint(inputs):
+        if not quiet:
+            print(f"[experiment] dense training config changed "
+                  f"({changes(old.get('inputs', {}), inputs)}): retraining", flush=True)
+        shutil.rmtree(folder)
+    elif old is None and folder.exists():
+        shutil.rmtree(folder)  # no record of what trained it: never reuse it
+    elif model.is_file():
+        return model
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(record, json.dumps({"fingerprint": fingerprint(inputs),
+                                          "inputs": inputs}, indent=1))
     result = run_training(train, resume=(checkpoint_dir(folder) / LAST).is_file(), quiet=quiet)
     return Path(result.model_path or model)
 
@@ -250,17 +341,26 @@ def _reference_rows(runs: list[dict[str, Any]], base: dict[str, Any]) -> list[st
     return lines
 
 
-def write_tables(summary: dict[str, Any], out: Path) -> None:
-    """table2/3/4.md and psnr_vs_macs.png from the runs in ``summary``."""
+def write_tables(summary: dict[str, Any], out: Path) -> list[Path]:
+    """table2/3/4.md and psnr_vs_macs.png from the runs in ``summary``; returns the files
+    written."""
     runs = summary["runs"]
+    written: list[Path] = []
     if not runs:
-        return
+        return written
     first = runs[0]["report"]
     base = first["rows"]
     h, w = first["lr_size"]
+    config = summary.get("config", {})
+    size = config.get("size", "ratio")
+    column = ("p = the fraction of units removed" if size == "ratio" else
+              f"every method pruned to the {size} that "
+              f"{config.get('size_reference', 'ssl')}'s compact model has at p "
+              "(equal size, as the paper's Table 3)")
     head = (f"PSNR / SSIM of the finetuned compact models on the validation clips (mean ± "
-            f"sample std over seeds, n = seeds, when several); GMACs per frame at LR {h}x{w} "
-            "without / with the flow network. Made by `srprune experiment`.")
+            f"sample std over seeds, n = seeds, when several); in brackets params and GMACs "
+            f"per frame at LR {h}x{w} without / with the flow network. Columns: {column}. "
+            "Made by `srprune experiment`.")
 
     def by(table: str) -> dict[tuple[str, float], list[dict[str, Any]]]:
         groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
@@ -290,7 +390,13 @@ def write_tables(summary: dict[str, Any], out: Path) -> None:
             lines.append(f"| {row} | " + " | ".join(cells) + " |")
         lines += ["", "| reference | PSNR / SSIM |", "|---|---|", *ref, ""]
         write_text_atomic(out / f"{table}.md", "\n".join(lines))
+        written.append(out / f"{table}.md")
     _plot(runs, base, out / "psnr_vs_macs.png")
+    written.append(out / "psnr_vs_macs.png")
+    for table in ("table2", "table3", "table4"):  # tables of an earlier grid, now empty
+        if out / f"{table}.md" not in written:
+            (out / f"{table}.md").unlink(missing_ok=True)
+    return written
 
 
 def _plot(runs: list[dict[str, Any]], base: dict[str, Any], path: Path) -> None:

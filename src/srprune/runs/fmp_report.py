@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model
 from srprune.models.registry import build_model
 from srprune.profile import count_macs, count_params, latency_side_by_side
-from srprune.pruning.report import plot_ratios
+from srprune.runs.prune_report import plot_ratios
 
 if TYPE_CHECKING:
     from torch import nn
-
-    from srprune.pruning.fmp.pipeline import FMPPipeline
 
 
 def _size_row(model: nn.Module, lr_size: tuple[int, int], file: Any = None) -> dict[str, Any]:
@@ -29,43 +29,50 @@ def _size_row(model: nn.Module, lr_size: tuple[int, int], file: Any = None) -> d
     return row
 
 
-def write_fmp_report(pipe: FMPPipeline) -> dict[str, Any]:
-    """Measure and write report.json, report.md and ratios.png."""
+def write_fmp_report(out: Path, selection: dict[str, Any], arch: Any,
+                     reference_path: Path | None, compact_path: Path,
+                     before_finetune: Path | None, *, lr_size: tuple[int, int], device: str,
+                     latency_repeats: int,
+                     validate: Callable[[Any], dict[str, float]] | None) -> dict[str, Any]:
+    """Measure and write report.json, report.md and ratios.png into ``out``.
+
+    Args:
+        selection: the run's selection.json.
+        arch: the searched architecture's config (the dense row when there is no reference).
+        reference_path: a trained dense model of that architecture (None: untrained row only).
+        compact_path, before_finetune: the compact model, and the one before finetuning.
+        validate: scores a model on the validation data (None: no quality columns).
+    """
     from srprune.models.bicubic import Bicubic, BicubicConfig
 
-    selection = json.loads(pipe.path("selection.json").read_text())
-    final = pipe.path("model.safetensors")
-    compact_path = final if final.exists() else pipe.path("pruned.safetensors")
     compact = load_model(compact_path)
-    lr_size = pipe.lr_size()
-    if pipe.reference_path is not None:
-        dense, dense_name = load_model(pipe.reference_path), "dense (reference)"
+    if reference_path is not None:
+        dense, dense_name = load_model(reference_path), "dense (reference)"
     else:
-        dense, dense_name = build_model(pipe.arch), "dense (untrained architecture)"
-    models: dict[str, Any] = {"bicubic": Bicubic(BicubicConfig(scale=pipe.arch.scale))}
+        dense, dense_name = build_model(arch), "dense (untrained architecture)"
+    models: dict[str, Any] = {"bicubic": Bicubic(BicubicConfig(scale=arch.scale))}
     rows: dict[str, dict[str, Any]] = {"bicubic": {}}
     models[dense_name] = dense
-    rows[dense_name] = _size_row(dense, lr_size, pipe.reference_path)
-    if final.exists():
-        models["pruned (before finetune)"] = load_model(pipe.path("pruned.safetensors"))
+    rows[dense_name] = _size_row(dense, lr_size, reference_path)
+    if before_finetune is not None:
+        models["pruned (before finetune)"] = load_model(before_finetune)
         rows["pruned (before finetune)"] = _size_row(models["pruned (before finetune)"],
-                                                     lr_size, pipe.path("pruned.safetensors"))
+                                                     lr_size, before_finetune)
     models["compact"] = compact
     rows["compact"] = _size_row(compact, lr_size, compact_path)
-    runs = latency_side_by_side({"dense": dense, "compact": compact}, lr_size, 1, pipe.device,
-                                repeats=pipe.s.latency_repeats)
+    runs = latency_side_by_side({"dense": dense, "compact": compact}, lr_size, 1, device,
+                                repeats=latency_repeats)
     rows[dense_name]["latency_ms"] = statistics.median(runs["dense"])
     rows["compact"]["latency_ms"] = statistics.median(runs["compact"])
-    validator = pipe._validator()
-    if validator is not None:
+    if validate is not None:
         for name, model in models.items():
-            if name == dense_name and pipe.reference_path is None:
+            if name == dense_name and reference_path is None:
                 continue  # an untrained network has no score worth printing
-            rows[name].update(validator(model.to(pipe.device)))
+            rows[name].update(validate(model.to(device)))
     d, c = rows[dense_name], rows["compact"]
     report = {
         "method": "fmp", "settings": selection["settings"], "lr_size": list(lr_size),
-        "device": pipe.device, "compact": str(compact_path), "rows": rows,
+        "device": device, "compact": str(compact_path), "rows": rows,
         "achieved": selection["achieved"], "search_iters_done": selection["search_iters_done"],
         "converged_at": selection["converged_at"],
         "completed_by_force": selection["completed_by_force"],
@@ -73,11 +80,9 @@ def write_fmp_report(pipe: FMPPipeline) -> dict[str, Any]:
         "nonzero_mac_reduction": d["nonzero_macs"] / c["nonzero_macs"],
         "speedup": d["latency_ms"] / c["latency_ms"],
     }
-    write_text_atomic(pipe.path("report.json"), json.dumps(report, indent=2))
-    plot_ratios(selection, pipe.path("ratios.png"))
-    text = fmp_report_markdown(report)
-    write_text_atomic(pipe.path("report.md"), text)
-    pipe._say(text)
+    write_text_atomic(out / "report.json", json.dumps(report, indent=2))
+    plot_ratios(selection, out / "ratios.png")
+    write_text_atomic(out / "report.md", fmp_report_markdown(report))
     return report
 
 

@@ -1,0 +1,152 @@
+"""Size targets: prune to a number of MACs or params instead of a ratio of units.
+
+``macs=4.0G`` (SR part: MACs per frame without the flow network, which is never pruned),
+``macs+flow=4.0G`` (with one flow-network pass per frame), ``params=0.7M`` or ``ratio=0.5``.
+The selection that meets a size target is searched on the scores alone (sizes come from
+:class:`~srprune.pruning.sizes.SizeModel`: no surgery, no training), so every method can be
+compared at equal size, as the papers do:
+
+* global ranking: the number of units removed (in score order) is bisected; the size changes by
+  one unit at a time;
+* local ranking: the same ratio in every group is bisected, then single units are added to or
+  given back from the groups (greedily, at most a unit or so per group) until the size is within
+  0.2 % of the target, because the coarse steps of equal ratios (a shrinking residual stream
+  narrows every conv that touches it) can miss a target by several percent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from srprune.pruning.criteria import (
+    Order,
+    Scope,
+    local_quotas,
+    rank_units,
+    select_units,
+    take_quotas,
+)
+from srprune.pruning.groups import Group
+
+Kind = Literal["macs", "macs+flow", "params", "ratio"]
+_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+Removed = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SizeTarget:
+    """What the compact model should weigh."""
+
+    kind: Kind
+    value: float
+
+    @classmethod
+    def parse(cls, text: str) -> SizeTarget:
+        """``macs=4.0G`` / ``macs+flow=4G`` / ``params=0.7M`` / ``ratio=0.5``."""
+        m = re.fullmatch(r"\s*(macs\+flow|macs|params|ratio)\s*=\s*([0-9.eE+-]+)\s*([kKmMgGtT]?)"
+                         r"\s*", text)
+        if not m:
+            raise ValueError(f"size target {text!r} is not macs=4.0G, macs+flow=4.0G, "
+                             "params=0.7M or ratio=0.5")
+        try:
+            value = float(m[2]) * _SUFFIX[m[3].lower()]
+        except ValueError:
+            raise ValueError(f"size target {text!r}: {m[2]!r} is not a number") from None
+        kind = m[1]
+        if kind == "ratio" and not 0.0 <= value < 1.0:
+            raise ValueError(f"size target {text!r}: a ratio must be in [0, 1)")
+        if kind != "ratio" and not value > 0:
+            raise ValueError(f"size target {text!r}: must be > 0")
+        return cls(kind, value)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"{self.kind}={self.value:g}"
+
+
+@dataclass(frozen=True)
+class TargetFit:
+    """The selection that meets a target, and how close it came."""
+
+    removed: Removed
+    ratio: float
+    size: float
+    relative_error: float
+
+
+def _bisect(n_max: int, at: Callable[[int], float], target: float) -> int:
+    """The n in [0, n_max] whose (non-increasing) size is closest to ``target``."""
+    if at(n_max) >= target:
+        return n_max
+    if at(0) <= target:
+        return 0
+    lo, hi = 0, n_max  # at(lo) > target >= at(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if at(mid) <= target:
+            hi = mid
+        else:
+            lo = mid
+    return min((lo, hi), key=lambda k: abs(at(k) - target))
+
+
+def fit_selection(groups: list[Group], scores: dict[str, torch.Tensor], scope: Scope,
+                  order: Order, seed: int, size: Callable[[Removed], float],
+                  target: float) -> TargetFit:
+    """The removal whose compact size (``size(removed)``) is closest to ``target``."""
+    total = sum(g.units for g in groups)
+    most = total - len(groups)  # every group keeps a unit
+    if scope == "global":
+        def select(n: int) -> Removed:
+            return select_units(groups, scores, n / total, scope, order, seed)
+        memo: dict[int, float] = {}
+
+        def at(n: int) -> float:
+            if n not in memo:
+                memo[n] = size(select(n))
+            return memo[n]
+        n = _bisect(most, at, target)
+        removed = select(n)
+    else:
+        ranking = rank_units(groups, scores, order, seed)
+        steps: dict[int, list[int]] = {}
+
+        def quotas(n: int) -> list[int]:
+            if n not in steps:
+                steps[n] = local_quotas(groups, n / total)
+            return steps[n]
+
+        n = _bisect(most, lambda k: size(take_quotas(groups, ranking, quotas(k))), target)
+        removed = _refine(groups, ranking, list(quotas(n)), size, target)
+    achieved = size(removed)
+    return TargetFit(removed=removed, ratio=sum(len(v) for v in removed.values()) / total,
+                     size=achieved, relative_error=abs(achieved - target) / target)
+
+
+def _refine(groups: list[Group], ranking: dict[str, torch.Tensor], quota: list[int],
+            size: Callable[[Removed], float], target: float, tolerance: float = 0.002
+            ) -> Removed:
+    """Greedy single-unit moves (one more or one fewer unit in a group) toward ``target``."""
+    def error(q: list[int]) -> float:
+        return abs(size(take_quotas(groups, ranking, q)) - target) / target
+
+    best = error(quota)
+    while best > tolerance:
+        move, move_err = None, best
+        for i, g in enumerate(groups):
+            for d in (1, -1):
+                if 0 <= quota[i] + d <= g.units - 1:
+                    quota[i] += d
+                    e = error(quota)
+                    quota[i] -= d
+                    if e < move_err:
+                        move, move_err = (i, d), e
+        if move is None:
+            break
+        quota[move[0]] += move[1]
+        best = move_err
+    return take_quotas(groups, ranking, quota)

@@ -1,0 +1,163 @@
+"""What every staged run shares: an output folder, a record of what produced each stage, and
+the rules for reruns.
+
+Each stage's inputs (settings, recipe, input-file hashes, the fingerprint of the stage it reads
+from, srprune's version) are hashed into a fingerprint and recorded in ``OUT/run.json`` when the
+stage finishes (and, for training stages, when they start, so an interrupted stage resumes only
+under the same settings). Fingerprints chain, so a change anywhere reaches every later stage.
+
+Rules for a requested stage:
+
+* recorded with the same fingerprint and its output present: skipped ("done already");
+* never run: run;
+* recorded with another fingerprint, or its output present with no record: **refused** with
+  one line naming what changed, unless ``force`` (redo every requested stage) or
+  ``on_change="redo"`` (redo exactly the stages whose inputs changed; the experiment runner's
+  mode). A redone training stage starts over: its old checkpoints are removed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from srprune import __version__
+from srprune.errors import UserError
+from srprune.io.atomic import write_text_atomic
+from srprune.runs.fingerprint import changes, fingerprint
+
+MANIFEST = "run.json"
+OnChange = Literal["refuse", "redo"]
+
+
+class StagedRun:
+    """Base of :class:`~srprune.runs.prune.PrunePipeline` and FMP's pipeline.
+
+    Subclasses set ``STAGES`` (in order), ``DONE`` (``{stage: the file it leaves}``),
+    ``TRAINING`` (``{stage: its run folder}`` for stages that checkpoint), ``out`` and
+    ``quiet``, give each stage a method of its name, and say what each stage depends on in
+    :meth:`stage_inputs`.
+    """
+
+    STAGES: tuple[str, ...] = ()
+    DONE: dict[str, str] = {}
+    TRAINING: dict[str, str] = {}
+    out: Path
+    quiet: bool
+    on_change: OnChange = "refuse"
+
+    # -- what subclasses provide ---------------------------------------------------------------
+    def stage_inputs(self, stage: str) -> dict[str, Any]:
+        """Everything ``stage`` depends on (plain JSON values). Use :meth:`after` for the stage
+        whose output it reads."""
+        raise NotImplementedError
+
+    # -- records -------------------------------------------------------------------------------
+    def path(self, name: str) -> Path:
+        return self.out / name
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    def _manifest(self) -> dict[str, Any]:
+        path = self.path(MANIFEST)
+        if not path.is_file():
+            return {"format": "srprune-run", "stages": {}}
+        try:
+            data = json.loads(path.read_text())
+            if not isinstance(data.get("stages"), dict):
+                raise ValueError("no stages")
+            return data
+        except (ValueError, AttributeError, OSError) as e:
+            raise UserError(f"{path} is damaged ({e}); remove it or choose another "
+                            "--out") from None
+
+    def _write_manifest(self, data: dict[str, Any]) -> None:
+        write_text_atomic(self.path(MANIFEST), json.dumps(data, indent=1))
+
+    def record(self, stage: str) -> dict[str, Any] | None:
+        """The recorded entry of ``stage`` (None if never run here)."""
+        return self._manifest()["stages"].get(stage)
+
+    def _store(self, stage: str, inputs: dict[str, Any], state: str) -> None:
+        data = self._manifest()
+        data["stages"][stage] = {"fingerprint": fingerprint(inputs), "state": state,
+                                 "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                 "inputs": inputs}
+        self._write_manifest(data)
+
+    def fingerprint_of(self, stage: str) -> str:
+        """The fingerprint ``stage`` has under the current settings."""
+        return fingerprint(self.full_inputs(stage))
+
+    def full_inputs(self, stage: str) -> dict[str, Any]:
+        """``stage_inputs`` plus the stage name and srprune's version."""
+        return {"stage": stage, "srprune": __version__, **self.stage_inputs(stage)}
+
+    def after(self, stage: str) -> str:
+        """Fingerprint of the upstream ``stage`` under the current settings (chains reruns)."""
+        return self.fingerprint_of(stage)
+
+    def is_current(self, stage: str) -> bool:
+        """Whether ``stage`` finished under the current settings and its output is present."""
+        rec = self.record(stage)
+        return bool(rec and rec.get("state") == "done"
+                    and rec.get("fingerprint") == self.fingerprint_of(stage)
+                    and self.path(self.DONE[stage]).exists())
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self, stages: Sequence[str] | None = None, force: bool = False) -> None:
+        """Run the requested stages (default: all) in order, under the rules above."""
+        stages = list(self.STAGES if stages is None else stages)
+        unknown = [s for s in stages if s not in self.STAGES]
+        if unknown:
+            raise UserError(f"unknown stage(s) {', '.join(unknown)}; stages: "
+                            f"{', '.join(self.STAGES)}")
+        if not stages:
+            raise UserError(f"no stage given; stages: {', '.join(self.STAGES)}")
+        if self.out.exists() and not self.out.is_dir():
+            raise UserError(f"--out {self.out} is a file, not a folder")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.requested = stages
+        for stage in self.STAGES:
+            if stage in stages:
+                self._run_stage(stage, force)
+
+    def _run_stage(self, stage: str, force: bool) -> None:
+        inputs = self.full_inputs(stage)
+        fp = fingerprint(inputs)
+        rec = self.record(stage)
+        output = self.path(self.DONE[stage])
+        folder = self.path(self.TRAINING[stage]) if stage in self.TRAINING else None
+        if rec and rec.get("fingerprint") == fp:
+            if rec.get("state") == "done" and output.exists() and not force:
+                self._say(f"[{stage}] done already ({self.DONE[stage]}, "
+                          f"fingerprint {fp[:12]})")
+                return
+        elif (rec or output.exists() or (folder and folder.exists())) and not force:
+            what = (changes(rec.get("inputs", {}), inputs) if rec else
+                    f"{output.name if output.exists() else folder} exists with no record of "
+                    "what produced it")
+            if self.on_change == "refuse":
+                raise UserError(f"{self.out}: stage {stage} was made with other settings "
+                                f"({what}); use --force to redo it and the stages after it, "
+                                "or another --out")
+            self._say(f"[{stage}] settings changed ({what}): redoing it")
+            force = True
+        if force and folder is not None and folder.exists():
+            shutil.rmtree(folder)  # a redone training stage starts over, never resumes
+        self._store(stage, inputs, "started")
+        getattr(self, stage)()
+        self._store(stage, inputs, "done")
+
+
+def has_checkpoint(folder: Path) -> bool:
+    """Whether a training stage was interrupted in ``folder`` (then it resumes)."""
+    from srprune.train.checkpoint import LAST, checkpoint_dir
+
+    return (checkpoint_dir(folder) / LAST).is_file()
