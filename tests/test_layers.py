@@ -23,6 +23,7 @@ FORBIDDEN = {
     "io": ("srprune.runs", "srprune.commands", "srprune.cli"),
     "data": ("srprune.runs", "srprune.commands", "srprune.cli"),
     "runs": ("srprune.commands", "srprune.cli"),
+    "export": ("srprune.runs", "srprune.commands", "srprune.cli"),
 }
 
 
@@ -48,7 +49,7 @@ NAMES = re.compile(r"spynet|trunk|upconv|conv_first|conv_last|conv_up|conv_hr|fu
                    r"\besa\b|\"backward\"|\"forward\"|bidirectional", re.IGNORECASE)
 
 
-@pytest.mark.parametrize("package", ["pruning", "train", "infer", "runs"])
+@pytest.mark.parametrize("package", ["pruning", "train", "infer", "runs", "export"])
 def test_no_architecture_names_outside_models(package: str) -> None:
     """Code (comments and docstrings aside) reads models through their contract only."""
     bad = []

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "experiment": "every method at every ratio on one dense model: the paper's tables",
     "profile": "params, MACs per frame, latency and peak memory of a model",
     "convert": "import a BasicSR / mmagic / EDSR-PyTorch checkpoint into srprune's format",
+    "export": "export a model to ONNX (streaming cell for BasicVSR-uni) for onnxruntime/OpenVINO",
 }
 
 EPILOG = """\
@@ -42,6 +43,8 @@ examples:
   srprune train --config configs/demo_basicvsr.yaml
   srprune test --model basicvsr.safetensors --data datasets/REDS --layout reds4
   srprune upscale --model basicvsr.safetensors --input clip.mp4 --output clip_x4.mp4
+  srprune export --model compact.safetensors --output compact.onnx --lr-size 180x320
+  srprune upscale --model compact.onnx --input clip.mp4 --output clip_x4.mp4
   srprune prune --method ssl --ratio 0.5 --model dense.safetensors --config cfg.yaml --out out/
 
 Every subcommand has its own --help. Docs: README.md and docs/.

@@ -37,7 +37,10 @@ def tile_arg(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="srprune .safetensors model file, or bicubic")
+    p.add_argument("--model", required=True,
+                   help="srprune .safetensors model file, bicubic, or an exported .onnx file")
+    p.add_argument("--runtime", choices=["onnxruntime", "openvino"], default="onnxruntime",
+                   help="runtime for an exported .onnx model (default onnxruntime)")
     p.add_argument("--input", required=True, help="video file or folder of frames")
     p.add_argument("--output", required=True,
                    help="video file (.mp4, .mkv, ...) or folder (PNG frames)")
@@ -67,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     from srprune.resources import default_budget
 
     new_output(Path(args.output), "--output")
+    if args.model.lower().endswith(".onnx"):
+        from srprune.commands.export import run_exported_upscale
+
+        return run_exported_upscale(args)
     device = resolve_device(args.device)
     model, name = load_any_model(args.model, args.scale)
     source = open_source(args.input)

@@ -227,3 +227,16 @@ class BasicVSR(nn.Module):
         groups.append(filter_group("conv_hr", "conv_hr", [Port("conv_last", "in")],
                                    self.conv_hr.out_channels))
         return groups
+
+    # -- deployment ------------------------------------------------------------------------
+    def export_module(self, kind: str, frames: int = 0) -> nn.Module:
+        """An export-shaped view sharing these weights: ``stream`` (the streaming cell,
+        unidirectional only) or ``window`` (``frames`` frames in, as many out); see
+        :mod:`srprune.models.basicvsr_export`."""
+        from srprune.models.basicvsr_export import export_module
+
+        return export_module(self, kind, frames)
+
+    def export_hidden_channels(self) -> int:
+        """Width of the hidden state a streaming cell carries."""
+        return self.forward_trunk.width

@@ -49,6 +49,8 @@ class PruneSettings:
             report then has params, MACs and quality only, and says latency was not measured).
         latency_lr_size: LR size of the latency measurement (null: ``report_lr_size``); a
             smaller one makes the report cheaper without changing its MACs.
+        round_to: round each group's kept units up to a multiple of this (8 or 16 for
+            hardware-friendly widths; 1 = off), giving back the best-scored removed units.
     """
 
     ratio: float = 0.5
@@ -75,6 +77,7 @@ class PruneSettings:
     latency_repeats: int = 3
     latency: bool = True
     latency_lr_size: tuple[int, int] | None = None
+    round_to: int = 1
 
     def __post_init__(self) -> None:
         check(0.0 <= self.ratio < 1.0, "ratio", f"must be in [0, 1), got {self.ratio}")
@@ -100,6 +103,7 @@ class PruneSettings:
             check_range(side, f"latency_lr_size[{i}]", 4, MAX_REPORT_SIDE)
         check_range(self.latency_frames, "latency_frames", 1, 100)
         check_range(self.latency_repeats, "latency_repeats", 1, 1000)
+        check_range(self.round_to, "round_to", 1, 256)
 
 
 def alignment_iters(s: PruneSettings) -> int:

@@ -143,3 +143,29 @@ def kept_units(group: Group, removed: torch.Tensor) -> torch.Tensor:
     keep = torch.ones(group.units, dtype=torch.bool)
     keep[removed.long()] = False
     return torch.nonzero(keep).flatten()
+
+
+def round_kept_units(groups: list[Group], scores: dict[str, torch.Tensor],
+                     removed: dict[str, torch.Tensor], multiple: int
+                     ) -> dict[str, torch.Tensor]:
+    """Hardware-friendly widths: round each group's kept units up to a multiple of ``multiple``.
+
+    Removed units are given back highest score first until the kept count is a multiple of
+    ``multiple`` (or the whole group). ``multiple <= 1`` returns ``removed`` unchanged.
+
+    Returns:
+        ``{group name: sorted LongTensor of removed unit indices}``, a subset of ``removed``.
+    """
+    if multiple <= 1:
+        return removed
+    out: dict[str, torch.Tensor] = {}
+    for g in groups:
+        gone = removed.get(g.name, torch.zeros(0, dtype=torch.long)).long()
+        kept = g.units - len(gone)
+        target = min(g.units, -(-kept // multiple) * multiple)
+        give_back = target - kept
+        if give_back > 0:
+            order = torch.argsort(scores[g.name][gone].double(), descending=True, stable=True)
+            gone = gone[order[give_back:]]
+        out[g.name] = torch.sort(gone).values
+    return out

@@ -34,7 +34,7 @@ from srprune.io.model_file import load_model, save_model
 from srprune.models.contract import flow_path, require
 from srprune.models.registry import build_model
 from srprune.pruning.config import PruneSettings, alignment_iters, settings_from_dict
-from srprune.pruning.criteria import score_groups, select_units
+from srprune.pruning.criteria import round_kept_units, score_groups, select_units
 from srprune.pruning.groups import Group
 from srprune.pruning.handles import gamma_handles, weight_norm_handles
 from srprune.pruning.methods.recipe import Recipe
@@ -169,6 +169,7 @@ class PrunePipeline(StagedRun):
             sized = s.target is not None and not s.target.startswith("ratio")
             return {"method": recipe_inputs(self.recipe), "dense": self._dense_hash(),
                     "ratio": s.ratio, "target": s.target, "seed": s.seed,
+                    "round_to": s.round_to,
                     "target_lr_size": list(s.report_lr_size) if sized else None}
         if stage == "regularize":
             keys = ("delta", "t1", "tau", "t2", "reg_iters", "reg_lr", "scale_lr",
@@ -229,12 +230,16 @@ class PrunePipeline(StagedRun):
             if target.kind == "ratio":
                 ratio = target.value
             else:
+                base = size_function(model, groups, target.kind, tuple(self.s.report_lr_size))
+
+                def size(removed: dict[str, torch.Tensor]) -> float:  # sized as rounded
+                    return base(round_kept_units(groups, scores, removed, self.s.round_to))
+
                 fit = fit_selection(groups, scores, self.recipe.scope, self.recipe.order,
-                                    self.s.seed, size_function(model, groups, target.kind,
-                                                               tuple(self.s.report_lr_size)),
-                                    target.value)
+                                    self.s.seed, size, target.value)
                 ratio = fit.ratio
         removed = select(ratio) if fit is None else fit.removed
+        removed = round_kept_units(groups, scores, removed, self.s.round_to)
         rows = [{"group": g.name, "role": g.role, "layer": g.layer, "units": g.units,
                  "removed": removed[g.name].tolist()} for g in groups]
         n = sum(len(v) for v in removed.values())

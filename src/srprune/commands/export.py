@@ -1,0 +1,104 @@
+"""Export an srprune model (dense or compact) to ONNX for onnxruntime and OpenVINO.
+
+Image models export whole; a unidirectional BasicVSR exports as a streaming cell
+(lr, prev_lr, hidden -> sr, new_hidden); a bidirectional one as a window of --frames frames.
+The file carries its own metadata (kind, scale, sizes, srprune config), so
+`srprune upscale --model OUT.onnx` needs nothing else. After writing, the file is run once in
+onnxruntime on a random input and compared with PyTorch (--no-check skips that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+
+from srprune.errors import UserError
+
+
+def _size(text: str) -> tuple[int, int] | None:
+    from srprune.commands.common import parse_size
+
+    if text.strip().lower() == "dynamic":
+        return None
+    try:
+        return parse_size(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(f"{e} or 'dynamic'") from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="srprune .safetensors model file")
+    p.add_argument("--format", choices=["onnx"], default="onnx",
+                   help="output format (onnx; OpenVINO runs the same file)")
+    p.add_argument("--output", required=True, help="output .onnx file")
+    p.add_argument("--lr-size", type=_size, default=(180, 320), metavar="HxW|dynamic",
+                   help="LR frame size the graph is fixed to (default 180x320), or dynamic")
+    p.add_argument("--frames", type=int, default=8,
+                   help="frames per window of a bidirectional BasicVSR (default 8)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17, default 18)")
+    p.add_argument("--scale", type=int, default=4, help="scale when --model is a model name")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the onnxruntime-vs-PyTorch check after writing")
+
+
+def _check(model: torch.nn.Module, path: str, info) -> float:
+    """Max |onnxruntime - PyTorch| on one random input of the exported shape."""
+    from srprune.export.runtime import ExportedModel
+
+    h, w = info.lr_size or (64, 64)
+    g = torch.Generator().manual_seed(1)
+    runner = ExportedModel(path, "onnxruntime")
+    with torch.no_grad():
+        if info.kind == "image":
+            x = torch.rand(1, 3, h, w, generator=g)
+            ref, got = [model(x)], runner.run([x.numpy()])
+        elif info.kind == "stream":
+            cell = model.export_module("stream")
+            xs = (torch.rand(1, 3, h, w, generator=g), torch.rand(1, 3, h, w, generator=g),
+                  torch.rand(1, info.hidden_channels, h, w, generator=g))
+            ref, got = list(cell(*xs)), runner.run([x.numpy() for x in xs])
+        else:
+            x = torch.rand(1, info.frames, 3, h, w, generator=g)
+            ref, got = [model(x)], runner.run([x.numpy()])
+    return max(float(np.abs(r.numpy() - o).max()) for r, o in zip(ref, got, strict=True))
+
+
+def run(args: argparse.Namespace) -> int:
+    from srprune.commands.common import load_any_model
+    from srprune.export.onnx_writer import export_onnx
+
+    if not args.output.lower().endswith(".onnx"):
+        raise UserError(f"--output {args.output}: use a .onnx file name")
+    model, name = load_any_model(args.model, args.scale)
+    model = model.to("cpu", memory_format=torch.contiguous_format).eval()
+    info = export_onnx(model, args.output, args.lr_size, args.frames, args.opset)
+    size = "dynamic" if info.lr_size is None else f"{info.lr_size[0]}x{info.lr_size[1]}"
+    what = {"image": "whole network", "stream": "streaming cell",
+            "window": f"{info.frames}-frame window"}[info.kind]
+    line = f"wrote {args.output}: {name}, {what}, LR {size}, x{info.scale}, opset {info.opset}"
+    if not args.no_check:
+        line += f"; onnxruntime vs PyTorch max |diff| {_check(model, args.output, info):.2e}"
+    print(line)
+    return 0
+
+
+def run_exported_upscale(args: argparse.Namespace) -> int:
+    """``srprune upscale --model FILE.onnx``: stream through onnxruntime or OpenVINO."""
+    from srprune.export.runtime import ExportedModel
+    from srprune.infer.io import FrameSink, open_source
+    from srprune.infer.onnx_runner import upscale_exported
+
+    if args.tile:
+        raise UserError("--tile is not available with an exported model; export it for the "
+                        "frame size instead (--lr-size HxW or dynamic)")
+    model = ExportedModel(args.model, args.runtime)
+    source = open_source(args.input)
+    sink = FrameSink(args.output, source.fps, audio_from=source.path if source.is_video else None)
+    n = upscale_exported(model, source, sink, overlap=args.overlap,
+                         progress=not args.quiet and sys.stderr.isatty())
+    print(f"wrote {n} frames x{model.info.scale} to {args.output} "
+          f"({model.path.name}, {model.info.kind}, {args.runtime})")
+    return 0

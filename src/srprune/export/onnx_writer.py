@@ -1,0 +1,130 @@
+"""Write an srprune model (dense or compact) as a self-describing ONNX file.
+
+What is exported depends only on the model contract (``is_video``, ``causal``):
+
+* image models: the whole network, ``lr (N,3,h,w) -> sr (N,3,sh,sw)``;
+* causal video models: the streaming cell from ``model.export_module("stream")``,
+  ``(lr, prev_lr, hidden) -> (sr, new_hidden)``;
+* bidirectional video models: a window of ``frames`` frames from
+  ``model.export_module("window", frames)``, ``lrs (N,T,3,h,w) -> srs (N,T,3,4h,4w)``.
+
+The graph is traced by ``torch.onnx.export`` (the torch.export-based exporter) in float32, NCHW,
+on CPU; the RSC index buffers become constant Gather / ScatterElements inputs and pixel shuffles
+become DepthToSpace, with no branch left in the graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from srprune import __version__
+from srprune.errors import UserError
+from srprune.export.metadata import ExportInfo
+from srprune.io.atomic import atomic_path
+from srprune.models.registry import config_to_dict
+from srprune.pruning.structure import describe_structure
+
+MIN_OPSET = 17  # GridSample (opset 16) with the opset-17 LayerNorm-era op set ONNX tooling expects
+DEFAULT_OPSET = 18
+DEFAULT_FRAMES = 8
+DYNAMIC_EXAMPLE = (64, 64)
+
+
+def export_kind(model: nn.Module) -> str:
+    """``image``, ``stream`` or ``window`` for ``model`` (from its contract)."""
+    if not getattr(model, "is_video", False):
+        return "image"
+    return "stream" if getattr(model, "causal", False) else "window"
+
+
+def _graph(model: nn.Module, kind: str, lr_size: tuple[int, int], frames: int
+           ) -> tuple[nn.Module, tuple[torch.Tensor, ...], list[str], list[str], int]:
+    """(module to trace, example inputs, input names, output names, hidden width)."""
+    h, w = lr_size
+    g = torch.Generator().manual_seed(0)
+    if kind == "image":
+        return model, (torch.rand(1, 3, h, w, generator=g),), ["lr"], ["sr"], 0
+    if kind == "stream":
+        cell = model.export_module("stream").eval()
+        c = cell.hidden_channels
+        example = (torch.rand(1, 3, h, w, generator=g), torch.rand(1, 3, h, w, generator=g),
+                   torch.rand(1, c, h, w, generator=g))
+        return cell, example, ["lr", "prev_lr", "hidden"], ["sr", "new_hidden"], c
+    window = model.export_module("window", frames).eval()
+    return window, (torch.rand(1, frames, 3, h, w, generator=g),), ["lrs"], ["srs"], 0
+
+
+def _dynamic_shapes(kind: str) -> tuple[dict[int, object], ...]:
+    height = torch.export.Dim("height", min=8, max=4096)
+    width = torch.export.Dim("width", min=8, max=4096)
+    spatial = {2: height, 3: width}
+    if kind == "image":
+        return (spatial,)
+    if kind == "stream":
+        return (spatial, spatial, spatial)
+    return ({3: height, 4: width},)
+
+
+def export_onnx(model: nn.Module, path: str | Path, lr_size: tuple[int, int] | None,
+                frames: int = DEFAULT_FRAMES, opset: int = DEFAULT_OPSET) -> ExportInfo:
+    """Export ``model`` to ``path`` (atomically) and return the metadata written into it.
+
+    Args:
+        lr_size: (h, w) of the LR frames the graph is fixed to, or None for dynamic sizes.
+        frames: T of a bidirectional window graph.
+        opset: ONNX opset (>= 17).
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise UserError("exporting needs the onnx package: pip install 'srprune[export]'") \
+            from None
+    if opset < MIN_OPSET:
+        raise UserError(f"--opset {opset} is too old; srprune exports with opset >= {MIN_OPSET} "
+                        "(GridSample, Resize and DepthToSpace as the runtimes expect them)")
+    if not any(True for _ in model.parameters()):
+        raise UserError("this model has no weights (bicubic?): nothing to export")
+    kind = export_kind(model)
+    if kind == "window" and frames < 2:
+        raise UserError("--frames must be >= 2 for a window graph")
+    model = model.to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
+    module, example, inputs, outputs, hidden = _graph(
+        model, kind, lr_size or DYNAMIC_EXAMPLE, frames)
+    dense_structure = describe_structure(model, type(model)(model.config))
+    info = ExportInfo(kind=kind, scale=int(model.config.scale), lr_size=lr_size,
+                      frames=frames if kind == "window" else 0, hidden_channels=hidden,
+                      opset=opset, config=config_to_dict(model.config),
+                      structure=dense_structure)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        _trace(module, example, tmp, inputs, outputs, opset,
+               None if lr_size is not None else _dynamic_shapes(kind))
+        proto = onnx.load(str(tmp))
+        for key, value in info.to_props(__version__).items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, str(tmp))
+    return info
+
+
+def _trace(module: nn.Module, example: tuple[torch.Tensor, ...], out: Path, inputs: list[str],
+           outputs: list[str], opset: int, dynamic: tuple[dict[int, object], ...] | None) -> None:
+    """Run the exporter quietly; its failures become one-line UserErrors."""
+    noise = io.StringIO()
+    try:
+        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(noise):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, example, str(out), input_names=inputs,
+                              output_names=outputs, opset_version=opset, dynamo=True,
+                              external_data=False, dynamic_shapes=dynamic, verbose=False)
+    except Exception as e:  # the exporter raises many types; the user can only change options
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        what = "with dynamic sizes; use --lr-size HxW" if dynamic else ""
+        raise UserError(f"ONNX export failed {what}({type(e).__name__}: {first[:300]})") \
+            from None

@@ -1,0 +1,115 @@
+"""Upscale a video or frame folder through an exported ONNX model in onnxruntime or OpenVINO.
+
+* ``image`` files run frame by frame;
+* ``stream`` files (unidirectional BasicVSR cells) carry the hidden state and the previous frame
+  from one call to the next: memory holds one frame and one hidden state;
+* ``window`` files (bidirectional BasicVSR, T frames) run window by window: each window keeps
+  its central outputs and ``overlap`` context frames on each side, the last window ends at the
+  last frame, and a video shorter than T is padded by repeating its last frame (those outputs are
+  dropped). At most 2T LR frames are held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from srprune.errors import UserError
+from srprune.eval.metrics import tensor_to_uint8
+from srprune.export.runtime import ExportedModel
+from srprune.infer.io import FrameSink, FrameSource
+
+
+def _lr(frame: np.ndarray) -> np.ndarray:
+    """uint8 (h, w, 3) -> float32 (3, h, w) in [0, 1], as ``data.images.to_tensor``."""
+    return np.ascontiguousarray(frame.transpose(2, 0, 1)).astype(np.float32) / np.float32(255.0)
+
+
+def _uint8(sr: np.ndarray) -> np.ndarray:
+    return tensor_to_uint8(torch.from_numpy(sr))
+
+
+def _checked(model: ExportedModel, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    size = model.info.lr_size
+    for frame in frames:
+        h, w = frame.shape[:2]
+        if size is not None and (h, w) != size:
+            raise UserError(f"{model.path.name} was exported for {size[0]}x{size[1]} LR frames; "
+                            f"this input is {h}x{w} (re-export with --lr-size {h}x{w} or dynamic)")
+        if h < 8 or w < 8:
+            raise UserError(f"frame {h}x{w} is too small: exported models need 8x8 pixels")
+        yield frame
+
+
+def stream_frames(model: ExportedModel, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Float SR frames (3, H, W) of a ``stream`` file, one call per frame."""
+    prev: np.ndarray | None = None
+    hidden: np.ndarray | None = None
+    for frame in frames:
+        lr = _lr(frame)[None]
+        if prev is None or hidden is None:
+            prev = lr
+            hidden = np.zeros((1, model.info.hidden_channels, *lr.shape[-2:]), np.float32)
+        sr, hidden = model.run([lr, prev, hidden])
+        prev = lr
+        yield sr[0]
+
+
+def window_frames(model: ExportedModel, frames: Iterator[np.ndarray], overlap: int
+                  ) -> Iterator[np.ndarray]:
+    """Float SR frames (3, H, W) of a ``window`` file, window by window."""
+    t = model.info.frames
+    overlap = max(0, min(overlap, (t - 1) // 2))
+    source = iter(frames)
+    buffer: list[np.ndarray] = []
+    offset = 0  # index of buffer[0] in the video
+    next_keep = 0
+    exhausted = False
+    while True:
+        want = max(0, next_keep - overlap) + t
+        while not exhausted and offset + len(buffer) < want:
+            try:
+                buffer.append(_lr(next(source)))
+            except StopIteration:
+                exhausted = True
+        total = offset + len(buffer)
+        if next_keep >= total:
+            return
+        start = max(0, min(next_keep - overlap, total - t))
+        clip = buffer[start - offset:start - offset + t]
+        clip += [clip[-1]] * (t - len(clip))  # only when the whole video is shorter than T
+        out = model.run([np.stack(clip)[None]])[0][0]
+        stop = total if exhausted and start + t >= total else start + t - overlap
+        for i in range(next_keep, stop):
+            yield out[i - start]
+        next_keep = stop
+        drop = max(0, next_keep - t - offset)
+        buffer = buffer[drop:]
+        offset += drop
+
+
+def exported_frames(model: ExportedModel, frames: Iterator[np.ndarray], overlap: int = 2
+                    ) -> Iterator[np.ndarray]:
+    """Float SR frames (3, H, W) of any exported file, in order."""
+    frames = _checked(model, frames)
+    kind = model.info.kind
+    if kind == "stream":
+        return stream_frames(model, frames)
+    if kind == "window":
+        return window_frames(model, frames, overlap)
+    return (model.run([_lr(f)[None]])[0][0] for f in frames)
+
+
+def upscale_exported(model: ExportedModel, source: FrameSource, sink: FrameSink,
+                     overlap: int = 2, progress: bool = True) -> int:
+    """Upscale every frame of ``source`` into ``sink`` (atomic); returns the frame count."""
+    bar = tqdm(total=source.num_frames, unit="frame", disable=not progress,
+               desc=f"upscale ({model.runtime})", dynamic_ncols=True)
+    with sink, bar:
+        for sr in exported_frames(model, iter(source), overlap):
+            sink.write(_uint8(sr))
+            bar.update(1)
+    return sink.count
