@@ -74,7 +74,8 @@ def test_interrupt_during_start_up_is_one_line(capsys, monkeypatch) -> None:
 
     monkeypatch.setattr(cli, "build_parser", interrupted)
     code, _, err = run_cli(capsys, ["profile"])
-    assert code == 130 and len(err) == 1 and "interrupted" in err[0]
+    assert code == 130 and err == ["srprune profile: stopped: interrupted (SIGINT); temporary "
+                                   "outputs removed"]
 
 
 def test_multi_line_user_error_is_one_line(capsys, monkeypatch) -> None:

@@ -106,7 +106,8 @@ def _signals_as_exceptions() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
-    command = "srprune"
+    words = sys.argv[1:] if argv is None else argv
+    command = f"srprune {words[0]}" if words and words[0] in COMMANDS else "srprune"
     with _signals_as_exceptions():
         try:
             parser = build_parser()
@@ -134,6 +135,10 @@ def _fail(command: str, text: str, code: int) -> int:
     """Print ``command: error: text`` as one line on stderr; return ``code``."""
     from srprune.io.atomic import remove_live_temporaries
 
+    with contextlib.suppress(ValueError):  # a second SIGTERM / SIGHUP must not interrupt this
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
     remove_live_temporaries()
     text = " ".join(text.split())
     label = "error" if code == 2 else "stopped"
