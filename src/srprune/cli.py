@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -124,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         except Terminated as e:
             return _fail(command, f"terminated ({e.name}); temporary outputs removed",
                          128 + e.signum)
+        except BrokenPipeError:  # ``srprune ... | head``: the reader left; stop quietly
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 128 + 13
         except Exception as e:
             line = describe_fault(e)
             if line is None:
