@@ -229,3 +229,17 @@ def test_refused_resume_keeps_config_json(tmp_path: Path, capsys) -> None:
                                     out, "--resume", "--device", "cpu"])
     assert_one_line(code, err, "train", "no checkpoint to resume from")
     assert (out / "config.json").read_text() == "OLD\n"
+
+
+def test_odd_video_size_is_padded_to_420_and_said(tmp_path: Path, capsys) -> None:
+    from srprune.data.video import probe
+
+    rng = np.random.default_rng(0)
+    for t in range(2):
+        write_image(tmp_path / "odd" / f"{t}.png", rng.integers(0, 256, (5, 7, 3), np.uint8))
+    code, out, err = run_cli(capsys, ["upscale", "--model", "bicubic", "--scale", "3", "--input",
+                                      tmp_path / "odd", "--output", tmp_path / "sr.mp4"])
+    assert code == 0 and not err
+    assert "padded to 16x22 (HxW) for H.264 4:2:0" in out
+    info = probe(tmp_path / "sr.mp4")
+    assert (info.height, info.width) == (16, 22)
