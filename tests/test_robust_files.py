@@ -191,9 +191,9 @@ def test_real_full_tmpfs(tmp_path: Path, model_file: Path, capsys) -> None:
 # -- stale temporaries, permissions, refused resume ------------------------------------------
 def test_stale_temporaries_of_dead_runs_are_removed(tmp_path: Path) -> None:
     dead, alive = _dead_pid(), os.getpid()
-    stale = tmp_path / f".out.{dead}-abc123.part.mp4"
-    stale_dir = tmp_path / f".sr.{dead}-xyz.part"
-    mine = tmp_path / f".out.{alive}-def456.part.mp4"
+    stale = tmp_path / f".out.{dead}-abc123_x.part.mp4"
+    stale_dir = tmp_path / f".sr.{dead}-xyz98765.part"
+    mine = tmp_path / f".out.{alive}-def456gh.part.mp4"
     other = tmp_path / ".outside.part.mp4"
     for p in (stale, mine, other):
         p.write_bytes(b"x")
@@ -201,8 +201,8 @@ def test_stale_temporaries_of_dead_runs_are_removed(tmp_path: Path) -> None:
     (stale_dir / "00000000.png").write_bytes(b"x")
     with atomic_path(tmp_path / "out.mp4") as tmp:
         tmp.write_bytes(b"video")
-    assert not stale.exists() and mine.exists() and other.exists()
-    assert remove_stale(tmp_path, "sr") == [stale_dir] and not stale_dir.exists()
+    assert not stale.exists() and not stale_dir.exists() and mine.exists() and other.exists()
+    assert remove_stale(tmp_path) == []  # scanned once per folder and process
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])

@@ -5,7 +5,8 @@
   CLI turns into exceptions).
 * Temporaries are named ``.{stem}.{pid}-{random}.part{suffix}`` (folders:
   ``.{name}.{pid}-{random}.part``). A run killed outright (SIGKILL, power loss) cannot remove its
-  own; the next run writing the same target removes those whose process is gone.
+  own; the next run writing into the same folder removes those whose process is gone (each
+  folder is scanned once per process).
 * Outputs get the permissions an ordinary ``open`` would give them (0666 / 0777 minus the umask),
   not the 0600 / 0700 of :mod:`tempfile`.
 * A write that fails because the disk is full (whatever the library's wording) is raised as
@@ -29,6 +30,9 @@ _FULL_DISK_TEXT = ("no space left", "os error 28", "errno 28", "disk full", "fil
                    "unexpected pos")
 
 _LIVE: set[Path] = set()  # temporaries of this process not yet renamed or removed
+_SCANNED: set[Path] = set()  # folders already cleaned of stale temporaries by this process
+# ``.{stem}.{pid}-{8 random characters from mkstemp / mkdtemp}.part{suffix}``
+_STALE = re.compile(r"\..+\.(\d+)-[a-z0-9_]{8}\.part(?:\.[^.]+)?")
 
 
 def current_umask() -> int:
@@ -59,20 +63,20 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _stale_pattern(stem: str, suffix: str) -> re.Pattern[str]:
-    return re.compile(rf"\.{re.escape(stem)}\.(\d+)-[^/]*\.part{re.escape(suffix)}")
-
-
-def remove_stale(folder: Path, stem: str, suffix: str = "") -> list[Path]:
-    """Remove temporaries for ``stem`` + ``suffix`` left in ``folder`` by dead processes."""
-    pattern = _stale_pattern(stem, suffix)
-    removed = []
+def remove_stale(folder: Path) -> list[Path]:
+    """Remove srprune temporaries in ``folder`` left by processes that are gone (once per
+    folder and process; later calls for the same folder do nothing)."""
+    removed: list[Path] = []
+    key = folder.resolve()
+    if key in _SCANNED:
+        return removed
+    _SCANNED.add(key)
     try:
         entries = list(folder.iterdir())
     except OSError:
         return removed
     for entry in entries:
-        m = pattern.fullmatch(entry.name)
+        m = _STALE.fullmatch(entry.name)
         if not m or _pid_alive(int(m[1])):
             continue
         with contextlib.suppress(OSError):
@@ -130,7 +134,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(target))
     _prepare_parent(target)
-    remove_stale(target.parent, target.stem, target.suffix)
+    remove_stale(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.{os.getpid()}-",
                                suffix=f".part{target.suffix}", dir=target.parent)
     os.close(fd)
@@ -161,7 +165,7 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise FileExistsError(errno.EEXIST, "exists; remove it or choose another name",
                               str(target))
     _prepare_parent(target)
-    remove_stale(target.parent, target.name)
+    remove_stale(target.parent)
     tmp_path = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".part",
                                      dir=target.parent))
     _LIVE.add(tmp_path)
