@@ -243,3 +243,15 @@ def test_odd_video_size_is_padded_to_420_and_said(tmp_path: Path, capsys) -> Non
     assert "padded to 16x22 (HxW) for H.264 4:2:0" in out
     info = probe(tmp_path / "sr.mp4")
     assert (info.height, info.width) == (16, 22)
+
+
+def test_test_refuses_clips_larger_than_memory(tmp_path: Path, dataset: Path, capsys,
+                                               monkeypatch) -> None:
+    import srprune.resources as resources
+
+    model = save_model(tmp_path / "vsr.safetensors", create_model("basicvsr-8-1"))
+    monkeypatch.setattr(resources, "available_memory", lambda: 200 << 20)
+    code, _, err = run_cli(capsys, ["test", "--model", model, "--data", dataset, "--layout",
+                                    "frames", "--save-frames", tmp_path / "sr"])
+    assert_one_line(code, err, "test", "lower --chunk")
+    assert not (tmp_path / "sr").exists() and not leftovers(tmp_path)
