@@ -19,8 +19,8 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,6 +115,11 @@ def as_path_error(exc: BaseException, target: Path) -> BaseException:
     return exc
 
 
+def _temporary_name(folder: Path, stem: str, suffix: str) -> Path:
+    """``folder/.{stem}.{pid}-{8 random hex digits}{suffix}`` (not created)."""
+    return folder / f".{stem}.{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+
+
 def _prepare_parent(target: Path) -> None:
     parent = target.parent
     if parent.exists() and not parent.is_dir():
@@ -135,12 +140,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(target))
     _prepare_parent(target)
     remove_stale(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.{os.getpid()}-",
-                               suffix=f".part{target.suffix}", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    _LIVE.add(tmp_path)
+    tmp_path = _temporary_name(target.parent, target.stem, f".part{target.suffix}")
+    _LIVE.add(tmp_path)  # registered before it exists: a signal at any point still removes it
     try:
+        os.close(os.open(tmp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         yield tmp_path
         _honour_umask(tmp_path, is_dir=False)
         os.replace(tmp_path, target)
@@ -166,10 +169,10 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
                               str(target))
     _prepare_parent(target)
     remove_stale(target.parent)
-    tmp_path = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".part",
-                                     dir=target.parent))
+    tmp_path = _temporary_name(target.parent, target.name, ".part")
     _LIVE.add(tmp_path)
     try:
+        os.mkdir(tmp_path, 0o700)
         yield tmp_path
         _honour_umask(tmp_path, is_dir=True)
         os.rename(tmp_path, target)
