@@ -74,9 +74,12 @@ def main() -> None:
     p.add_argument("--lr-size", type=parse_size, default=(528, 720))
     p.add_argument("--frames", default="30,270", help="comma-separated clip lengths")
     p.add_argument("--max-memory", default=None, help="passed to upscale")
+    p.add_argument("--chunk", default=None, help="passed to upscale")
+    p.add_argument("--overlap", default=None, help="passed to upscale")
     p.add_argument("--out", type=Path, default=Path("results/upscale_memory"))
     args = p.parse_args()
-    extra = ["--max-memory", args.max_memory] if args.max_memory else []
+    extra = [x for flag in ("max_memory", "chunk", "overlap") if getattr(args, flag)
+             for x in (f"--{flag.replace('_', '-')}", getattr(args, flag))]
     rows = []
     base = baseline(args.model)
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,13 +97,13 @@ def main() -> None:
     lines = [f"# upscale peak memory vs clip length ({Path(args.model).name}, LR {h}x{w})", "",
              "`python bench/upscale_memory.py --lr-size "
              f"{h}x{w} --frames {args.frames}"
-             + (f" --max-memory {args.max_memory}" if args.max_memory else "") + "`", "",
+             + "".join(f" {x}" for x in extra) + "`", "",
              f"A process that only imports srprune, PyTorch and PyAV and loads the model peaks at "
              f"{base / 2**20:,.0f} MB; the plan's bound is on what upscale adds to that.", "",
              "| frames | peak RSS | peak - start | wall time | upscale's plan |",
              "|---|---|---|---|---|"]
     for r in rows:
-        plan = r["upscale_says"].split("; ", 1)[-1].rstrip(")")
+        plan = r["upscale_says"].split("; ", 1)[-1][:-1]
         lines.append(f"| {r['frames']} | {r['peak_bytes'] / 2**20:,.0f} MB | "
                      f"{r['peak_minus_start_bytes'] / 2**20:,.0f} MB | {r['seconds']} s | "
                      f"{plan} |")

@@ -74,7 +74,8 @@ def test_interrupt_during_start_up_is_one_line(capsys, monkeypatch) -> None:
 
     monkeypatch.setattr(cli, "build_parser", interrupted)
     code, _, err = run_cli(capsys, ["profile"])
-    assert code == 130 and len(err) == 1 and "interrupted" in err[0]
+    assert code == 130 and err == ["srprune profile: stopped: interrupted (SIGINT); temporary "
+                                   "outputs removed"]
 
 
 def test_multi_line_user_error_is_one_line(capsys, monkeypatch) -> None:
@@ -87,3 +88,13 @@ def test_multi_line_user_error_is_one_line(capsys, monkeypatch) -> None:
     monkeypatch.setattr(profile, "run", boom)
     code, _, err = run_cli(capsys, ["profile", "--model", "edsr", "--lr-size", "8x8"])
     assert_one_line(code, err, "profile", "bad value in: line 2 ^")
+
+
+def test_training_step_larger_than_memory_is_refused_before_any_work(tmp_path: Path,
+                                                                      capsys) -> None:
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, ["train", "--config", configs / "tiny_edsr.yaml", "--out", out,
+                                    "--device", "cpu", "--set", "data.batch_size=1000000000"])
+    assert_one_line(code, err, "train", "lower data.batch_size")
+    assert not out.exists()

@@ -191,9 +191,9 @@ def test_real_full_tmpfs(tmp_path: Path, model_file: Path, capsys) -> None:
 # -- stale temporaries, permissions, refused resume ------------------------------------------
 def test_stale_temporaries_of_dead_runs_are_removed(tmp_path: Path) -> None:
     dead, alive = _dead_pid(), os.getpid()
-    stale = tmp_path / f".out.{dead}-abc123.part.mp4"
-    stale_dir = tmp_path / f".sr.{dead}-xyz.part"
-    mine = tmp_path / f".out.{alive}-def456.part.mp4"
+    stale = tmp_path / f".out.{dead}-abc123_x.part.mp4"
+    stale_dir = tmp_path / f".sr.{dead}-xyz98765.part"
+    mine = tmp_path / f".out.{alive}-def456gh.part.mp4"
     other = tmp_path / ".outside.part.mp4"
     for p in (stale, mine, other):
         p.write_bytes(b"x")
@@ -201,8 +201,8 @@ def test_stale_temporaries_of_dead_runs_are_removed(tmp_path: Path) -> None:
     (stale_dir / "00000000.png").write_bytes(b"x")
     with atomic_path(tmp_path / "out.mp4") as tmp:
         tmp.write_bytes(b"video")
-    assert not stale.exists() and mine.exists() and other.exists()
-    assert remove_stale(tmp_path, "sr") == [stale_dir] and not stale_dir.exists()
+    assert not stale.exists() and not stale_dir.exists() and mine.exists() and other.exists()
+    assert remove_stale(tmp_path) == []  # scanned once per folder and process
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
@@ -229,3 +229,29 @@ def test_refused_resume_keeps_config_json(tmp_path: Path, capsys) -> None:
                                     out, "--resume", "--device", "cpu"])
     assert_one_line(code, err, "train", "no checkpoint to resume from")
     assert (out / "config.json").read_text() == "OLD\n"
+
+
+def test_odd_video_size_is_padded_to_420_and_said(tmp_path: Path, capsys) -> None:
+    from srprune.data.video import probe
+
+    rng = np.random.default_rng(0)
+    for t in range(2):
+        write_image(tmp_path / "odd" / f"{t}.png", rng.integers(0, 256, (5, 7, 3), np.uint8))
+    code, out, err = run_cli(capsys, ["upscale", "--model", "bicubic", "--scale", "3", "--input",
+                                      tmp_path / "odd", "--output", tmp_path / "sr.mp4"])
+    assert code == 0 and not err
+    assert "padded to 16x22 (HxW) for H.264 4:2:0" in out
+    info = probe(tmp_path / "sr.mp4")
+    assert (info.height, info.width) == (16, 22)
+
+
+def test_test_refuses_clips_larger_than_memory(tmp_path: Path, dataset: Path, capsys,
+                                               monkeypatch) -> None:
+    import srprune.resources as resources
+
+    model = save_model(tmp_path / "vsr.safetensors", create_model("basicvsr-8-1"))
+    monkeypatch.setattr(resources, "available_memory", lambda: 200 << 20)
+    code, _, err = run_cli(capsys, ["test", "--model", model, "--data", dataset, "--layout",
+                                    "frames", "--save-frames", tmp_path / "sr"])
+    assert_one_line(code, err, "test", "lower --chunk")
+    assert not (tmp_path / "sr").exists() and not leftovers(tmp_path)

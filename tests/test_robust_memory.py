@@ -40,8 +40,8 @@ def test_plan_keeps_the_default_chunk_when_it_fits(vsr) -> None:
 def test_plan_shrinks_the_chunk_then_tiles(vsr) -> None:
     full, _ = estimate(vsr, (528, 720), 30, 5, 0, 16, True)
     plan = plan_memory(vsr, (528, 720), chunk=None, overlap=5, tile=None, tile_pad=16,
-                       budget=full // 2, video_out=True)
-    assert plan.chunk < 30 and plan.tile == 0 and plan.estimate <= full // 2
+                       budget=full * 3 // 4, video_out=True)
+    assert 10 <= plan.chunk < 30 and plan.tile == 0 and plan.estimate <= full * 3 // 4
     small = plan_memory(vsr, (528, 720), chunk=None, overlap=5, tile=None, tile_pad=16,
                         budget=3 * GB, video_out=False)
     assert small.tile > 0 and small.estimate <= 3 * GB

@@ -23,7 +23,7 @@ from srprune.io.model_file import save_model
 from srprune.models.registry import create_model
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-FRAMES = 1500
+FRAMES = 600
 
 
 @pytest.fixture(scope="module")

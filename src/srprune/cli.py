@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -124,7 +125,8 @@ def set_threads(n: int | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
-    command = "srprune"
+    words = sys.argv[1:] if argv is None else argv
+    command = f"srprune {words[0]}" if words and words[0] in COMMANDS else "srprune"
     with _signals_as_exceptions():
         try:
             parser = build_parser()
@@ -142,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         except Terminated as e:
             return _fail(command, f"terminated ({e.name}); temporary outputs removed",
                          128 + e.signum)
+        except BrokenPipeError:  # ``srprune ... | head``: the reader left; stop quietly
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 128 + 13
         except Exception as e:
             line = describe_fault(e)
             if line is None:
@@ -153,6 +159,10 @@ def _fail(command: str, text: str, code: int) -> int:
     """Print ``command: error: text`` as one line on stderr; return ``code``."""
     from srprune.io.atomic import remove_live_temporaries
 
+    with contextlib.suppress(ValueError):  # a second SIGTERM / SIGHUP must not interrupt this
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
     remove_live_temporaries()
     text = " ".join(text.split())
     label = "error" if code == 2 else "stopped"

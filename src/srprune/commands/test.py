@@ -88,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         layout, split = SPLIT_DEFAULTS.get(args.layout, (args.layout, None))
         sets = {"": open_layout(args.data, layout, split, scale)}
     conv = convention_for(args.layout, scale, flip_ensemble=args.flip_ensemble)
+    for clips in sets.values():
+        _check_memory(args, model, clips[: args.max_clips] if args.max_clips else clips, scale)
     with contextlib.ExitStack() as stack:
         save_tmp = None
         if args.save_frames is not None:  # written under a temporary name, renamed when done
@@ -106,6 +108,38 @@ def run(args: argparse.Namespace) -> int:
     for row in summary_rows(book):
         print(f"  {row['clip']:<24} {row['psnr']:7.3f} dB  {row['ssim']:.4f}")
     return 0
+
+
+def _check_memory(args: argparse.Namespace, model: nn.Module, clips: list[Clip],
+                  scale: int) -> None:
+    """One line before scoring when the longest clip (read whole, scored with ``--chunk``
+    frames per pass) cannot fit: clip frames (LR, GT, SR) plus one forward pass."""
+    from srprune.data.images import image_size
+    from srprune.resources import (
+        FLOAT_BYTES,
+        check_fits,
+        estimate_inference_bytes,
+        module_bytes,
+    )
+
+    if not clips:
+        return
+    first = clips[0]
+    if first.lr:
+        h, w = image_size(first.lr[0])
+    else:
+        gh, gw = image_size(first.gt[0])
+        h, w = gh // scale, gw // scale
+    video = bool(getattr(model, "is_video", False))
+    longest = max(len(c) for c in clips)
+    per_pass = min(args.chunk or longest, longest) if video else 1
+    frames = 2 * per_pass if video and args.flip_ensemble else per_pass
+    held = longest * h * w * 3 * (1 + 2 * scale * scale) * FLOAT_BYTES  # LR, GT, SR of a clip
+    need = held + estimate_inference_bytes(model.config, (max(h, 1), max(w, 1)), frames,
+                                           weights=module_bytes(model))
+    lower = "--chunk (frames per forward pass)" if video else "the size of the images"
+    check_fits(need, f"scoring clips of {longest} frames of {h}x{w}"
+               + (f" ({per_pass} per pass)" if video else ""), lower)
 
 
 def _evaluate(args: argparse.Namespace, model: nn.Module, clips: list[Clip], scale: int,

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     opt = UpscaleOptions(chunk=chunk, overlap=args.overlap, tile=tile, tile_pad=args.tile_pad,
                          device=device, precision=args.precision)
     n = upscale(model, source, sink, opt, progress=not args.quiet and sys.stderr.isatty())
-    padded = f"; padded to {sink.padded[1]}x{sink.padded[0]} for H.264 4:2:0" \
+    padded = f"; padded to {sink.padded[0]}x{sink.padded[1]} (HxW) for H.264 4:2:0" \
         if sink.padded else ""
     how = f"; {plan.describe()}" if plan and not args.quiet else ""
     print(f"wrote {n} frames x{model.config.scale} to {args.output} ({name}{how}{padded})")

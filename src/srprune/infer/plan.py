@@ -14,8 +14,9 @@ length does not appear: frames are read, upscaled and written a chunk at a time.
 on what ``upscale`` allocates beyond the process at its start (Python, PyTorch, codecs).
 
 The budget is ``--max-memory`` or, by default, half of the memory available when the run
-starts. Without ``--chunk`` / ``--tile`` the largest chunk (up to 30) and then the largest tile
-that fit are chosen; given values that do not fit are an error that says what to lower.
+starts. Without ``--chunk`` / ``--tile``: the largest chunk (up to 30, down to twice the
+overlap) on whole frames, then the largest tile with such a chunk, then shorter chunks; given
+values that do not fit are an error that says what to lower.
 """
 
 from __future__ import annotations
@@ -82,15 +83,19 @@ def plan_memory(model: Any, lr_size: tuple[int, int], *, chunk: int | None, over
     chunks = [chunk] if chunk is not None else (
         list(range(DEFAULT_CHUNK, 0, -1)) if buffered else [DEFAULT_CHUNK])
     tiles = [tile] if tile is not None else [0] + [t for t in TILE_STEPS if t < max(h, w)]
+    # Chunks shorter than twice the overlap spend most of their work on context: first try every
+    # tile with longer chunks, then the short ones.
+    long_enough = [c for c in chunks if c >= 2 * overlap] or chunks
+    candidates = [(t, c) for t in tiles for c in long_enough] + [
+        (t, c) for t in tiles for c in chunks if c not in long_enough]
     best = None
     weights = module_bytes(model)
-    for t in tiles:
-        for c in chunks:
-            need, frames = estimate(model, lr_size, c, overlap, t, tile_pad, video_out, weights)
-            if best is None or need < best[0]:
-                best = (need, c, t)
-            if need <= budget:
-                return MemoryPlan(c, t, need, budget, frames)
+    for t, c in candidates:
+        need, frames = estimate(model, lr_size, c, overlap, t, tile_pad, video_out, weights)
+        if best is None or need < best[0]:
+            best = (need, c, t)
+        if need <= budget:
+            return MemoryPlan(c, t, need, budget, frames)
     assert best is not None
     need, c, t = best
     given = [f for f, v in (("--chunk", chunk), ("--tile", tile)) if v is not None]

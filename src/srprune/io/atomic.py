@@ -5,7 +5,8 @@
   CLI turns into exceptions).
 * Temporaries are named ``.{stem}.{pid}-{random}.part{suffix}`` (folders:
   ``.{name}.{pid}-{random}.part``). A run killed outright (SIGKILL, power loss) cannot remove its
-  own; the next run writing the same target removes those whose process is gone.
+  own; the next run writing into the same folder removes those whose process is gone (each
+  folder is scanned once per process).
 * Outputs get the permissions an ordinary ``open`` would give them (0666 / 0777 minus the umask),
   not the 0600 / 0700 of :mod:`tempfile`.
 * A write that fails because the disk is full (whatever the library's wording) is raised as
@@ -18,8 +19,8 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,9 @@ _FULL_DISK_TEXT = ("no space left", "os error 28", "errno 28", "disk full", "fil
                    "unexpected pos")
 
 _LIVE: set[Path] = set()  # temporaries of this process not yet renamed or removed
+_SCANNED: set[Path] = set()  # folders already cleaned of stale temporaries by this process
+# ``.{stem}.{pid}-{8 random characters from mkstemp / mkdtemp}.part{suffix}``
+_STALE = re.compile(r"\..+\.(\d+)-[a-z0-9_]{8}\.part(?:\.[^.]+)?")
 
 
 def current_umask() -> int:
@@ -59,20 +63,20 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _stale_pattern(stem: str, suffix: str) -> re.Pattern[str]:
-    return re.compile(rf"\.{re.escape(stem)}\.(\d+)-[^/]*\.part{re.escape(suffix)}")
-
-
-def remove_stale(folder: Path, stem: str, suffix: str = "") -> list[Path]:
-    """Remove temporaries for ``stem`` + ``suffix`` left in ``folder`` by dead processes."""
-    pattern = _stale_pattern(stem, suffix)
-    removed = []
+def remove_stale(folder: Path) -> list[Path]:
+    """Remove srprune temporaries in ``folder`` left by processes that are gone (once per
+    folder and process; later calls for the same folder do nothing)."""
+    removed: list[Path] = []
+    key = folder.resolve()
+    if key in _SCANNED:
+        return removed
+    _SCANNED.add(key)
     try:
         entries = list(folder.iterdir())
     except OSError:
         return removed
     for entry in entries:
-        m = pattern.fullmatch(entry.name)
+        m = _STALE.fullmatch(entry.name)
         if not m or _pid_alive(int(m[1])):
             continue
         with contextlib.suppress(OSError):
@@ -111,6 +115,11 @@ def as_path_error(exc: BaseException, target: Path) -> BaseException:
     return exc
 
 
+def _temporary_name(folder: Path, stem: str, suffix: str) -> Path:
+    """``folder/.{stem}.{pid}-{8 random hex digits}{suffix}`` (not created)."""
+    return folder / f".{stem}.{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+
+
 def _prepare_parent(target: Path) -> None:
     parent = target.parent
     if parent.exists() and not parent.is_dir():
@@ -130,13 +139,11 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(target))
     _prepare_parent(target)
-    remove_stale(target.parent, target.stem, target.suffix)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.{os.getpid()}-",
-                               suffix=f".part{target.suffix}", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    _LIVE.add(tmp_path)
+    remove_stale(target.parent)
+    tmp_path = _temporary_name(target.parent, target.stem, f".part{target.suffix}")
+    _LIVE.add(tmp_path)  # registered before it exists: a signal at any point still removes it
     try:
+        os.close(os.open(tmp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         yield tmp_path
         _honour_umask(tmp_path, is_dir=False)
         os.replace(tmp_path, target)
@@ -161,11 +168,11 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise FileExistsError(errno.EEXIST, "exists; remove it or choose another name",
                               str(target))
     _prepare_parent(target)
-    remove_stale(target.parent, target.name)
-    tmp_path = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".part",
-                                     dir=target.parent))
+    remove_stale(target.parent)
+    tmp_path = _temporary_name(target.parent, target.name, ".part")
     _LIVE.add(tmp_path)
     try:
+        os.mkdir(tmp_path, 0o700)
         yield tmp_path
         _honour_umask(tmp_path, is_dir=True)
         os.rename(tmp_path, target)

@@ -28,6 +28,22 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     return create_model(cfg.model.name or "", cfg.model.scale).train()
 
 
+def check_training_memory(cfg: TrainConfig, model: nn.Module, device: str) -> None:
+    """One line, before any data is built, when a training step cannot fit in memory."""
+    from srprune.resources import check_fits, estimate_training_bytes
+
+    data = cfg.data
+    patch = int(getattr(data, "lr_patch", 64))
+    batch = int(getattr(data, "batch_size", 1))
+    frames = int(getattr(data, "num_frames", 1)) if getattr(model, "is_video", False) else 1
+    need = estimate_training_bytes(model.config, (patch, patch), frames, batch)
+    budget = None  # the memory available
+    if device.startswith("cuda"):
+        budget, _ = torch.cuda.mem_get_info(torch.device(device))
+    check_fits(need, f"a training step (batch {batch} x {frames} frame(s) of {patch}x{patch})",
+               "data.batch_size, data.lr_patch or data.num_frames", budget)
+
+
 def run_training(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> TrainResult:
     """Train as ``cfg`` says (under torchrun: one rank of a DDP job).
 
@@ -60,6 +76,7 @@ def run_training(cfg: TrainConfig, resume: bool = False, quiet: bool = False) ->
     distributed.init(env, device)
     try:
         model = build_model(cfg)
+        check_training_memory(cfg, model, device)
         is_video = bool(model.is_video)
         scale = int(model.config.scale)
         dataset = build_train_dataset(cfg.data, scale, is_video, cfg.train.seed)
