@@ -81,6 +81,8 @@ def test_tiny_experiment_writes_tables_and_resumes(tmp_path: Path, capsys) -> No
                    f"ratios: [0.5]\nablation_ratio: null\nout: {tmp_path / 'out'}\n"
                    "device: cpu\ncontrol: true\n")
     assert main(["experiment", str(exp), "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert "table3.md" in said and "table2.md" not in said  # only what it wrote
     table = (tmp_path / "out" / "table3.md").read_text()
     assert "| ssl |" in table and "| l1 |" in table and "bicubic" in table
     assert "more iterations, unpruned" in table  # the control row

@@ -96,5 +96,11 @@ def test_training_step_larger_than_memory_is_refused_before_any_work(tmp_path: P
     out = tmp_path / "run"
     code, _, err = run_cli(capsys, ["train", "--config", configs / "tiny_edsr.yaml", "--out", out,
                                     "--device", "cpu", "--set", "data.batch_size=1000000000"])
+    assert_one_line(code, err, "train", "data.batch_size: must be <= 4096")  # the config bound
+    assert not out.exists()
+    # within the config's bounds but beyond this machine: the memory estimate refuses it
+    code, _, err = run_cli(capsys, ["train", "--config", configs / "tiny_edsr.yaml", "--out", out,
+                                    "--device", "cpu", "--set", "data.batch_size=4096",
+                                    "--set", "data.lr_patch=2048"])
     assert_one_line(code, err, "train", "lower data.batch_size")
     assert not out.exists()
