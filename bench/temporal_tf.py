@@ -34,9 +34,13 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=ROOT / "runs/temporal_tf")
     p.add_argument("--out", type=Path, default=ROOT / "results/temporal_tf")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--tables-only", action="store_true",
+                   help="rewrite the Markdown and the plot from the JSON of an earlier run")
     args = p.parse_args()
     results = []
-    for dense in args.models:
+    if args.tables_only:
+        results = json.loads(args.out.with_suffix(".json").read_text())
+    for dense in [] if args.tables_only else args.models:
         kind = "bidirectional" if load_model(dense).config.bidirectional else "uni"
         for tf in (True, False):
             folder = args.work / f"{kind}_{'tf' if tf else 'no_tf'}"
@@ -48,12 +52,14 @@ def main() -> None:
             temporal = json.loads((folder / "temporal.json").read_text())
             results.append({"model": kind, "tf": tf, "dense": str(dense), "folder": str(folder),
                             **temporal})
-    write_text_atomic(args.out.with_suffix(".json"), json.dumps(results, indent=1))
+    if not args.tables_only:
+        write_text_atomic(args.out.with_suffix(".json"), json.dumps(results, indent=1))
     config = args.config.resolve()
     shown = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
     lines = ["# Temporal error propagation with and without Temporal Finetuning", "",
              f"SSL at p = 0.5 on the dense models {', '.join(str(m) for m in args.models)} "
-             f"with {shown}, first held-out clip, first 20 frames. Output drift: mean "
+             f"with {shown}, first held-out clip ({results[0]['clip']}, "
+             f"{results[0]['frames']} frames). Output drift: mean "
              "absolute difference from the dense model's output in uint8 levels; hidden: mean "
              "absolute difference of the hidden states; PSNR against GT. Made by "
              "`python bench/temporal_tf.py` (see its docstring; the command line was `"
@@ -75,7 +81,7 @@ def main() -> None:
 def _argv() -> list[str]:
     import sys
 
-    return sys.argv[1:]
+    return [a for a in sys.argv[1:] if a != "--tables-only"]
 
 
 def _plot(results: list[dict], path: Path) -> None:
