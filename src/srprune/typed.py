@@ -23,6 +23,7 @@ import math
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from srprune.errors import UserError
@@ -186,6 +187,23 @@ def build_section(cls: type[T], data: Mapping[str, Any] | None, prefix: str) -> 
         return cls(**values)
     except FieldError as e:
         raise UserError(f"{dotted(e.key)}: {e.message}") from None
+
+
+def read_yaml_file(path: str | Path, what: str = "config") -> Any:
+    """The parsed content of a YAML file (None for an empty file); one-line errors for a
+    missing or unreadable file and for YAML syntax errors."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} file not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "parse error"
+        raise UserError(f"{path}: not valid YAML ({first})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read it ({e})") from None
 
 
 def to_plain(value: Any) -> Any:

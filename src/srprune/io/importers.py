@@ -274,18 +274,25 @@ def _edsr_meanshift(raw: dict[str, torch.Tensor], path: Path, rgb_range: float |
     return float(rgb_range), rgb_mean, notes  # type: ignore[return-value]
 
 
+def _feat_and_blocks(state: dict[str, torch.Tensor], path: Path, spec: ArchSpec | None,
+                     width_from: list[tuple[str, int]]) -> tuple[int, int]:
+    """(num_feat, num_block) of a ``body.N.conv1/conv2`` model: as ``--arch`` names them, else
+    the width from the first present tensor of ``width_from`` and the blocks by counting."""
+    num_feat = (spec.num_feat if spec else None) or _first_dim(state, path, "num_feat",
+                                                                width_from)
+    num_block = spec.num_block if spec else None
+    if num_block is None:
+        last = _max_index(list(state), r"^body\.(\d+)\.conv[12]\.")
+        num_block = 0 if last is None else last + 1
+    return num_feat, num_block
+
+
 def infer_edsr_config(state: dict[str, torch.Tensor], path: Path, spec: ArchSpec | None,
                       res_scale: float | None, img_range: float, rgb_mean: tuple[float, ...],
                       notes: list[str]) -> EDSRConfig:
     """EDSR config: C from ``conv_first``, B by counting blocks, scale from the upsampler."""
-    keys = list(state)
-    spec = spec or ArchSpec("edsr")
-    num_feat = spec.num_feat or _first_dim(state, path, "num_feat", [
+    num_feat, num_block = _feat_and_blocks(state, path, spec, [
         ("conv_first.weight", 0), ("conv_after_body.weight", 0), ("conv_last.weight", 1)])
-    num_block = spec.num_block
-    if num_block is None:
-        last = _max_index(keys, r"^body\.(\d+)\.conv[12]\.")
-        num_block = 0 if last is None else last + 1
     scale = _edsr_scale(state, path, num_feat)
     if res_scale is None:
         res_scale = 1.0
@@ -302,14 +309,8 @@ def infer_msrresnet_config(state: dict[str, torch.Tensor], path: Path,
                            spec: ArchSpec | None) -> MSRResNetConfig:
     """MSRResNet config: C from ``conv_first``, B by counting blocks, scale from the
     upconvs (``upconv2`` present: x4; else ``upconv1`` writes s^2 C channels)."""
-    keys = list(state)
-    spec = spec or ArchSpec("msrresnet")
-    num_feat = spec.num_feat or _first_dim(state, path, "num_feat", [
+    num_feat, num_block = _feat_and_blocks(state, path, spec, [
         ("conv_first.weight", 0), ("conv_hr.weight", 0), ("conv_last.weight", 1)])
-    num_block = spec.num_block
-    if num_block is None:
-        last = _max_index(keys, r"^body\.(\d+)\.conv[12]\.")
-        num_block = 0 if last is None else last + 1
     if "upconv2.weight" in state:
         scale = 4
     else:

@@ -26,13 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from srprune.errors import UserError
 from srprune.io.atomic import atomic_path, write_text_atomic
 from srprune.pruning.methods import METHODS
 from srprune.runs.fingerprint import changes, fingerprint
-from srprune.typed import SEED_MAX, build_section, check, check_range, to_plain
+from srprune.typed import SEED_MAX, build_section, check, check_range, read_yaml_file, to_plain
 
 ABLATIONS: dict[str, dict[str, Any]] = {
     "aligned pruning": {"residual": "coupled", "pixel_shuffle": True, "temporal_finetune": False},
@@ -148,15 +146,7 @@ class RunSpec:
 def load_experiment(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment YAML (types, ranges and unknown keys by dotted name)."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"experiment config not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "parse error"
-        raise UserError(f"{path}: not valid YAML ({first})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read it ({e})") from None
+    data = read_yaml_file(path, "experiment config")
     try:
         return build_section(ExperimentConfig, data, "")
     except UserError as e:

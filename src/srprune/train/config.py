@@ -44,7 +44,7 @@ from typing import Any, Literal
 import yaml
 
 from srprune.errors import UserError
-from srprune.typed import SEED_MAX, build_section, check, check_range, to_plain
+from srprune.typed import SEED_MAX, build_section, check, check_range, read_yaml_file, to_plain
 
 MAX_BATCH = 4096
 MAX_FRAMES = 1000
@@ -289,13 +289,7 @@ def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """The raw mapping of a YAML config file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    data = read_yaml_file(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
