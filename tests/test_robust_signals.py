@@ -36,6 +36,12 @@ def inputs(tmp_path_factory) -> tuple[Path, Path]:
     return save_model(root / "m.safetensors", create_model("edsr-1-4", 2)), root / "frames"
 
 
+def _default_sigint() -> None:
+    """A background shell job starts with SIGINT ignored, and Python then installs no handler;
+    the test sends SIGINT as a terminal would, so the child starts with the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(("sig", "output"), [(signal.SIGTERM, "sr"), (signal.SIGHUP, "sr.mp4"),
                                              (signal.SIGINT, "sr")])
 def test_signal_mid_run_cleans_up(sig: signal.Signals, output: str, inputs, tmp_path: Path
@@ -46,7 +52,7 @@ def test_signal_mid_run_cleans_up(sig: signal.Signals, output: str, inputs, tmp_
     proc = subprocess.Popen([sys.executable, "-m", "srprune", "upscale", "--model", str(model),
                              "--input", str(frames), "--output", str(target), "--device", "cpu",
                              "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env, preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + 120
         while not leftovers(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
