@@ -63,24 +63,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.unit == "block":
         return run_blocks(args, models)
     x = example_input(dense, args.lr_size, args.frames)
-    cells = [(m, v) for m in models for v in args.variants]
-    times: dict[str, list[float]] = {f"{m}/{v}": [] for m, v in cells}
-    diffs: dict[str, float] = {}
-    refs: dict[str, torch.Tensor] = {}
-    with torch.inference_mode():
-        for rnd in range(1 + args.repeats):  # round 0: warm-up and output check
-            for m, v in cells:
-                VARIANTS[v]()
-                t0 = time.perf_counter()
-                out = models[m](x)
-                ms = (time.perf_counter() - t0) * 1000 / args.frames
-                if rnd == 0:
-                    if v == "baseline":
-                        refs[m] = out.clone()
-                    diffs[f"{m}/{v}"] = float((out - refs[m]).abs().max())
-                else:
-                    times[f"{m}/{v}"].append(ms)
-    DEFAULT()
+    times, diffs = time_variants(models, lambda: x, args.variants, args.repeats, args.frames)
     med = {k: statistics.median(v) for k, v in times.items()}
     return {"model": args.model, "ratio": args.ratio, "lr_size": list(args.lr_size),
             "frames": args.frames, "repeats": args.repeats, "threads": torch.get_num_threads(),
@@ -93,6 +76,34 @@ def run(args: argparse.Namespace) -> dict:
                                 for v in args.variants}}
 
 
+def time_variants(modules: dict[str, nn.Module], make_input: Callable[[], torch.Tensor],
+                  variants: list[str], repeats: int, per: int = 1
+                  ) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """ms (per ``per`` frames) of every module x variant, interleaved over ``repeats`` rounds
+    after a warm-up round that also records each output's max difference from the module's
+    baseline; inputs come fresh from ``make_input`` (untimed)."""
+    cells = [(m, v) for m in modules for v in variants]
+    times: dict[str, list[float]] = {f"{m}/{v}": [] for m, v in cells}
+    diffs: dict[str, float] = {}
+    refs: dict[str, torch.Tensor] = {}
+    with torch.inference_mode():
+        for rnd in range(1 + repeats):  # round 0: warm-up and output check
+            for m, v in cells:
+                VARIANTS[v]()
+                x = make_input()
+                t0 = time.perf_counter()
+                out = modules[m](x)
+                ms = (time.perf_counter() - t0) * 1000 / per
+                if rnd == 0:
+                    if v == "baseline":
+                        refs[m] = out.clone()
+                    diffs[f"{m}/{v}"] = float((out - refs[m]).abs().max())
+                else:
+                    times[f"{m}/{v}"].append(ms)
+    DEFAULT()
+    return times, diffs
+
+
 def run_blocks(args: argparse.Namespace, models: dict[str, nn.Module]) -> dict:
     """One trunk block of each model, a fresh stream copy per run (not timed)."""
     picked = {}
@@ -102,25 +113,8 @@ def run_blocks(args: argparse.Namespace, models: dict[str, nn.Module]) -> dict:
     h, w = args.lr_size
     x = torch.rand(1, picked["dense"].conv1.in_channels, h, w)
     x = x.to(memory_format=torch.channels_last)
-    cells = [(m, v) for m in picked for v in args.variants]
-    times: dict[str, list[float]] = {f"{m}/{v}": [] for m, v in cells}
-    diffs: dict[str, float] = {}
-    refs: dict[str, torch.Tensor] = {}
-    with torch.inference_mode():
-        for rnd in range(1 + args.repeats):
-            for m, v in cells:
-                VARIANTS[v]()
-                xin = x.clone(memory_format=torch.channels_last)
-                t0 = time.perf_counter()
-                out = picked[m](xin)
-                ms = (time.perf_counter() - t0) * 1000
-                if rnd == 0:
-                    if v == "baseline":
-                        refs[m] = out.clone()
-                    diffs[f"{m}/{v}"] = float((out - refs[m]).abs().max())
-                else:
-                    times[f"{m}/{v}"].append(ms)
-    DEFAULT()
+    times, diffs = time_variants(picked, lambda: x.clone(memory_format=torch.channels_last),
+                                 args.variants, args.repeats)
     stat = {"min": min, "median": statistics.median}
     res = {k: {s: f(v) for s, f in stat.items()} for k, v in times.items()}
     return {"unit": "block", "model": args.model, "ratio": args.ratio,
