@@ -236,20 +236,19 @@ def column_targets(cfg: ExperimentConfig, dense: Path, ratios: set[float]) -> di
     if cfg.size == "ratio":
         return {}
     from srprune.io.model_file import load_model
-    from srprune.pruning.criteria import score_groups, select_units
+    from srprune.pruning.criteria import select_units
     from srprune.pruning.methods import get_recipe
     from srprune.runs.prune import (
         effective_recipe,
         load_prune_config,
-        prunable_groups,
+        scored_groups,
         size_function,
     )
 
     settings, _ = load_prune_config(Path(cfg.prune_config), dense, [], None)
     recipe = effective_recipe(get_recipe(cfg.size_reference), settings)
     model = load_model(dense)
-    groups = prunable_groups(model, recipe)
-    scores = score_groups(model, groups, recipe.scorer, recipe.score_norm)
+    groups, scores = scored_groups(model, recipe)
     size = size_function(model, groups, cfg.size, tuple(settings.report_lr_size))
     targets = {}
     for p in sorted(r for r in ratios if r > 0):

@@ -59,9 +59,8 @@ def load_prune_config(path: Path, dense: Path, overrides: list[Any], ratio: floa
     data = apply_overrides(read_yaml(path), overrides)
     data.pop("fmp", None)
     prune = data.pop("prune", None)
-    if ratio is not None:
-        prune = {**(prune if isinstance(prune, dict) else {}), "ratio": ratio} \
-            if prune is None or isinstance(prune, dict) else prune
+    if ratio is not None and (prune is None or isinstance(prune, dict)):
+        prune = {**(prune or {}), "ratio": ratio}  # a malformed section is left to the checker
     data["model"] = {"file": str(dense)}
     try:
         return settings_from_dict(prune), config_from_dict(data)
@@ -112,6 +111,13 @@ def prunable_groups(model: nn.Module, recipe: Recipe) -> list[Group]:
     if not recipe.pixel_shuffle:
         groups = [g for g in groups if g.role != "pixel_shuffle"]
     return groups
+
+
+def scored_groups(model: nn.Module, recipe: Recipe
+                  ) -> tuple[list[Group], dict[str, torch.Tensor]]:
+    """The recipe's groups of ``model`` and every unit's score under the recipe's scorer."""
+    groups = prunable_groups(model, recipe)
+    return groups, score_groups(model, groups, recipe.scorer, recipe.score_norm)
 
 
 class PrunePipeline(StagedRun):
@@ -214,10 +220,9 @@ class PrunePipeline(StagedRun):
     def select(self) -> None:
         """Score every unit of the dense model and choose the ones to remove."""
         model = load_model(self.dense_path)
-        groups = prunable_groups(model, self.recipe)
+        groups, scores = scored_groups(model, self.recipe)
         if not groups:
             raise UserError(f"{self.dense_path.name}: the model declares nothing to prune")
-        scores = score_groups(model, groups, self.recipe.scorer, self.recipe.score_norm)
         total = sum(g.units for g in groups)
 
         def select(ratio: float) -> dict[str, torch.Tensor]:
@@ -246,10 +251,10 @@ class PrunePipeline(StagedRun):
         target_row = None if fit is None else {
             "target": self.s.target, "lr_size": list(self.s.report_lr_size),
             "achieved": fit.size, "relative_error": fit.relative_error}
+        recipe = recipe_inputs(self.recipe)
         payload = {"method": self.recipe.name, "ratio": ratio, "target": target_row,
-                   "recipe": recipe_inputs(self.recipe),
-                   "scorer": {"name": recipe_inputs(self.recipe)["scorer"],
-                              "norm": self.recipe.score_norm},
+                   "recipe": recipe,
+                   "scorer": {"name": recipe["scorer"], "norm": self.recipe.score_norm},
                    "fingerprint": self.fingerprint_of("select"),
                    "units": total, "removed": n, "groups": rows}
         write_text_atomic(self.path("selection.json"), json.dumps(payload, indent=1))
