@@ -5,57 +5,26 @@
         --out results/fmp_demo/compare
 
 The FMP run (its own config; searched from scratch) fixes the budget: the share of the dense
-params it keeps (non-zero). Every channel-pruning method then gets the ratio p at which its
-compact model keeps the same share (found by bisection on the selection, before any training),
-runs ``srprune prune`` with ``configs/prune/edsr_demo.yaml`` (resumable) and all are tabulated:
+params it keeps (non-zero). Every channel-pruning method then runs ``srprune prune --target
+params=N`` to that many params (the selection that meets it is searched before any training)
+with ``configs/prune/edsr_demo.yaml`` (resumable) and all are tabulated:
 non-zero params, MACs, latency, PSNR/SSIM and the training each got.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from torch import nn
-
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model
 from srprune.profile import count_params, latency_side_by_side
-from srprune.pruning.criteria import score_groups, select_units
-from srprune.pruning.methods import get_recipe
-from srprune.pruning.surgery import remove_units
-from srprune.runs.prune import prunable_groups
 
 METHODS = ("ssl", "assl", "l1", "scratch")
-
-
-def kept_share(model: nn.Module, method: str, ratio: float) -> float:
-    """Share of the dense params the method's compact model keeps at ``ratio``."""
-    recipe = get_recipe(method)
-    groups = prunable_groups(model, recipe)
-    removed = select_units(groups, score_groups(model, groups, recipe.scorer), ratio,
-                           recipe.scope, recipe.order, 0)
-    compact = remove_units(copy.deepcopy(model), groups, removed)
-    return count_params(compact)[0] / count_params(model)[0]
-
-
-def ratio_for(dense_path: Path, method: str, share: float) -> float:
-    """The ratio p (to 1e-3) whose compact model keeps about ``share`` of the params."""
-    model = load_model(dense_path)
-    lo, hi = 0.0, 0.95
-    for _ in range(12):
-        mid = (lo + hi) / 2
-        if kept_share(model, method, mid) > share:
-            lo = mid
-        else:
-            hi = mid
-    best = min((lo, hi), key=lambda p: abs(kept_share(model, method, p) - share))
-    return round(best, 3)
 
 
 def side_by_side_latency(paths: dict[str, Path], lr_size: tuple[int, int]) -> dict[str, float]:
@@ -100,10 +69,9 @@ def main() -> None:
     for method in METHODS:
         out = args.runs / method
         if not (out / "report.json").is_file():
-            ratio = ratio_for(args.dense, method, share)
-            cmd = [sys.executable, "-m", "srprune", "prune", "--method", method, "--ratio",
-                   str(ratio), "--model", str(args.dense), "--config", str(args.config),
-                   "--out", str(out), "--quiet"]
+            cmd = [sys.executable, "-m", "srprune", "prune", "--method", method, "--target",
+                   f"params={share * dense_params:.10g}", "--model", str(args.dense),
+                   "--config", str(args.config), "--out", str(out), "--quiet"]
             print(" ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)
         report = json.loads((out / "report.json").read_text())
