@@ -16,6 +16,7 @@ compared at equal size, as the papers do:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,8 +79,9 @@ class TargetFit:
     relative_error: float
 
 
-def _bisect(n_max: int, at: Callable[[int], float], target: float) -> int:
+def _bisect(n_max: int, size_at: Callable[[int], float], target: float) -> int:
     """The n in [0, n_max] whose (non-increasing) size is closest to ``target``."""
+    at = functools.cache(size_at)
     if at(n_max) >= target:
         return n_max
     if at(0) <= target:
@@ -103,25 +105,16 @@ def fit_selection(groups: list[Group], scores: dict[str, torch.Tensor], scope: S
     if scope == "global":
         def select(n: int) -> Removed:
             return select_units(groups, scores, n / total, scope, order, seed)
-        memo: dict[int, float] = {}
 
-        def at(n: int) -> float:
-            if n not in memo:
-                memo[n] = size(select(n))
-            return memo[n]
-        n = _bisect(most, at, target)
-        removed = select(n)
+        removed = select(_bisect(most, lambda n: size(select(n)), target))
     else:
         ranking = rank_units(groups, scores, order, seed)
-        steps: dict[int, list[int]] = {}
 
         def quotas(n: int) -> list[int]:
-            if n not in steps:
-                steps[n] = local_quotas(groups, n / total)
-            return steps[n]
+            return local_quotas(groups, n / total)
 
         n = _bisect(most, lambda k: size(take_quotas(groups, ranking, quotas(k))), target)
-        removed = _refine(groups, ranking, list(quotas(n)), size, target)
+        removed = _refine(groups, ranking, quotas(n), size, target)
     achieved = size(removed)
     return TargetFit(removed=removed, ratio=sum(len(v) for v in removed.values()) / total,
                      size=achieved, relative_error=abs(achieved - target) / target)
