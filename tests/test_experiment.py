@@ -80,7 +80,15 @@ def test_tiny_experiment_writes_tables_and_resumes(tmp_path: Path, capsys) -> No
     exp.write_text(f"prune_config: {prune_cfg}\ndense: {dense}\nmethods: [ssl, l1]\n"
                    f"ratios: [0.5]\nablation_ratio: null\nout: {tmp_path / 'out'}\n"
                    "device: cpu\ncontrol: true\n")
+    # two shards side by side do the runs (no tables); the plain run then only collects
+    for shard in ("1/2", "2/2"):
+        assert main(["experiment", str(exp), "--quiet", "--shard", shard]) == 0
+    assert not (tmp_path / "out" / "table3.md").exists()
+    ssl_model = tmp_path / "out" / "runs" / "ssl_p0.5_s0" / "model.safetensors"
+    sharded = ssl_model.stat().st_mtime
+    capsys.readouterr()
     assert main(["experiment", str(exp), "--quiet"]) == 0
+    assert ssl_model.stat().st_mtime == sharded  # the shard's run was taken, not redone
     said = capsys.readouterr().out
     assert "table3.md" in said and "table2.md" not in said  # only what it wrote
     table = (tmp_path / "out" / "table3.md").read_text()
@@ -99,7 +107,6 @@ def test_tiny_experiment_writes_tables_and_resumes(tmp_path: Path, capsys) -> No
     assert (tmp_path / "out" / "psnr_vs_macs.png").is_file()
     stamp = (tmp_path / "out" / "runs" / "ssl_p0.5_s0" / "model.safetensors").stat().st_mtime
     assert main(["experiment", str(exp), "--quiet"]) == 0  # finished runs are skipped
-    ssl_model = tmp_path / "out" / "runs" / "ssl_p0.5_s0" / "model.safetensors"
     assert ssl_model.stat().st_mtime == stamp
     l1_select = tmp_path / "out" / "runs" / "l1_p0.5_s0" / "selection.json"
     l1_stamp = l1_select.stat().st_mtime
@@ -137,3 +144,12 @@ def test_experiment_config_errors_are_one_line(tmp_path: Path, capsys, text: str
 def test_experiment_needs_its_config() -> None:
     with pytest.raises(SystemExit):
         main(["experiment"])
+
+
+@pytest.mark.parametrize("shard", ["0/2", "3/2", "a/b", "2"])
+def test_experiment_bad_shard_is_one_line(tmp_path: Path, capsys, shard: str) -> None:
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("prune_config: p.yaml\ndense: d.safetensors\n")
+    assert main(["experiment", str(exp), "--shard", shard]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--shard wants I/N" in err[0], err

@@ -134,3 +134,28 @@ def test_bicubic_model_upsamples_images_and_clips(scale: int) -> None:
     model = create_model("bicubic", scale)
     assert model(torch.rand(1, 3, 5, 7)).shape == (1, 3, 5 * scale, 7 * scale)
     assert model(torch.rand(1, 2, 3, 5, 7)).shape == (1, 2, 3, 5 * scale, 7 * scale)
+
+
+def test_narrow_spynet_is_a_config_field_that_survives_a_model_file(tmp_path) -> None:
+    from srprune.io.model_file import load_model, save_model
+
+    torch.manual_seed(0)
+    model = BasicVSR(BasicVSRConfig(num_feat=8, num_block=1, recon_feat=8, flow_feat=8)).eval()
+    widths = [m.out_channels for m in model.spynet.basic_module[0].basic_module
+              if isinstance(m, torch.nn.Conv2d)]
+    assert widths == [8, 16, 8, 4, 2]
+    # 49 * (8*8 + 8*16 + 16*8 + 8*4 + 4*2) weights + biases per level: ~17x fewer than official
+    assert sum(p.numel() for p in model.spynet.parameters()) == 6 * (49 * 360 + 38)
+    back = load_model(save_model(tmp_path / "m.safetensors", model))
+    assert back.config.flow_feat == 8
+    x = torch.rand(1, 3, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(back(x), model(x))
+
+
+def test_flow_feat_out_of_range_is_refused() -> None:
+    from srprune.errors import UserError
+    from srprune.models.limits import check_config
+
+    with pytest.raises(UserError, match="flow_feat"):
+        check_config(BasicVSRConfig(flow_feat=64))

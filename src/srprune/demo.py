@@ -39,6 +39,7 @@ class DemoOptions:
     seed: int = 0
     quiet: bool = False
     bidirectional: bool = True
+    flow_feat: int = 32
 
 
 def _name(opt: DemoOptions) -> str:
@@ -109,7 +110,8 @@ def run_demo(opt: DemoOptions) -> dict[str, Any]:
     # A narrow reconstruction (recon_feat = num_feat instead of BasicSR's fixed 64) keeps the
     # HR-resolution convs cheap enough for CPU training.
     model = BasicVSR(BasicVSRConfig(num_feat=opt.num_feat, num_block=opt.num_block,
-                                    recon_feat=opt.num_feat, bidirectional=opt.bidirectional))
+                                    recon_feat=opt.num_feat, bidirectional=opt.bidirectional,
+                                    flow_feat=opt.flow_feat))
     zero_flow(model.spynet)
     dataset = build_train_dataset(cfg.data, 4, True, opt.seed)
     train_dir = opt.out / "train"

@@ -19,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="BasicVSR channels (default 16)")
     p.add_argument("--blocks", type=int_arg(0, 64), default=3,
                    help="residual blocks per trunk (default 3)")
+    p.add_argument("--flow-feat", type=int_arg(2, 256), default=32,
+                   help="SPyNet's first hidden width (official 32; kept at zero flow)")
     p.add_argument("--iters", type=int_arg(1, 10_000_000), default=600,
                    help="training iterations (default 600)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
@@ -36,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out} is a file, not a folder")
     opt = DemoOptions(num_feat=args.feat, num_block=args.blocks, iters=args.iters, out=args.out,
                       device=resolve_device(args.device), seed=args.seed,
-                      quiet=args.quiet, bidirectional=not args.unidirectional)
+                      quiet=args.quiet, bidirectional=not args.unidirectional,
+                      flow_feat=args.flow_feat)
     report = run_demo(opt)
     print(demo_markdown(report))
     print(f"report: {args.out / 'report.md'} ({report['seconds']:.0f} s in all)")

@@ -22,6 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", type=Path, help="experiment YAML")
     p.add_argument("--out", help="output folder (overrides `out`)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides `device`)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="run only every N-th planned run from the I-th (1-based), no tables: "
+                        "start N shards side by side (e.g. one per core), then run once "
+                        "without --shard to write the tables (finished runs are skipped)")
     p.add_argument("--dry-run", action="store_true", help="list the planned runs and exit")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -29,8 +33,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from srprune.errors import UserError
     from srprune.runs.experiment import load_experiment, plan, run_experiment
 
+    shard = None
+    if args.shard is not None:
+        i, _, n = args.shard.partition("/")
+        if not (i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
+            raise UserError(f"--shard wants I/N with 1 <= I <= N, got {args.shard!r}")
+        shard = (int(i), int(n))
     cfg = load_experiment(args.config)
     if args.out:
         cfg = dataclasses.replace(cfg, out=args.out)
@@ -41,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{spec.table:7} {spec.row:34} {spec.method:8} p={spec.ratio} "
                   f"seed={spec.seed} -> {Path(cfg.out) / 'runs' / spec.folder}")
         return 0
-    summary = run_experiment(cfg, quiet=args.quiet)
+    summary = run_experiment(cfg, quiet=args.quiet, shard=shard)
+    if shard is not None:
+        print(f"shard {shard[0]}/{shard[1]}: {len(summary['runs'])} runs done; run again "
+              "without --shard to write the tables")
+        return 0
     print("wrote: " + ", ".join(summary.get("written", [])))
     return 0

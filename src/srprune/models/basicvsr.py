@@ -38,6 +38,7 @@ class BasicVSRConfig:
         bidirectional: False for BasicVSR-uni (forward trunk only).
         act: trunk and reconstruction activation, ``lrelu`` (BasicSR) or ``relu`` (official SSL).
         recon_feat: width after the second upsampler (BasicSR: 64).
+        flow_feat: SPyNet's first hidden width (official: 32; smaller for small models).
     """
 
     arch: str = "basicvsr"
@@ -47,6 +48,7 @@ class BasicVSRConfig:
     act: str = "lrelu"
     recon_feat: int = 64
     scale: int = 4
+    flow_feat: int = 32
 
 
 class Trunk(nn.Module):
@@ -76,7 +78,7 @@ class BasicVSR(nn.Module):
         self.config = cfg = config or BasicVSRConfig()
         if cfg.scale != 4:
             raise ValueError("BasicVSR is defined for x4 only")
-        self.spynet = SpyNet()
+        self.spynet = SpyNet(cfg.flow_feat)
         if cfg.bidirectional:
             self.backward_trunk = Trunk(cfg.num_feat, cfg.num_block, cfg.act)
         self.forward_trunk = Trunk(cfg.num_feat, cfg.num_block, cfg.act)

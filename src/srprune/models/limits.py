@@ -28,7 +28,8 @@ MAX_NAME_NUMBER = 100_000  # any number in a model name (checked before int())
 _SPECS: dict[str, dict[str, tuple[str, Any]]] = {
     "basicvsr": {"num_feat": ("int", (1, MAX_FEAT)), "num_block": ("int", (0, MAX_BLOCKS)),
                  "bidirectional": ("bool", None), "act": ("choice", ACTIVATIONS),
-                 "recon_feat": ("int", (1, MAX_FEAT)), "scale": ("int", (4, 4))},
+                 "recon_feat": ("int", (1, MAX_FEAT)), "scale": ("int", (4, 4)),
+                 "flow_feat": ("int", (2, 32))},  # SPyNet narrower than official only
     "edsr": {"num_feat": ("int", (1, MAX_FEAT)), "num_block": ("int", (0, MAX_BLOCKS)),
              "scale": ("int", (2, 4)), "res_scale": ("float", (0.0, 10.0, True)),
              "img_range": ("float", (0.0, 65535.0, True)), "rgb_mean": ("mean3", None)},

@@ -1,6 +1,7 @@
 """SPyNet optical flow (Ranjan & Black, CVPR 2017) in BasicSR's layout.
 
-Six pyramid levels, each a ``basic_module`` of five 7x7 convs (8->32->64->32->16->2, ReLU between).
+Six pyramid levels, each a ``basic_module`` of five 7x7 convs (8->32->64->32->16->2, ReLU between;
+the hidden widths scale with ``width``).
 Frames are normalised with ImageNet statistics, resized to a multiple of 32 and the flow is resized
 back and rescaled. The coarsest level starts from zero flow at its own size, so frames of any size
 (1x1 included) work; from 33 pixels up the output is BasicSR's.
@@ -22,9 +23,9 @@ PYRAMID_LEVELS = 6
 class SpyNetLevel(nn.Module):
     """One pyramid level: ``basic_module`` = conv7x7 stack predicting a flow residual."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 32) -> None:
         super().__init__()
-        widths = [8, 32, 64, 32, 16, 2]
+        widths = [8, width, 2 * width, width, max(1, width // 2), 2]
         layers: list[nn.Module] = []
         for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
             layers.append(nn.Conv2d(c_in, c_out, 7, 1, 3))
@@ -37,11 +38,16 @@ class SpyNetLevel(nn.Module):
 
 
 class SpyNet(nn.Module):
-    """Flow from ``ref`` to ``supp``: ``supp(p + flow(p)) ~ ref(p)``."""
+    """Flow from ``ref`` to ``supp``: ``supp(p + flow(p)) ~ ref(p)``.
 
-    def __init__(self) -> None:
+    ``width`` is the first hidden width of every level (official 32: 8->32->64->32->16->2); a
+    narrower SPyNet (e.g. 8: 8->8->16->8->4->2, 17x fewer MACs) suits small models whose flow
+    net would otherwise cost more than their SR part.
+    """
+
+    def __init__(self, width: int = 32) -> None:
         super().__init__()
-        self.basic_module = nn.ModuleList([SpyNetLevel() for _ in range(PYRAMID_LEVELS)])
+        self.basic_module = nn.ModuleList([SpyNetLevel(width) for _ in range(PYRAMID_LEVELS)])
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 

@@ -189,36 +189,41 @@ def plan(cfg: ExperimentConfig) -> list[RunSpec]:
     return list(specs.values())
 
 
-def run_experiment(cfg: ExperimentConfig, quiet: bool = False) -> dict[str, Any]:
-    """Train (or take) the dense model, run every planned run, write the tables."""
+def run_experiment(cfg: ExperimentConfig, quiet: bool = False,
+                   shard: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Train (or take) the dense model, run every planned run, write the tables.
+
+    ``shard=(i, n)`` runs only every n-th planned run starting at the i-th (1-based) and writes
+    no tables: start n shards side by side (one per core or GPU), then run once without a shard
+    to collect; the finished runs are then skipped (same fingerprints) and the tables written.
+    """
     from srprune.devices import resolve_device
-    from srprune.pruning.methods import get_recipe
-    from srprune.runs.prune import PrunePipeline, load_prune_config
 
     out = Path(cfg.out)
     device = resolve_device(cfg.device)
+    if shard is not None and cfg.dense is None:
+        # n shards must not train the same dense model side by side
+        raise UserError("--shard needs `dense: FILE`; with train_config, train the dense model "
+                        "first (run once without --shard, or `srprune train`)")
     dense = Path(cfg.dense) if cfg.dense else _train_dense(cfg, out, quiet)
     if not dense.is_file():
         raise UserError(f"dense model not found: {dense}")
     results = []
     specs = plan(cfg)
     targets = column_targets(cfg, dense, {s.ratio for s in specs if s.table != "control"})
+    if shard is not None:
+        mine = specs[shard[0] - 1::shard[1]]
+        for i, spec in enumerate(mine, 1):
+            if not quiet:
+                print(f"[experiment] shard {shard[0]}/{shard[1]} run {i}/{len(mine)}: "
+                      f"{spec.table} {spec.row} p={spec.ratio} seed {spec.seed}", flush=True)
+            _run_spec(cfg, spec, dense, targets, device, out)
+        return {"written": [], "runs": [dataclasses.asdict(s) for s in mine]}
     for i, spec in enumerate(specs, 1):
         if not quiet:
             print(f"[experiment] run {i}/{len(specs)}: {spec.table} {spec.row} p={spec.ratio} "
                   f"seed {spec.seed}", flush=True)
-        prune = {**spec.overrides, "seed": spec.seed}
-        if spec.table != "control" and spec.ratio in targets:
-            prune["target"] = targets[spec.ratio]
-        overrides = [(f"prune.{k}", v) for k, v in prune.items()]
-        settings, train_cfg = load_prune_config(Path(cfg.prune_config), dense, overrides,
-                                                spec.ratio)
-        train_cfg = dataclasses.replace(
-            train_cfg, train=dataclasses.replace(train_cfg.train, seed=spec.seed))
-        folder = out / "runs" / spec.folder
-        pipe = PrunePipeline(get_recipe(spec.method), settings, train_cfg, dense, folder, device,
-                             quiet=True, on_change="redo")
-        pipe.run()
+        folder, pipe = _run_spec(cfg, spec, dense, targets, device, out)
         report = json.loads((folder / "report.json").read_text())
         results.append({"spec": dataclasses.asdict(spec), "folder": str(folder),
                         "fingerprint": pipe.fingerprint_of("report"),
@@ -228,6 +233,26 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False) -> dict[str, Any]
         write_text_atomic(out / "experiment.json", json.dumps(summary, indent=1))
         summary["written"] = [str(p) for p in write_tables(summary, out)]  # partial tables
     return summary
+
+
+def _run_spec(cfg: ExperimentConfig, spec: RunSpec, dense: Path, targets: dict[float, str],
+              device: Any, out: Path) -> tuple[Path, Any]:
+    """Run (or skip, when its fingerprints match) one planned run; its folder and pipeline."""
+    from srprune.pruning.methods import get_recipe
+    from srprune.runs.prune import PrunePipeline, load_prune_config
+
+    prune = {**spec.overrides, "seed": spec.seed}
+    if spec.table != "control" and spec.ratio in targets:
+        prune["target"] = targets[spec.ratio]
+    overrides = [(f"prune.{k}", v) for k, v in prune.items()]
+    settings, train_cfg = load_prune_config(Path(cfg.prune_config), dense, overrides, spec.ratio)
+    train_cfg = dataclasses.replace(
+        train_cfg, train=dataclasses.replace(train_cfg.train, seed=spec.seed))
+    folder = out / "runs" / spec.folder
+    pipe = PrunePipeline(get_recipe(spec.method), settings, train_cfg, dense, folder, device,
+                         quiet=True, on_change="redo")
+    pipe.run()
+    return folder, pipe
 
 
 def column_targets(cfg: ExperimentConfig, dense: Path, ratios: set[float]) -> dict[float, str]:
