@@ -1,0 +1,164 @@
+"""Dense srprune BasicVSR vs BasicSR's own BasicVSR module: same weights, same output, latency.
+
+BasicSR's source is read from an unpacked BasicSR release (nothing is downloaded at run time):
+
+    pip download --no-deps basicsr==1.4.2 -d /tmp/bsr
+    tar xzf /tmp/bsr/basicsr-1.4.2.tar.gz -C /tmp/bsr
+    python bench/vs_basicsr.py --basicsr-src /tmp/bsr/basicsr-1.4.2 --lr-size 90x160 --frames 3
+
+Only ``basicsr/archs/{basicvsr,arch_util,spynet,edvr}_arch.py`` are executed, unmodified; the
+package-level imports they need but BasicVSR never calls (registry, logger, deformable-conv ops,
+torchvision) are stubbed. The BasicSR model is seeded, its state dict written as a BasicSR
+checkpoint and imported with ``srprune convert``'s importer, the outputs are compared, and
+BasicSR (as it runs: NCHW, and also in channels_last) and srprune (channels_last, its default
+for CPU inference) are timed in one interleaved run. Writes ``results/vs_basicsr.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from srprune.commands.common import parse_size
+from srprune.io.atomic import write_text_atomic
+from srprune.io.importers import import_checkpoint
+from srprune.profile import count_macs, latency_side_by_side
+
+
+def _stub(name: str, **attrs: object) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__dict__.update(attrs)
+    sys.modules[name] = module
+    return module
+
+
+def load_basicsr_basicvsr(src: Path) -> type[nn.Module]:
+    """BasicSR's ``BasicVSR`` class, executed from ``src/basicsr/archs/basicvsr_arch.py``."""
+    archs = src / "basicsr" / "archs"
+    if not (archs / "basicvsr_arch.py").is_file():
+        raise SystemExit(f"{archs / 'basicvsr_arch.py'} not found: unpack a BasicSR release")
+
+    class Registry:
+        def register(self, obj: object = None, suffix: object = None) -> object:
+            return obj if obj is not None else (lambda o: o)
+
+    class LooseVersion(tuple):
+        def __new__(cls, text: str) -> LooseVersion:
+            return super().__new__(cls, (int(p) for p in text.split("+")[0].split(".")[:2]))
+
+    _stub("basicsr", __path__=[])
+    _stub("basicsr.utils", get_root_logger=lambda *a, **k: None, scandir=lambda *a, **k: [])
+    _stub("basicsr.utils.registry", ARCH_REGISTRY=Registry())
+    _stub("basicsr.ops", __path__=[])
+    _stub("basicsr.ops.dcn", ModulatedDeformConvPack=nn.Module, modulated_deform_conv=None)
+    _stub("basicsr.archs", __path__=[str(archs)])
+    if importlib.util.find_spec("torchvision") is None:
+        _stub("torchvision", __version__="0.0")
+    try:
+        import distutils.version  # noqa: F401
+    except ImportError:
+        _stub("distutils", __path__=[])
+        _stub("distutils.version", LooseVersion=LooseVersion)
+    spec = importlib.util.spec_from_file_location("basicsr.archs.basicvsr_arch",
+                                                  archs / "basicvsr_arch.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.BasicVSR
+
+
+def run(args: argparse.Namespace) -> dict:
+    cls = load_basicsr_basicvsr(args.basicsr_src)
+    torch.manual_seed(args.seed)
+    theirs = cls(num_feat=args.feat, num_block=args.blocks).eval()
+    theirs.is_video = True  # what srprune's timing helper reads to feed (N, T, C, H, W) clips
+    with torch.no_grad():  # non-trivial flows: SPyNet's last convs are zero-free at init
+        for p in theirs.parameters():
+            p.add_(torch.randn_like(p) * 1e-3)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = Path(tmp) / "basicsr_basicvsr.pth"
+        torch.save({"params": theirs.state_dict()}, ckpt)
+        ours, _ = import_checkpoint(ckpt, "basicsr")
+    x = torch.rand(1, args.frames, 3, *args.lr_size)
+    with torch.inference_mode():
+        ref = theirs(x)
+        out = ours.to(memory_format=torch.channels_last)(x)
+    max_err = (ref - out).abs().max().item()
+    models = {"basicsr": theirs, "srprune": ours}
+    nchw = latency_side_by_side(models, args.lr_size, args.frames, "cpu", args.warmup,
+                                args.repeats, channels_last=False)
+    cl = latency_side_by_side(models, args.lr_size, args.frames, "cpu", args.warmup,
+                              args.repeats, channels_last=True)
+    med = {"basicsr_nchw": statistics.median(nchw["basicsr"]),
+           "srprune_nchw": statistics.median(nchw["srprune"]),
+           "basicsr_cl": statistics.median(cl["basicsr"]),
+           "srprune_cl": statistics.median(cl["srprune"])}
+    return {
+        "device": f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)",
+        "torch": torch.__version__, "basicsr_src": str(args.basicsr_src),
+        "model": f"BasicVSR-{args.feat}-{args.blocks}", "lr_size": list(args.lr_size),
+        "frames": args.frames, "repeats": args.repeats,
+        "gmacs_per_frame": count_macs(ours, args.lr_size)[0] / 1e9,
+        "max_abs_error": max_err, "ms_per_frame": med,
+        "runs_ms": {"nchw": nchw, "channels_last": cl},
+        "speedup_vs_basicsr_as_run": med["basicsr_nchw"] / med["srprune_cl"],
+        "speedup_vs_basicsr_channels_last": med["basicsr_cl"] / med["srprune_cl"],
+        "speedup_same_layout_nchw": med["basicsr_nchw"] / med["srprune_nchw"],
+    }
+
+
+def markdown(r: dict) -> str:
+    m = r["ms_per_frame"]
+    h, w = r["lr_size"]
+    return "\n".join([
+        "# Dense srprune vs BasicSR's own BasicVSR", "",
+        f"`python bench/vs_basicsr.py --lr-size {h}x{w} --frames {r['frames']} --repeats "
+        f"{r['repeats']}`: {r['model']}, LR {h}x{w}, {r['frames']} frames, {r['device']}, torch "
+        f"{r['torch']}; BasicSR's module executed from `{r['basicsr_src']}`; median ms per "
+        "frame, all four timed in interleaved runs.", "",
+        f"Same weights (BasicSR's state dict through `srprune convert`'s importer): max |diff| "
+        f"of the outputs {r['max_abs_error']:.2e}. {r['gmacs_per_frame']:.1f} GMACs per frame.",
+        "",
+        "| | BasicSR | srprune | srprune speedup |", "|---|---|---|---|",
+        f"| NCHW | {m['basicsr_nchw']:.0f} | {m['srprune_nchw']:.0f} | "
+        f"{r['speedup_same_layout_nchw']:.2f}x |",
+        f"| channels_last | {m['basicsr_cl']:.0f} | {m['srprune_cl']:.0f} | "
+        f"{r['speedup_vs_basicsr_channels_last']:.2f}x |", "",
+        f"srprune as it runs (channels_last) vs BasicSR as it runs (NCHW): "
+        f"**{r['speedup_vs_basicsr_as_run']:.2f}x**.", ""])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--basicsr-src", type=Path, required=True,
+                   help="an unpacked BasicSR release (the folder holding basicsr/)")
+    p.add_argument("--feat", type=int, default=64)
+    p.add_argument("--blocks", type=int, default=30)
+    p.add_argument("--lr-size", type=parse_size, default=(90, 160))
+    p.add_argument("--frames", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("results/vs_basicsr"))
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    r = run(args)
+    write_text_atomic(args.out.with_suffix(".json"), json.dumps(r, indent=1))
+    write_text_atomic(args.out.with_suffix(".md"), markdown(r))
+    print(markdown(r))
+
+
+if __name__ == "__main__":
+    main()
