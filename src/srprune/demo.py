@@ -1,9 +1,17 @@
-"""The demo: train a small BasicVSR on the embedded clips, compare it with bicubic, upscale a clip.
+"""The demo: prune a trained BasicVSR on the embedded clips and show it is smaller and faster.
+
+By default it starts from the dense BasicVSR-32-8 that ships inside srprune (``assets/``:
+trained on these clips by ``srprune demo --train``, stored in float16); ``--train`` trains one
+first instead. It then prunes with SSL (or another method) at ratio p, finetunes briefly, and
+reports params, MACs, latency and PSNR/SSIM of bicubic, dense and compact on held-out clips
+(the prune report), upscales one clip with the compact model to an MP4 and draws side-by-side
+crops.
 
 Everything runs on the embedded synthetic camera-motion clips rendered from scikit-image's photos
 (train and validation use disjoint photos). No pretrained flow network can be had offline, so the
-demo keeps SPyNet fixed at zero flow (the synthetic motion is under a pixel per LR frame); real
-use imports the official SPyNet weights (``srprune convert --spynet``).
+demo models keep a narrow SPyNet (``flow_feat`` 8) fixed at zero flow (the synthetic motion is
+under a pixel per LR frame); real use imports the official SPyNet weights
+(``srprune convert --spynet``).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import json
 import time
 from dataclasses import dataclass
 from fractions import Fraction
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,40 +28,50 @@ import numpy as np
 import torch
 from torch import nn
 
-from srprune.eval.conventions import convention_for
-from srprune.eval.metrics import psnr, tensor_to_uint8
-from srprune.eval.scores import ScoreBook
 from srprune.io.atomic import atomic_path, write_text_atomic
-from srprune.models.basicvsr import BasicVSR, BasicVSRConfig
-from srprune.models.bicubic import Bicubic, BicubicConfig
+
+ASSETS = "assets"
+DEMO_MODELS = {True: "demo_basicvsr-32-8_fp16.safetensors",
+               False: "demo_basicvsr-uni-32-8_fp16.safetensors"}
+"""The shipped dense demo models (bidirectional / unidirectional), made by ``srprune demo --train
+--feat 32 --blocks 8 --flow-feat 8 --iters 800 [--unidirectional]``."""
 
 
 @dataclass(frozen=True)
 class DemoOptions:
-    """Model size, training length, output folder and device of the demo."""
+    """What the demo prunes (or trains first), how, and where it writes."""
 
-    num_feat: int = 16
-    num_block: int = 3
-    iters: int = 600
     out: Path = Path("runs/demo")
     device: str = "cpu"
     seed: int = 0
     quiet: bool = False
     bidirectional: bool = True
-    flow_feat: int = 32
+    method: str = "ssl"
+    ratio: float = 0.5
+    finetune_iters: int = 150
+    reg_iters: int = 40
+    train: bool = False
+    num_feat: int = 32
+    num_block: int = 8
+    flow_feat: int = 8
+    iters: int = 800
 
 
 def _name(opt: DemoOptions) -> str:
     return f"BasicVSR{'' if opt.bidirectional else '-uni'}-{opt.num_feat}-{opt.num_block}"
 
 
+def _data() -> dict[str, Any]:
+    return {"layout": "frames", "root": "default", "num_frames": 5, "lr_patch": 32,
+            "batch_size": 4, "val": {"layout": "frames", "root": "default"}}
+
+
 def demo_config(opt: DemoOptions) -> dict[str, Any]:
-    """The training config of the demo (same schema as ``srprune train`` YAML)."""
+    """The training config of ``--train`` (same schema as ``srprune train`` YAML)."""
     return {
         "model": {"name": f"basicvsr-{'' if opt.bidirectional else 'uni-'}"
                           f"{opt.num_feat}-{opt.num_block}", "scale": 4},
-        "data": {"layout": "frames", "root": "default", "num_frames": 5, "lr_patch": 32,
-                 "batch_size": 4},
+        "data": {k: v for k, v in _data().items() if k != "val"},
         "optim": {"lr": 1e-3, "flow_lr_mult": 0.0,
                   "scheduler": {"name": "cosine_restart", "eta_min": 1e-5}},
         "loss": {"eps": 1e-6},
@@ -62,6 +81,29 @@ def demo_config(opt: DemoOptions) -> dict[str, Any]:
     }
 
 
+def prune_config(opt: DemoOptions) -> dict[str, Any]:
+    """The pruning config of the demo (same schema as ``srprune prune --config`` YAML, as in
+    configs/prune/demo_ssl.yaml but shorter): regularisation, finetuning, report."""
+    reach = max(1, opt.reg_iters // 2)  # growing L2 reaches tau halfway, then holds
+    return {
+        "prune": {"ratio": opt.ratio, "t1": 1, "tau": 0.1, "delta": 0.1 / reach,
+                  "t2": opt.reg_iters - reach, "scale_lr": min(0.1, 2.0 / opt.reg_iters),
+                  "align_iters": max(1, round(0.4 * (opt.reg_iters - reach))),
+                  "seed": opt.seed, "report_lr_size": [90, 160], "latency_frames": 3,
+                  "latency_repeats": 3},
+        "data": _data(),
+        "optim": {"lr": 5e-4, "flow_lr_mult": 0.0,
+                  "scheduler": {"name": "cosine_restart", "eta_min": 1e-5}},
+        "train": {"iters": opt.finetune_iters, "log_every": 50, "ckpt_every": 50,
+                  "seed": opt.seed, "device": opt.device},
+    }
+
+
+def shipped_model(bidirectional: bool) -> Path:
+    """Path of the dense demo model inside the installed package."""
+    return Path(str(resources.files("srprune") / ASSETS / DEMO_MODELS[bidirectional]))
+
+
 @torch.no_grad()
 def zero_flow(spynet: nn.Module) -> None:
     """Make SPyNet output exactly zero flow (its last conv at every level set to zero)."""
@@ -69,6 +111,31 @@ def zero_flow(spynet: nn.Module) -> None:
         last = level.basic_module[-1]
         last.weight.zero_()
         last.bias.zero_()
+
+
+def train_dense(opt: DemoOptions, say: Any) -> Path:
+    """Train the dense demo BasicVSR into ``out/train`` (resumes); its model file."""
+    from srprune.models.basicvsr import BasicVSR, BasicVSRConfig
+    from srprune.train.checkpoint import LAST, checkpoint_dir
+    from srprune.train.config import config_from_dict
+    from srprune.train.datasets import build_train_dataset
+    from srprune.train.loop import Trainer
+
+    cfg = config_from_dict(demo_config(opt))
+    torch.manual_seed(opt.seed)
+    # A narrow reconstruction (recon_feat = num_feat instead of BasicSR's fixed 64) keeps the
+    # HR-resolution convs cheap enough for CPU training.
+    model = BasicVSR(BasicVSRConfig(num_feat=opt.num_feat, num_block=opt.num_block,
+                                    recon_feat=opt.num_feat, bidirectional=opt.bidirectional,
+                                    flow_feat=opt.flow_feat))
+    zero_flow(model.spynet)
+    dataset = build_train_dataset(cfg.data, 4, True, opt.seed)
+    train_dir = opt.out / "train"
+    say(f"training {_name(opt)} for {opt.iters} iterations on {opt.device}")
+    trainer = Trainer(model, dataset, cfg, frozen=["spynet"], out=train_dir, device=opt.device,
+                      quiet=opt.quiet, extra={"demo": True})
+    result = trainer.fit(resume=(checkpoint_dir(train_dir) / LAST).is_file())
+    return Path(result.model_path)
 
 
 def _montage(images: list[tuple[str, np.ndarray]], path: Path) -> None:
@@ -88,89 +155,73 @@ def _montage(images: list[tuple[str, np.ndarray]], path: Path) -> None:
     plt.close(fig)
 
 
-def run_demo(opt: DemoOptions) -> dict[str, Any]:
-    """Train, evaluate, upscale and report; returns the report dict (also in ``out``)."""
+def _pictures(opt: DemoOptions, dense: nn.Module, compact: nn.Module) -> dict[str, str]:
+    """Upscale the first held-out clip with the compact model to an MP4 and draw crops of
+    bicubic, dense, compact and the ground truth."""
     from srprune.data.layouts import load_clip
     from srprune.eval.evaluate import super_resolve
+    from srprune.eval.metrics import psnr, tensor_to_uint8
     from srprune.infer.io import FrameSink, FrameSource
     from srprune.infer.upscale import UpscaleOptions, upscale
-    from srprune.train.checkpoint import LAST, checkpoint_dir
+    from srprune.models.bicubic import Bicubic, BicubicConfig
+    from srprune.train.config import ValConfig
+    from srprune.train.datasets import val_clips
+
+    clips, _ = val_clips(ValConfig(layout="frames", root="default"), 4, True)
+    clip = clips[0]
+    lr, gt = load_clip(clip, 4)
+    video = opt.out / f"upscaled_{clip.name}.mp4"
+    video.unlink(missing_ok=True)
+    if clip.lr:
+        src = FrameSource(Path(clip.lr[0]).parent, Fraction(12), len(clip), False)
+        upscale(compact, src, FrameSink(video, src.fps),
+                UpscaleOptions(device="cpu", channels_last=False), progress=False)
+    t = len(clip) // 2
+    crop = (slice(32, 96), slice(32, 96))
+    gt_u8 = tensor_to_uint8(gt[t])
+    images = [("LR (nearest x4)", tensor_to_uint8(
+        torch.nn.functional.interpolate(lr[t:t + 1], scale_factor=4, mode="nearest")[0]))]
+    for name, model in (("bicubic", Bicubic(BicubicConfig(scale=4))), ("dense", dense),
+                        ("compact", compact)):
+        img = tensor_to_uint8(super_resolve(model, lr, "cpu")[t])
+        images.append((f"{name} {psnr(img, gt_u8):.2f} dB", img))
+    images.append(("ground truth", gt_u8))
+    side = opt.out / "side_by_side.png"
+    _montage([(title, img[crop]) for title, img in images], side)
+    return {"video": str(video), "side_by_side": str(side), "clip": clip.name}
+
+
+def run_demo(opt: DemoOptions) -> dict[str, Any]:
+    """(Train,) prune, report, upscale; returns the demo report (also in ``out``)."""
+    from srprune.io.model_file import load_model
+    from srprune.pruning.config import settings_from_dict
+    from srprune.pruning.methods import get_recipe
+    from srprune.runs.prune import PrunePipeline
     from srprune.train.config import config_from_dict
-    from srprune.train.datasets import build_train_dataset, val_clips
-    from srprune.train.loop import Trainer
 
     def say(text: str) -> None:
         if not opt.quiet:
             print(f"[demo] {text}", flush=True)
 
     t0 = time.perf_counter()
-    cfg = config_from_dict(demo_config(opt))
     say("rendering the embedded clips (cached after the first run)")
-    torch.manual_seed(opt.seed)
-    # A narrow reconstruction (recon_feat = num_feat instead of BasicSR's fixed 64) keeps the
-    # HR-resolution convs cheap enough for CPU training.
-    model = BasicVSR(BasicVSRConfig(num_feat=opt.num_feat, num_block=opt.num_block,
-                                    recon_feat=opt.num_feat, bidirectional=opt.bidirectional,
-                                    flow_feat=opt.flow_feat))
-    zero_flow(model.spynet)
-    dataset = build_train_dataset(cfg.data, 4, True, opt.seed)
-    train_dir = opt.out / "train"
-    say(f"training {_name(opt)} for {opt.iters} iterations "
-        f"on {opt.device}")
-    trainer = Trainer(model, dataset, cfg, frozen=["spynet"], out=train_dir, device=opt.device,
-                      quiet=opt.quiet, extra={"demo": True})
-    result = trainer.fit(resume=(checkpoint_dir(train_dir) / LAST).is_file())
-    model = trainer.model.cpu().eval()
-    t_train = time.perf_counter() - t0
-
-    from srprune.train.config import ValConfig
-
-    say(f"trained in {t_train:.0f} s; scoring model and bicubic on the held-out clips")
-    clips, layout = val_clips(ValConfig(layout="frames", root="default"), 4, True)
-    conv = convention_for(layout, 4)
-    books = {"bicubic": ScoreBook(conv), "model": ScoreBook(conv)}
-    bicubic = Bicubic(BicubicConfig(scale=4))
-    first = None
-    for clip in clips:
-        lr, gt = load_clip(clip, 4)
-        outs = {"bicubic": super_resolve(bicubic, lr, "cpu"),
-                "model": super_resolve(model, lr, "cpu")}
-        for name, sr in outs.items():
-            books[name].add_clip(clip.name, sr, gt, conv)
-        if first is None:
-            first = (clip, lr, gt, outs)
-    scores = {name: book.to_dict() for name, book in books.items()}
-    gain = scores["model"]["psnr"] - scores["bicubic"]["psnr"]
-
-    clip, lr, gt, outs = first
-    say(f"upscaling {clip.name} to a video and drawing the side-by-side crops")
-    video_path = opt.out / f"upscaled_{clip.name}.mp4"
-    video_path.unlink(missing_ok=True)
-    lr_dir = Path(clip.lr[0]).parent if clip.lr else None
-    if lr_dir is not None:
-        src = FrameSource(lr_dir, Fraction(12), len(clip), False)
-        upscale(model, src, FrameSink(video_path, src.fps),
-                UpscaleOptions(device="cpu", channels_last=False), progress=False)
-    t = len(clip) // 2
-    crop = (slice(32, 96), slice(32, 96))
-    images = [("LR (nearest x4)", tensor_to_uint8(
-        torch.nn.functional.interpolate(lr[t:t + 1], scale_factor=4, mode="nearest")[0]))]
-    gt_u8 = tensor_to_uint8(gt[t])
-    for name in ("bicubic", "model"):
-        img = tensor_to_uint8(outs[name][t])
-        images.append((f"{name} {psnr(img, gt_u8):.2f} dB", img))
-    images.append(("ground truth", gt_u8))
-    _montage([(title, img[crop]) for title, img in images], opt.out / "side_by_side.png")
-
-    report = {
-        "model": f"{_name(opt)} (recon {opt.num_feat})",
-        "iters": result.iters_done, "train_seconds": round(t_train, 1),
-        "val_clips": [c.name for c in clips], "convention": conv.describe(),
-        "scores": scores, "psnr_gain_db": gain,
-        "model_file": str(result.model_path), "video": str(video_path),
-        "side_by_side": str(opt.out / "side_by_side.png"),
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
+    dense_path = train_dense(opt, say) if opt.train else shipped_model(opt.bidirectional)
+    data = prune_config(opt)
+    settings = settings_from_dict(data.pop("prune"))
+    cfg = config_from_dict({**data, "model": {"file": str(dense_path)}})
+    say(f"pruning {dense_path.name} with {opt.method} at p = {opt.ratio}: {opt.reg_iters} "
+        f"regularisation + {opt.finetune_iters} finetuning iterations, then the report")
+    PrunePipeline(get_recipe(opt.method), settings, cfg, dense_path, opt.out / "prune",
+                  opt.device, quiet=opt.quiet, on_change="redo").run()
+    pr = json.loads((opt.out / "prune" / "report.json").read_text())
+    say("upscaling a held-out clip with the compact model and drawing side-by-side crops")
+    pictures = _pictures(opt, load_model(dense_path), load_model(pr["compact"]))
+    report = {"dense_model": str(dense_path), "compact_model": pr["compact"],
+              "method": opt.method, "ratio": opt.ratio, "lr_size": pr["lr_size"],
+              "device": pr["device"], "rows": pr["rows"], "speedup": pr.get("speedup"),
+              "mac_reduction": pr["mac_reduction"], "param_reduction": pr["param_reduction"],
+              "prune_report": str(opt.out / "prune" / "report.md"), **pictures,
+              "seconds": round(time.perf_counter() - t0, 1)}
     write_text_atomic(opt.out / "report.json", json.dumps(report, indent=2))
     write_text_atomic(opt.out / "report.md", demo_markdown(report))
     return report
@@ -178,21 +229,34 @@ def run_demo(opt: DemoOptions) -> dict[str, Any]:
 
 def demo_markdown(r: dict[str, Any]) -> str:
     """The demo report as Markdown."""
-    b, m = r["scores"]["bicubic"], r["scores"]["model"]
-    verdict = "beats" if r["psnr_gain_db"] > 0 else "does NOT beat"
+    rows = r["rows"]
+    h, w = r["lr_size"]
     lines = [
         "# srprune demo", "",
-        f"{r['model']} trained {r['iters']} iterations ({r['train_seconds']:.0f} s) on the "
-        "embedded synthetic clips; scored on held-out clips rendered from other photos "
-        f"({r['convention']}).", "",
-        "| clip | bicubic PSNR / SSIM | model PSNR / SSIM |", "|---|---|---|"]
-    for clip in r["val_clips"]:
-        bp, mp = b["clips"][clip], m["clips"][clip]
-        lines.append(f"| {clip} | {bp['psnr']:.2f} / {bp['ssim']:.4f} | "
-                     f"{mp['psnr']:.2f} / {mp['ssim']:.4f} |")
-    lines += [f"| **mean** | {b['psnr']:.2f} / {b['ssim']:.4f} | "
-              f"{m['psnr']:.2f} / {m['ssim']:.4f} |", "",
-              f"The model {verdict} bicubic by {r['psnr_gain_db']:+.2f} dB PSNR.", "",
-              f"Model: `{r['model_file']}`; upscaled clip: `{r['video']}`.", "",
+        f"`{Path(r['dense_model']).name}` pruned with {r['method'].upper()} at p = {r['ratio']} "
+        "on the embedded synthetic clips; PSNR/SSIM on held-out clips rendered from other "
+        f"photos; MACs per frame and latency at LR {h}x{w} on {r['device']} (dense and compact "
+        "timed side by side).", "",
+        "| model | params | GMACs | ms / frame | PSNR / SSIM |", "|---|---|---|---|---|"]
+    b = rows.get("bicubic")
+    if b:
+        lines.append(f"| bicubic | - | - | - | {b['psnr']:.2f} / {b['ssim']:.4f} |")
+    for name in ("dense", "pruned (before finetune)", "compact"):
+        row = rows.get(name)
+        if row is None:
+            continue
+        ms = row.get("latency_ms_per_frame")
+        lines.append(f"| {name} | {row['params'] / 1e6:.3f} M | "
+                     f"{row['macs_per_frame'] / 1e9:.2f} | "
+                     f"{'-' if ms is None else f'{ms:.0f}'} | "
+                     f"{row['psnr']:.2f} / {row['ssim']:.4f} |")
+    c, d = rows["compact"], rows["dense"]
+    lines += ["", f"The compact model has {r['param_reduction']:.2f}x fewer params and "
+              f"{r['mac_reduction']:.2f}x fewer MACs"
+              + (f", runs {r['speedup']:.2f}x faster" if r.get("speedup") else "")
+              + f", and scores {c['psnr'] - d['psnr']:+.2f} dB against dense"
+              + (f", {c['psnr'] - b['psnr']:+.2f} dB against bicubic." if b else "."), "",
+              f"Compact model: `{r['compact_model']}`; full prune report: "
+              f"`{r['prune_report']}`; upscaled clip: `{r['video']}`.", "",
               "![side by side](side_by_side.png)", ""]
     return "\n".join(lines)

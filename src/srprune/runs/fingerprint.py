@@ -29,14 +29,38 @@ def fingerprint(inputs: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(inputs).encode()).hexdigest()
 
 
+def _safetensors_header(f: Any, size: int) -> bytes | None:
+    """The header of a safetensors file as canonical JSON (sorted keys), or None when the
+    file is not one. safetensors writes its metadata in hash-map order, so two saves of the
+    same weights and metadata can differ in their bytes; the canonical header does not."""
+    head = f.read(8)
+    if len(head) == 8:
+        n = int.from_bytes(head, "little")
+        if 2 <= n <= min(size - 8, 100_000_000):
+            try:
+                header = json.loads(f.read(n))
+            except (ValueError, UnicodeDecodeError):
+                header = None
+            if isinstance(header, dict):
+                return canonical(header).encode()
+    f.seek(0)
+    return None
+
+
 def file_hash(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file's bytes (cached per path, size and modification time)."""
+    """sha256 of a file's content (cached per path, size and modification time): its bytes,
+    except that a safetensors header counts as canonical JSON, so re-saving the same weights
+    and metadata keeps the hash."""
     p = Path(path)
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _FILE_HASHES:
         h = hashlib.sha256()
         with open(p, "rb") as f:
+            if p.suffix == ".safetensors":
+                header = _safetensors_header(f, st.st_size)
+                if header is not None:
+                    h.update(b"safetensors:" + header)
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
         _FILE_HASHES[key] = h.hexdigest()
