@@ -23,6 +23,15 @@ def test_missing_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["train", "--config", str(tmp_path / "none.yaml")]) == 2
     err = capsys.readouterr().err
     assert "config file not found" in err and len(err.strip().splitlines()) == 1
+    assert err.count(str(tmp_path / "none.yaml")) == 1  # the path once, not twice
+
+
+@pytest.mark.parametrize("command", [["train", "--config"], ["experiment"]])
+def test_config_that_is_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                 command: list[str]) -> None:
+    assert main([*command, str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a folder; give the YAML file itself" in err[0], err
 
 
 def test_unknown_key_and_bad_value(capsys: pytest.CaptureFixture[str]) -> None:

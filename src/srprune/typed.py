@@ -195,6 +195,8 @@ def read_yaml_file(path: str | Path, what: str = "config") -> Any:
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} file {path} is a folder; give the YAML file itself")
     if not path.is_file():
         raise UserError(f"{what} file not found: {path}")
     try:

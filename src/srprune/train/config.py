@@ -306,7 +306,8 @@ def load_config(path: str | Path,
         overrides: ``KEY=VALUE`` strings or ``(KEY, value)`` pairs with dotted keys
             (``train.iters=10``), applied in order (see :func:`apply_overrides`).
     """
+    data = read_yaml(path)  # its errors name the path already
     try:
-        return config_from_dict(apply_overrides(read_yaml(path), overrides))
+        return config_from_dict(apply_overrides(data, overrides))
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
