@@ -74,9 +74,9 @@ def run(args: argparse.Namespace) -> dict:
         "latency_ms_per_frame": med, "latency_runs_ms": times,
         "mac_reduction": mac_reduction, "speedup": speedup,
         "speedup_over_mac_reduction": speedup / mac_reduction,
-        "target": "speedup >= 0.8 x MAC reduction",
-        "meets_target_paper_macs": speedup >= 0.8 * mac_reduction,
-        "meets_target_executed_macs": speedup >= 0.8 * exec_reduction,
+        "target": "speedup >= 0.9 x MAC reduction (issue 13)",
+        "meets_target_paper_macs": speedup >= 0.9 * mac_reduction,
+        "meets_target_executed_macs": speedup >= 0.9 * exec_reduction,
     }
 
 

@@ -4,7 +4,8 @@ BasicSR's source is read from an unpacked BasicSR release (nothing is downloaded
 
     pip download --no-deps basicsr==1.4.2 -d /tmp/bsr
     tar xzf /tmp/bsr/basicsr-1.4.2.tar.gz -C /tmp/bsr
-    python bench/vs_basicsr.py --basicsr-src /tmp/bsr/basicsr-1.4.2 --lr-size 90x160 --frames 3
+    python bench/vs_basicsr.py --basicsr-src /tmp/bsr/basicsr-1.4.2 --lr-size 90x160 --frames 3 \
+        --onnx
 
 Only ``basicsr/archs/{basicvsr,arch_util,spynet,edvr}_arch.py`` are executed, unmodified; the
 package-level imports they need but BasicVSR never calls (registry, logger, deformable-conv ops,
@@ -94,6 +95,7 @@ def run(args: argparse.Namespace) -> dict:
         ref = theirs(x)
         out = ours.to(memory_format=torch.channels_last)(x)
     max_err = (ref - out).abs().max().item()
+    onnx = _onnx_rows(ours, theirs, x, ref, args) if args.onnx else None
     models = {"basicsr": theirs, "srprune": ours}
     nchw = latency_side_by_side(models, args.lr_size, args.frames, "cpu", args.warmup,
                                 args.repeats, channels_last=False)
@@ -114,7 +116,39 @@ def run(args: argparse.Namespace) -> dict:
         "speedup_vs_basicsr_as_run": med["basicsr_nchw"] / med["srprune_cl"],
         "speedup_vs_basicsr_channels_last": med["basicsr_cl"] / med["srprune_cl"],
         "speedup_same_layout_nchw": med["basicsr_nchw"] / med["srprune_nchw"],
+        "onnxruntime": onnx,
     }
+
+
+def _onnx_rows(ours: nn.Module, theirs: nn.Module, x: torch.Tensor, ref: torch.Tensor,
+               args: argparse.Namespace) -> dict:
+    """srprune's deployment path: the dense model exported (``srprune export``, a T-frame
+    window) and run in onnxruntime, timed interleaved with BasicSR's module (NCHW)."""
+    import copy
+    import time
+
+    from srprune.export.onnx_writer import export_onnx
+    from srprune.export.runtime import ExportedModel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "dense.onnx"
+        export_onnx(copy.deepcopy(ours), path, tuple(args.lr_size), args.frames)
+        exported = ExportedModel(path, "onnxruntime", torch.get_num_threads())
+        err = float(abs(exported.run([x.numpy()])[0] - ref.numpy()).max())
+        runs: dict[str, list[float]] = {"basicsr_nchw": [], "srprune_onnxruntime": []}
+        with torch.inference_mode():
+            for i in range(args.warmup + args.repeats):
+                for name in runs:
+                    t0 = time.perf_counter()
+                    if name == "basicsr_nchw":
+                        theirs(x)
+                    else:
+                        exported.run([x.numpy()])
+                    if i >= args.warmup:
+                        runs[name].append((time.perf_counter() - t0) * 1000 / args.frames)
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    return {"max_abs_error": err, "ms_per_frame": med, "runs_ms": runs,
+            "speedup_vs_basicsr_as_run": med["basicsr_nchw"] / med["srprune_onnxruntime"]}
 
 
 def markdown(r: dict) -> str:
@@ -135,7 +169,19 @@ def markdown(r: dict) -> str:
         f"| channels_last | {m['basicsr_cl']:.0f} | {m['srprune_cl']:.0f} | "
         f"{r['speedup_vs_basicsr_channels_last']:.2f}x |", "",
         f"srprune as it runs (channels_last) vs BasicSR as it runs (NCHW): "
-        f"**{r['speedup_vs_basicsr_as_run']:.2f}x**.", ""])
+        f"**{r['speedup_vs_basicsr_as_run']:.2f}x**.", ""] + _onnx_lines(r))
+
+
+def _onnx_lines(r: dict) -> list[str]:
+    o = r.get("onnxruntime")
+    if not o:
+        return []
+    m = o["ms_per_frame"]
+    return ["srprune's deployment path (`srprune export`, a window of the same frames, run in "
+            f"onnxruntime; max |diff| from BasicSR {o['max_abs_error']:.2e}), timed interleaved "
+            f"with BasicSR (NCHW) in a second loop: {m['srprune_onnxruntime']:.0f} vs "
+            f"{m['basicsr_nchw']:.0f} ms per frame, **{o['speedup_vs_basicsr_as_run']:.2f}x**.",
+            ""]
 
 
 def main() -> None:
@@ -150,6 +196,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--onnx", action="store_true",
+                   help="also time srprune's dense model exported to ONNX in onnxruntime")
     p.add_argument("--out", type=Path, default=Path("results/vs_basicsr"))
     args = p.parse_args()
     if args.threads:
