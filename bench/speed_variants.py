@@ -9,7 +9,7 @@ Variants:
 * ``add``: without autograd, plain blocks add the identity into their branch output
   (``blocks.INPLACE_ADD``, srprune's default since this bench);
 * ``scatter``: that, and RSC blocks scatter-add straight into the stream they own
-  (``blocks.INPLACE_SCATTER``, off by default: not shown faster).
+  (``blocks.INPLACE_SCATTER``, on by default since bench/rsc_block_costs.py showed it).
 
 Writes ``results/speed_variants_cpu[_block].{json,md}``.
 
