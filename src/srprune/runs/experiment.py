@@ -88,6 +88,7 @@ class ExperimentConfig:
         extra: further Table 3 cells outside the grid, each ``{method, ratios, seeds}``.
         control: add the control row (per seed): the dense model trained on, unpruned, for
             as many iterations as an SSL run gets.
+        control_seeds: seeds of the control row (null: ``seeds``).
         ablation_ratio: ratio of Table 2 (null: no Table 2).
         ablation_seeds, criteria_seeds: seeds of Tables 2 and 4 (null: ``seeds``).
         criteria_ratios: ratios of Table 4 (empty: no Table 4).
@@ -102,6 +103,7 @@ class ExperimentConfig:
     seeds: tuple[int, ...] = (0,)
     extra: tuple[ExtraCell, ...] = ()
     control: bool = False
+    control_seeds: tuple[int, ...] | None = None
     ablation_ratio: float | None = 0.5
     ablation_seeds: tuple[int, ...] | None = None
     criteria_ratios: tuple[float, ...] = ()
@@ -121,7 +123,7 @@ class ExperimentConfig:
         _check_ratios(self.criteria_ratios, "criteria_ratios")
         if self.ablation_ratio is not None:
             _check_ratios((self.ablation_ratio,), "ablation_ratio")
-        for key in ("seeds", "ablation_seeds", "criteria_seeds"):
+        for key in ("seeds", "control_seeds", "ablation_seeds", "criteria_seeds"):
             _check_seeds(getattr(self, key), key)
         check(len(self.seeds) > 0, "seeds", "needs at least one seed")
 
@@ -172,7 +174,7 @@ def plan(cfg: ExperimentConfig) -> list[RunSpec]:
             for ratio in cfg.ratios:
                 add(RunSpec("table3", method, method, ratio, seed))
     if cfg.control:
-        for seed in cfg.seeds:
+        for seed in cfg.control_seeds if cfg.control_seeds is not None else cfg.seeds:
             add(RunSpec("control", "dense, trained on", "ssl", 0.0, seed, CONTROL_OVERRIDES))
     for cell in cfg.extra:
         for seed in cell.seeds:
@@ -212,7 +214,12 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False,
     specs = plan(cfg)
     targets = column_targets(cfg, dense, {s.ratio for s in specs if s.table != "control"})
     if shard is not None:
-        mine = specs[shard[0] - 1::shard[1]]
+        # one spec per folder (Table 2's SSL row is Table 3's SSL run): two shards must
+        # never run the same folder at once
+        unique: dict[str, RunSpec] = {}
+        for spec in specs:
+            unique.setdefault(spec.folder, spec)
+        mine = list(unique.values())[shard[0] - 1::shard[1]]
         for i, spec in enumerate(mine, 1):
             if not quiet:
                 print(f"[experiment] shard {shard[0]}/{shard[1]} run {i}/{len(mine)}: "
