@@ -26,6 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 LR = (180, 320)
 
 
+def _rel(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path,
@@ -51,7 +56,8 @@ def main() -> None:
     roles = list(dict.fromkeys(r for row in rows for r in row["by_role"]))
     lines = [f"# Sum vs mean L1 scores, SSL global min ranking ({args.model.name})", "",
              f"Mean pruning ratio per group role; SR-part GMACs per frame at LR {LR[0]}x{LR[1]} "
-             f"(dense {sr_d / 1e9:.2f}). Made by `python bench/score_norm.py`.", "",
+             f"(dense {sr_d / 1e9:.2f}). Made by `python bench/score_norm.py --model "
+             f"{_rel(args.model)} --out {_rel(args.out)}`.", "",
              "| score | p | " + " | ".join(roles) + " | params | SR GMACs |",
              "|---|---|" + "---|" * (len(roles) + 2)]
     for row in rows:
