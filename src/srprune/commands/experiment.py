@@ -9,7 +9,7 @@ grid (`methods`, `ratios`, `seeds`, `extra` cells, `control`, `ablation_ratio`,
 resumes and finished runs are skipped. Every stage of every run is fingerprinted with the whole
 effective config: after an edit to the experiment or its pruning YAML, exactly the affected
 stages are redone (never silently reused). Cells with several seeds show mean ± std.
-See configs/experiments/demo.yaml and docs/experiments.md.
+See configs/experiments/basicvsr32.yaml and docs/experiments.md.
 """
 
 from __future__ import annotations
