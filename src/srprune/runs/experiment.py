@@ -213,24 +213,22 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False,
     results = []
     specs = plan(cfg)
     targets = column_targets(cfg, dense, {s.ratio for s in specs if s.table != "control"})
+    todo, label = specs, "run"
     if shard is not None:
         # one spec per folder (Table 2's SSL row is Table 3's SSL run): two shards must
         # never run the same folder at once
         unique: dict[str, RunSpec] = {}
         for spec in specs:
             unique.setdefault(spec.folder, spec)
-        mine = list(unique.values())[shard[0] - 1::shard[1]]
-        for i, spec in enumerate(mine, 1):
-            if not quiet:
-                print(f"[experiment] shard {shard[0]}/{shard[1]} run {i}/{len(mine)}: "
-                      f"{spec.table} {spec.row} p={spec.ratio} seed {spec.seed}", flush=True)
-            _run_spec(cfg, spec, dense, targets, device, out)
-        return {"written": [], "runs": [dataclasses.asdict(s) for s in mine]}
-    for i, spec in enumerate(specs, 1):
+        todo = list(unique.values())[shard[0] - 1::shard[1]]
+        label = f"shard {shard[0]}/{shard[1]} run"
+    for i, spec in enumerate(todo, 1):
         if not quiet:
-            print(f"[experiment] run {i}/{len(specs)}: {spec.table} {spec.row} p={spec.ratio} "
-                  f"seed {spec.seed}", flush=True)
+            print(f"[experiment] {label} {i}/{len(todo)}: {spec.table} {spec.row} "
+                  f"p={spec.ratio} seed {spec.seed}", flush=True)
         folder, pipe = _run_spec(cfg, spec, dense, targets, device, out)
+        if shard is not None:
+            continue  # a shard writes no tables: the plain run collects them
         report = json.loads((folder / "report.json").read_text())
         results.append({"spec": dataclasses.asdict(spec), "folder": str(folder),
                         "fingerprint": pipe.fingerprint_of("report"),
@@ -239,6 +237,8 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False,
                    "complete": i == len(specs)}
         write_text_atomic(out / "experiment.json", json.dumps(summary, indent=1))
         summary["written"] = [str(p) for p in write_tables(summary, out)]  # partial tables
+    if shard is not None:
+        return {"written": [], "runs": [dataclasses.asdict(s) for s in todo]}
     return summary
 
 
