@@ -16,7 +16,6 @@ import argparse
 import json
 import platform
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torch
 from srprune.commands.common import parse_size
 from srprune.io.atomic import write_text_atomic
 from srprune.models.blocks import gather_channels, scatter_add_channels
+from srprune.profile import time_interleaved
 
 
 def _cl(t: torch.Tensor) -> torch.Tensor:
@@ -66,14 +66,8 @@ def run(args: argparse.Namespace) -> dict:
               f"RSC {odd}/{odd + 2}/{odd}": (odd, odd + 2, odd)}
     ops = {f"{name}: {op}": fn for name, widths in shapes.items()
            for op, fn in block_ops(c, *widths, args.lr_size).items()}
-    runs: dict[str, list[float]] = {k: [] for k in ops}
-    with torch.inference_mode():
-        for i in range(args.warmup + args.repeats):
-            for key, (call, _) in ops.items():
-                t0 = time.perf_counter()
-                call()
-                if i >= args.warmup:
-                    runs[key].append((time.perf_counter() - t0) * 1000)
+    runs = time_interleaved({k: call for k, (call, _) in ops.items()}, args.warmup,
+                            args.repeats)
     med = {k: statistics.median(v) for k, v in runs.items()}
     blocks = {}
     for name in shapes:

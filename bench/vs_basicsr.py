@@ -33,7 +33,7 @@ from torch import nn
 from srprune.commands.common import parse_size
 from srprune.io.atomic import write_text_atomic
 from srprune.io.importers import import_checkpoint
-from srprune.profile import count_macs, latency_side_by_side
+from srprune.profile import count_macs, latency_side_by_side, time_interleaved
 
 
 def _stub(name: str, **attrs: object) -> types.ModuleType:
@@ -125,7 +125,6 @@ def _onnx_rows(ours: nn.Module, theirs: nn.Module, x: torch.Tensor, ref: torch.T
     """srprune's deployment path: the dense model exported (``srprune export``, a T-frame
     window) and run in onnxruntime, timed interleaved with BasicSR's module (NCHW)."""
     import copy
-    import time
 
     from srprune.export.onnx_writer import export_onnx
     from srprune.export.runtime import ExportedModel
@@ -135,17 +134,9 @@ def _onnx_rows(ours: nn.Module, theirs: nn.Module, x: torch.Tensor, ref: torch.T
         export_onnx(copy.deepcopy(ours), path, tuple(args.lr_size), args.frames)
         exported = ExportedModel(path, "onnxruntime", torch.get_num_threads())
         err = float(abs(exported.run([x.numpy()])[0] - ref.numpy()).max())
-        runs: dict[str, list[float]] = {"basicsr_nchw": [], "srprune_onnxruntime": []}
-        with torch.inference_mode():
-            for i in range(args.warmup + args.repeats):
-                for name in runs:
-                    t0 = time.perf_counter()
-                    if name == "basicsr_nchw":
-                        theirs(x)
-                    else:
-                        exported.run([x.numpy()])
-                    if i >= args.warmup:
-                        runs[name].append((time.perf_counter() - t0) * 1000 / args.frames)
+        runs = time_interleaved({"basicsr_nchw": lambda: theirs(x),
+                                 "srprune_onnxruntime": lambda: exported.run([x.numpy()])},
+                                args.warmup, args.repeats, per=args.frames)
     med = {k: statistics.median(v) for k, v in runs.items()}
     return {"max_abs_error": err, "ms_per_frame": med, "runs_ms": runs,
             "speedup_vs_basicsr_as_run": med["basicsr_nchw"] / med["srprune_onnxruntime"]}

@@ -22,6 +22,7 @@ import copy
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -192,6 +193,21 @@ def profile_model(model: nn.Module, name: str, lr_size: tuple[int, int], frames:
         report.latency_ms_per_frame, report.latency_runs_ms, report.peak_memory_mb = \
             med, runs, peak
     return report
+
+
+def time_interleaved(calls: dict[str, Callable[[], object]], warmup: int = 1,
+                     repeats: int = 3, per: int = 1) -> dict[str, list[float]]:
+    """ms (per ``per`` items) of every call, run in turn round after round under inference
+    mode, so machine noise hits all alike; the first ``warmup`` rounds are not kept."""
+    runs: dict[str, list[float]] = {k: [] for k in calls}
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            for name, call in calls.items():
+                t0 = time.perf_counter()
+                call()
+                if i >= warmup:
+                    runs[name].append((time.perf_counter() - t0) * 1000 / per)
+    return runs
 
 
 def latency_side_by_side(models: dict[str, nn.Module], lr_size: tuple[int, int], frames: int,
