@@ -9,7 +9,10 @@ SSL-compact model at ratio p, same ratio in every group), runs each on one LR cl
   warping, concatenations, the bilinear base, stacking);
 * that module's executed MACs (the flow network counted once per pass it really makes,
   2 (T - 1) for T frames) and its own MAC reduction;
-* one run of each under ``torch.profiler``: the top ops by self CPU time.
+* one run of each under ``torch.profiler``: the top ops by self CPU time;
+* an upper bound on the compact model's speed-up (:func:`ideal_times`): every compact
+  module at its dense module's time per MAC, so that what is left is the unpruned flow network
+  and the memory-bound parts.
 
 Writes ``results/profile_ssl_<device>.{json,md}``.
 
@@ -109,12 +112,39 @@ def run(args: argparse.Namespace) -> dict:
                          "gmacs_compact": mc / args.frames / 1e9}
     exec_d = sum(macs["dense"].values())
     exec_c = sum(macs["compact"].values())
+    paper = {k: count_macs(m, args.lr_size)[0] for k, m in models.items()}
+    ideal_d, ideal_c = ideal_times(per_module)
     return {"model": args.model, "ratio": args.ratio, "lr_size": list(args.lr_size),
             "frames": args.frames, "repeats": args.repeats, "threads": torch.get_num_threads(),
             "device": "cpu", "device_name": platform.processor() or platform.machine(),
             "torch": torch.__version__, "memory_format": "channels_last",
             "ms_per_frame": med, "speedup": med["dense"] / med["compact"],
-            "executed_mac_reduction": exec_d / exec_c, "per_module": per_module, "ops": ops}
+            "executed_mac_reduction": exec_d / exec_c,
+            "paper_mac_reduction": paper["dense"] / paper["compact"],
+            "ideal_ms_per_frame": {"dense": ideal_d, "compact": ideal_c},
+            "ideal_speedup": ideal_d / ideal_c,
+            "per_module": per_module, "ops": ops}
+
+
+def ideal_times(per_module: dict[str, dict[str, float]]) -> tuple[float, float]:
+    """(dense, compact) ms per frame of the best case for the compact model: every compact
+    module with MACs at its dense module's time per MAC or its own, whichever is less (narrow
+    convs as efficient as wide ones; the RSC gather / scatter-add, inside the trunks, free),
+    every MAC-free part at the lesser measured time, and a module both models share unchanged
+    (the flow network) at the mean of its two times in both. Their ratio bounds the speed-up
+    any kernel work could reach for this structure on this machine."""
+    dense = compact = 0.0
+    for m in per_module.values():
+        d, c = m["ms_dense"], m["ms_compact"]
+        gd, gc = m["gmacs_dense"], m["gmacs_compact"]
+        if gd and gc and gd == gc:
+            d = c = (d + c) / 2
+        elif gd and gc:
+            c = min(c, d * gc / gd)
+        else:
+            c = min(c, d)
+        dense, compact = dense + d, compact + c
+    return dense, compact
 
 
 def markdown(r: dict) -> str:
@@ -128,19 +158,32 @@ def markdown(r: dict) -> str:
              f"Whole model: {r['ms_per_frame']['dense']:.0f} vs "
              f"{r['ms_per_frame']['compact']:.0f} ms/frame, {r['speedup']:.2f}x faster for "
              f"{r['executed_mac_reduction']:.2f}x fewer executed MACs "
-             f"(ratio {r['speedup'] / r['executed_mac_reduction']:.2f}).", "",
+             f"(ratio {r['speedup'] / r['executed_mac_reduction']:.2f}; "
+             f"{r['paper_mac_reduction']:.2f}x fewer MACs in the papers' convention, one "
+             f"SPyNet pass per frame: ratio {r['speedup'] / r['paper_mac_reduction']:.2f}).", "",
+             f"**Upper bound** (`ideal_times`): with every compact module at its dense "
+             f"module's time per MAC (narrow convs as efficient as wide ones, the RSC gather / "
+             f"scatter-add free), every MAC-free part at the lesser measured time and SPyNet "
+             f"at the mean of its two times, the compact model would take "
+             f"{r['ideal_ms_per_frame']['compact']:.0f} ms/frame against dense "
+             f"{r['ideal_ms_per_frame']['dense']:.0f}: {r['ideal_speedup']:.2f}x, ratio "
+             f"{r['ideal_speedup'] / r['paper_mac_reduction']:.2f} (papers' MACs) / "
+             f"{r['ideal_speedup'] / r['executed_mac_reduction']:.2f} (executed). What stays "
+             "is the unpruned SPyNet and the memory-bound parts (warps, pixel shuffles, "
+             "activations, the bilinear base).", "",
              "| module | ms dense | ms compact | speedup | GMACs dense | GMACs compact | "
-             "MAC red. | share of compact time | compact GMAC/s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "MAC red. | share of compact time | compact GMAC/s | per-MAC speed vs dense |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     total_c = sum(m["ms_compact"] for m in r["per_module"].values())
     for n, m in sorted(r["per_module"].items(), key=lambda kv: -kv[1]["ms_compact"]):
         sp = m["ms_dense"] / m["ms_compact"] if m["ms_compact"] > 0 else float("nan")
         red = (m["gmacs_dense"] / m["gmacs_compact"]) if m["gmacs_compact"] else None
         rate = m["gmacs_compact"] / (m["ms_compact"] / 1000) if m["gmacs_compact"] else None
+        rel = (rate / (m["gmacs_dense"] / (m["ms_dense"] / 1000))) if rate else None
         lines.append(f"| {n} | {m['ms_dense']:.1f} | {m['ms_compact']:.1f} | {sp:.2f}x | "
                      f"{m['gmacs_dense']:.2f} | {m['gmacs_compact']:.2f} | "
                      f"{f'{red:.2f}x' if red else '-'} | {m['ms_compact'] / total_c:.1%} | "
-                     f"{f'{rate:.0f}' if rate else '-'} |")
+                     f"{f'{rate:.0f}' if rate else '-'} | {f'{rel:.2f}' if rel else '-'} |")
     for name in ("dense", "compact"):
         lines += ["", f"Top ops of the {name} model (torch.profiler, one run, self CPU time "
                   "of the whole clip):", "", "| op | calls | self ms | share |",

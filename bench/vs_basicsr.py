@@ -123,23 +123,27 @@ def run(args: argparse.Namespace) -> dict:
 def _onnx_rows(ours: nn.Module, theirs: nn.Module, x: torch.Tensor, ref: torch.Tensor,
                args: argparse.Namespace) -> dict:
     """srprune's deployment path: the dense model exported (``srprune export``, a T-frame
-    window) and run in onnxruntime, timed interleaved with BasicSR's module (NCHW)."""
+    window) and run in onnxruntime and in OpenVINO (``srprune upscale --runtime``), all timed
+    interleaved with BasicSR's module as it runs (NCHW)."""
     import copy
 
     from srprune.export.onnx_writer import export_onnx
-    from srprune.export.runtime import ExportedModel
+    from srprune.export.runtime import RUNTIMES, ExportedModel
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "dense.onnx"
         export_onnx(copy.deepcopy(ours), path, tuple(args.lr_size), args.frames)
-        exported = ExportedModel(path, "onnxruntime", torch.get_num_threads())
-        err = float(abs(exported.run([x.numpy()])[0] - ref.numpy()).max())
-        runs = time_interleaved({"basicsr_nchw": lambda: theirs(x),
-                                 "srprune_onnxruntime": lambda: exported.run([x.numpy()])},
-                                args.warmup, args.repeats, per=args.frames)
+        calls = {"basicsr_nchw": lambda: theirs(x)}
+        errors = {}
+        for runtime in RUNTIMES:
+            exported = ExportedModel(path, runtime, torch.get_num_threads())
+            errors[runtime] = float(abs(exported.run([x.numpy()])[0] - ref.numpy()).max())
+            calls[f"srprune_{runtime}"] = lambda e=exported: e.run([x.numpy()])
+        runs = time_interleaved(calls, args.warmup, args.repeats, per=args.frames)
     med = {k: statistics.median(v) for k, v in runs.items()}
-    return {"max_abs_error": err, "ms_per_frame": med, "runs_ms": runs,
-            "speedup_vs_basicsr_as_run": med["basicsr_nchw"] / med["srprune_onnxruntime"]}
+    return {"max_abs_error": errors, "ms_per_frame": med, "runs_ms": runs,
+            "speedup_vs_basicsr_as_run": {
+                rt: med["basicsr_nchw"] / med[f"srprune_{rt}"] for rt in RUNTIMES}}
 
 
 def markdown(r: dict) -> str:
@@ -147,8 +151,9 @@ def markdown(r: dict) -> str:
     h, w = r["lr_size"]
     return "\n".join([
         "# Dense srprune vs BasicSR's own BasicVSR", "",
-        f"`python bench/vs_basicsr.py --lr-size {h}x{w} --frames {r['frames']} --repeats "
-        f"{r['repeats']}`: {r['model']}, LR {h}x{w}, {r['frames']} frames, {r['device']}, torch "
+        f"`python bench/vs_basicsr.py --basicsr-src DIR --lr-size {h}x{w} --frames "
+        f"{r['frames']} --repeats {r['repeats']}{' --onnx' if r.get('onnxruntime') else ''}`: "
+        f"{r['model']}, LR {h}x{w}, {r['frames']} frames, {r['device']}, torch "
         f"{r['torch']}; BasicSR's module executed from `{r['basicsr_src']}`; median ms per "
         "frame, all four timed in interleaved runs.", "",
         f"Same weights (BasicSR's state dict through `srprune convert`'s importer): max |diff| "
@@ -168,11 +173,15 @@ def _onnx_lines(r: dict) -> list[str]:
     if not o:
         return []
     m = o["ms_per_frame"]
-    return ["srprune's deployment path (`srprune export`, a window of the same frames, run in "
-            f"onnxruntime; max |diff| from BasicSR {o['max_abs_error']:.2e}), timed interleaved "
-            f"with BasicSR (NCHW) in a second loop: {m['srprune_onnxruntime']:.0f} vs "
-            f"{m['basicsr_nchw']:.0f} ms per frame, **{o['speedup_vs_basicsr_as_run']:.2f}x**.",
-            ""]
+    lines = ["srprune's deployment path (`srprune export`, a window of the same frames, run by "
+             "`srprune upscale --runtime R`), timed interleaved with BasicSR (NCHW) in a second "
+             f"loop; BasicSR {m['basicsr_nchw']:.0f} ms per frame:", "",
+             "| runtime | ms per frame | max abs diff from BasicSR | speedup over BasicSR |",
+             "|---|---|---|---|"]
+    for rt, speedup in o["speedup_vs_basicsr_as_run"].items():
+        lines.append(f"| {rt} | {m[f'srprune_{rt}']:.0f} | {o['max_abs_error'][rt]:.2e} | "
+                     f"**{speedup:.2f}x** |")
+    return lines + [""]
 
 
 def main() -> None:
@@ -188,7 +197,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--onnx", action="store_true",
-                   help="also time srprune's dense model exported to ONNX in onnxruntime")
+                   help="also time srprune's dense model exported to ONNX, in onnxruntime "
+                        "and OpenVINO")
     p.add_argument("--out", type=Path, default=Path("results/vs_basicsr"))
     args = p.parse_args()
     if args.threads:

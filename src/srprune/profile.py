@@ -196,17 +196,23 @@ def profile_model(model: nn.Module, name: str, lr_size: tuple[int, int], frames:
 
 
 def time_interleaved(calls: dict[str, Callable[[], object]], warmup: int = 1,
-                     repeats: int = 3, per: int = 1) -> dict[str, list[float]]:
-    """ms (per ``per`` items) of every call, run in turn round after round under inference
-    mode, so machine noise hits all alike; the first ``warmup`` rounds are not kept."""
+                     repeats: int = 3, per: int | dict[str, int] = 1,
+                     device: str | torch.device = "cpu") -> dict[str, list[float]]:
+    """ms (per ``per`` items: one count for all, or one per call) of every call, run in turn
+    round after round under inference mode, so machine noise hits all alike; the first
+    ``warmup`` rounds are not kept. On a CUDA ``device`` each call is timed between syncs."""
+    device = torch.device(device)
     runs: dict[str, list[float]] = {k: [] for k in calls}
     with torch.inference_mode():
         for i in range(warmup + repeats):
             for name, call in calls.items():
+                _sync(device)
                 t0 = time.perf_counter()
                 call()
+                _sync(device)
                 if i >= warmup:
-                    runs[name].append((time.perf_counter() - t0) * 1000 / per)
+                    n = per[name] if isinstance(per, dict) else per
+                    runs[name].append((time.perf_counter() - t0) * 1000 / n)
     return runs
 
 
@@ -214,24 +220,17 @@ def latency_side_by_side(models: dict[str, nn.Module], lr_size: tuple[int, int],
                          device: str | torch.device = "cpu", warmup: int = 1, repeats: int = 3,
                          channels_last: bool = True, precision: str = "fp32"
                          ) -> dict[str, list[float]]:
-    """ms per frame of several models, runs interleaved so machine noise hits all alike
-    (``precision``: autocast of the forward passes, see :mod:`srprune.train.precision`)."""
+    """ms per frame of several models on one seeded input each, timed by
+    :func:`time_interleaved` (``precision``: autocast of the forward passes, see
+    :mod:`srprune.train.precision`)."""
     from srprune.train.precision import autocast, check_precision
 
     check_precision(precision, device)
     device = torch.device(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     prepared = {k: m.to(device, memory_format=fmt).eval() for k, m in models.items()}
-    runs: dict[str, list[float]] = {k: [] for k in models}
-    with torch.inference_mode(), autocast(precision, device):
-        for i in range(warmup + repeats):
-            for name, model in prepared.items():
-                x = example_input(model, lr_size, frames, device)
-                n_frames = frames if is_video(model) else 1
-                _sync(device)
-                t0 = time.perf_counter()
-                model(x)
-                _sync(device)
-                if i >= warmup:
-                    runs[name].append((time.perf_counter() - t0) * 1000 / n_frames)
-    return runs
+    inputs = {k: example_input(m, lr_size, frames, device) for k, m in prepared.items()}
+    calls = {k: (lambda m=m, x=inputs[k]: m(x)) for k, m in prepared.items()}
+    per = {k: frames if is_video(m) else 1 for k, m in prepared.items()}
+    with autocast(precision, device):
+        return time_interleaved(calls, warmup, repeats, per, device)
