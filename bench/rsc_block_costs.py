@@ -99,8 +99,9 @@ def markdown(r: dict) -> str:
         rate = r["gmac_per_s"].get(k)
         lines.append(f"| {k} | {ms:.2f} | {'' if rate is None else f'{rate:.1f}'} |")
     lines += ["", "Whole blocks (sum of their ops; RSC with the in-place scatter-add, as at "
-              "inference since `INPLACE_SCATTER`):", "", "| block | ms | GMACs | speedup | MAC reduction | speedup / "
-              "MAC reduction |", "|---|---|---|---|---|---|"]
+              "inference since `INPLACE_SCATTER`):", "",
+              "| block | ms | GMACs | speedup | MAC reduction | speedup / MAC reduction |",
+              "|---|---|---|---|---|---|"]
     for name, b in r["blocks"].items():
         lines.append(f"| {name} | {b['ms']:.2f} | {b['gmacs']:.3f} | {b['speedup']:.2f}x | "
                      f"{b['mac_reduction']:.2f}x | {b['speedup_over_mac_reduction']:.2f} |")
