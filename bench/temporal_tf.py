@@ -6,9 +6,9 @@ report measures, per frame of the first held-out clip, the compact model's outpu
 hidden-state drift from the dense model (runs/propagation.py). Collects both into
 results/temporal_tf.{json,md,png}.
 
-    srprune demo --unidirectional --out runs/demo_uni      # the uni dense model
-    python bench/temporal_tf.py --models results/models/demo_basicvsr_dense_fp16.safetensors \\
-        runs/demo_uni/train/model.safetensors
+    python bench/temporal_tf.py --config configs/prune/ssl_tiny.yaml \\
+        --models src/srprune/assets/demo_basicvsr-32-8_fp16.safetensors \\
+        src/srprune/assets/demo_basicvsr-uni-32-8_fp16.safetensors
 """
 
 from __future__ import annotations
