@@ -60,12 +60,14 @@ def module_times(model: nn.Module, x: torch.Tensor) -> tuple[float, dict[str, fl
     return total * 1000, ms
 
 
-def executed_macs(model: nn.Module, lr_size: tuple[int, int], frames: int) -> dict[str, float]:
-    """MACs each top-level child executes on a ``frames``-frame clip."""
-    _, parts = count_macs(model, lr_size, frames)
+def executed_macs(model: nn.Module, lr_size: tuple[int, int], frames: int
+                  ) -> tuple[float, dict[str, float]]:
+    """MACs per frame in the papers' convention (one flow pass per frame), and the MACs each
+    top-level child executes on a ``frames``-frame clip."""
+    per_frame, parts = count_macs(model, lr_size, frames)
     flow = flow_child(model)
     passes = (2 if model.config.bidirectional else 1) * (frames - 1)
-    return {k: v * (passes if k == flow else frames) for k, v in parts.items()}
+    return per_frame, {k: v * (passes if k == flow else frames) for k, v in parts.items()}
 
 
 def op_table(model: nn.Module, x: torch.Tensor, top: int) -> list[dict]:
@@ -84,7 +86,9 @@ def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     dense, compact = dense_and_compact(args.model, args.ratio, "local", args.seed)
     models = {"dense": dense, "compact": compact}
-    macs = {k: executed_macs(m, args.lr_size, args.frames) for k, m in models.items()}
+    counted = {k: executed_macs(m, args.lr_size, args.frames) for k, m in models.items()}
+    paper = {k: c[0] for k, c in counted.items()}
+    macs = {k: c[1] for k, c in counted.items()}
     models = {k: m.to(memory_format=torch.channels_last) for k, m in models.items()}
     torch.manual_seed(args.seed)
     x = example_input(dense, args.lr_size, args.frames)
@@ -112,7 +116,6 @@ def run(args: argparse.Namespace) -> dict:
                          "gmacs_compact": mc / args.frames / 1e9}
     exec_d = sum(macs["dense"].values())
     exec_c = sum(macs["compact"].values())
-    paper = {k: count_macs(m, args.lr_size)[0] for k, m in models.items()}
     ideal_d, ideal_c = ideal_times(per_module)
     return {"model": args.model, "ratio": args.ratio, "lr_size": list(args.lr_size),
             "frames": args.frames, "repeats": args.repeats, "threads": torch.get_num_threads(),
