@@ -1,7 +1,8 @@
 """How much memory a run needs, how much the machine has, and a one-line refusal when over.
 
 ``estimate_inference_bytes`` (upscale, test, profile) and ``estimate_training_bytes`` (train,
-prune finetuning) are upper bounds built from :mod:`srprune.models.limits`'s per-pixel formulas;
+prune finetuning) are upper bounds built from each architecture's per-pixel formulas (its
+:class:`~srprune.models.spec.MemoryModel`, read through :mod:`srprune.models.limits`);
 ``check_fits`` compares one with the memory available (``MemAvailable`` in /proc/meminfo, capped
 by a cgroup limit) or with a budget, and raises a :class:`~srprune.errors.UserError` that says
 what to lower. docs/limits.md documents the formulas.
@@ -15,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from srprune.errors import UserError
+from srprune.models.limits import (
+    count_params,
+    inference_floats_per_pixel,
+    rough_params,
+    training_floats_per_pixel,
+)
 
 FLOAT_BYTES = 4
 # What a run allocates beyond its tensors once started: kernel caches, codec and I/O buffers,
@@ -87,8 +94,6 @@ def default_budget(device: str = "cpu") -> int:
 
 def model_bytes(config: Any) -> int:
     """Weights of the model a config describes (float32), counted without allocating."""
-    from srprune.models.limits import count_params
-
     return count_params(config) * FLOAT_BYTES
 
 
@@ -106,8 +111,6 @@ def estimate_inference_bytes(config: Any, lr_size: tuple[int, int], frames: int 
             chunk is then held as well).
         weights: bytes of the model's weights when known (else counted from ``config``).
     """
-    from srprune.models.limits import inference_floats_per_pixel
-
     per_frame, fixed = inference_floats_per_pixel(config, frames)
     pixels = lr_size[0] * lr_size[1]
     floats = batch * pixels * (frames * per_frame + fixed)
@@ -127,16 +130,11 @@ def module_bytes(model: Any) -> int:
 def estimate_training_bytes(config: Any, patch: tuple[int, int], frames: int, batch: int) -> int:
     """Peak bytes of one training step (Adam): 4 x weights + every activation kept for backward.
 
-    Activations: per LR pixel and frame, each conv's output is kept (about 2 C per block conv,
-    two convs per block, one trunk per direction) on top of the inference peak.
+    Activations: per LR pixel and frame, what the architecture's memory model keeps for backward
+    (:func:`~srprune.models.limits.training_floats_per_pixel`) on top of the inference peak.
     """
-    from srprune.models.limits import inference_floats_per_pixel
-
     per_frame, fixed = inference_floats_per_pixel(config, frames)
-    c = int(getattr(config, "num_feat", 0) or 0)
-    blocks = int(getattr(config, "num_block", 0) or 0)
-    trunks = 2 if getattr(config, "bidirectional", False) else 1
-    kept = trunks * (2 * blocks + 2) * 2 * c
+    kept = training_floats_per_pixel(config)
     pixels = patch[0] * patch[1]
     floats = batch * pixels * (max(frames, 1) * (per_frame + kept) + fixed)
     return 4 * model_bytes(config) + int(floats * FLOAT_BYTES)
@@ -150,3 +148,14 @@ def check_fits(need: int, what: str, lower: str, budget: int | None = None) -> N
     kind = "the memory budget" if budget is not None else "the memory available"
     raise UserError(f"{what} needs about {format_bytes(need)} of memory, more than {kind} "
                     f"({format_bytes(limit)}); lower {lower}")
+
+
+def check_model_fits(config: Any) -> None:
+    """UserError when the weights of the model ``config`` describes (twice: to build and run) do
+    not fit in the memory available; cheap when they clearly do (no module is built)."""
+    avail = available_memory()
+    if avail is None or rough_params(config) * FLOAT_BYTES * 4 < avail:
+        return
+    weights = model_bytes(config)
+    check_fits(2 * weights, f"the {config.arch} model of these widths ({format_bytes(weights)} of "
+               "weights, twice that to build and run)", "num_feat or num_block")

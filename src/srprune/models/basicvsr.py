@@ -9,6 +9,7 @@ stream frame by frame.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srprune.models.blocks import (
+    ACTIVATIONS,
     chain_groups,
     chain_stream_ports,
     conv3x3,
@@ -24,6 +26,8 @@ from srprune.models.blocks import (
     make_activation,
     make_blocks,
 )
+from srprune.models.limits import BLOCKS, FEAT, residual_trunk_floats
+from srprune.models.spec import MemoryModel, NamePattern, register_arch
 from srprune.models.spynet import SpyNet
 from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
@@ -68,6 +72,39 @@ class Trunk(nn.Module):
         return self.main(x)
 
 
+def _inference_floats(cfg: BasicVSRConfig) -> tuple[float, float]:
+    """Per frame ``C + 200`` (the backward hidden states, flows, SPyNet's batched pyramid, the SR
+    output and its stacked copy), fixed ``40 R + 12 C`` (one frame's reconstruction at 2x and
+    4x)."""
+    return float(cfg.num_feat + 200), float(40 * cfg.recon_feat + 12 * cfg.num_feat)
+
+
+def _training_floats(cfg: BasicVSRConfig) -> float:
+    """Both trunks' activations (one trunk for BasicVSR-uni)."""
+    return residual_trunk_floats(cfg.num_feat, cfg.num_block, 2 if cfg.bidirectional else 1)
+
+
+def _sizes(m: re.Match[str]) -> dict[str, int]:
+    return {"num_feat": int(m[1]), "num_block": int(m[2])}
+
+
+@register_arch(
+    arch="basicvsr", title="BasicVSR", config=BasicVSRConfig,
+    names=(NamePattern("basicvsr", r"basicvsr"),
+           NamePattern("basicvsr-uni", r"basicvsr-uni", lambda m: {"bidirectional": False}),
+           NamePattern("basicvsr-C-B", r"basicvsr-(\d+)-(\d+)", _sizes),
+           NamePattern("basicvsr-uni-C-B", r"basicvsr-uni-(\d+)-(\d+)",
+                       lambda m: {**_sizes(m), "bidirectional": False})),
+    tiny={"basicvsr": BasicVSRConfig(num_feat=8, num_block=2, recon_feat=8),
+          "basicvsr-uni": BasicVSRConfig(num_feat=8, num_block=2, recon_feat=8,
+                                         bidirectional=False)},
+    bounds={"num_feat": FEAT, "num_block": BLOCKS, "bidirectional": ("bool", None),
+            "act": ("choice", ACTIVATIONS), "recon_feat": FEAT, "scale": ("int", (4, 4)),
+            "flow_feat": ("int", (2, 32))},  # SPyNet narrower than official only
+    scales=(4,),
+    memory=MemoryModel(_inference_floats, _training_floats),
+    export=lambda cfg: "window" if cfg.bidirectional else "stream",
+)
 class BasicVSR(nn.Module):
     """BasicVSR x4. Input (N,T,3,h,w) in [0,1]; output (N,T,3,4h,4w)."""
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from srprune.models.spec import MemoryModel, NamePattern, image_export, register_arch
+
 
 @dataclass(frozen=True, kw_only=True)
 class BicubicConfig:
@@ -16,6 +18,13 @@ class BicubicConfig:
     scale: int = 4
 
 
+@register_arch(
+    arch="bicubic", title="bicubic", config=BicubicConfig,
+    names=(NamePattern("bicubic", r"bicubic"),), tiny={},
+    bounds={"scale": ("int", (1, 8))}, scales=tuple(range(1, 9)),
+    memory=MemoryModel(lambda cfg: (8.0 * cfg.scale ** 2 + 10, 0.0), lambda cfg: 0.0),
+    export=image_export,
+)
 class Bicubic(nn.Module):
     """Upsample (N,3,h,w) images or (N,T,3,h,w) clips with MATLAB's ``imresize`` bicubic."""
 

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 from srprune.models.blocks import chain_groups, chain_stream_ports, conv3x3, make_blocks
+from srprune.models.limits import BLOCKS, FEAT, residual_trunk_floats
+from srprune.models.spec import MemoryModel, NamePattern, image_export, register_arch
 from srprune.models.upsample import PixelShuffleUpsampler
 from srprune.pruning.groups import Group, Port, ResidualMode
 
@@ -32,6 +34,26 @@ class EDSRConfig:
     rgb_mean: tuple[float, float, float] = DIV2K_RGB_MEAN
 
 
+def _inference_floats(cfg: EDSRConfig) -> tuple[float, float]:
+    """``(2 s^2 + 4) C + 8 s^2 + 10`` per image."""
+    s2 = cfg.scale * cfg.scale
+    return float((2 * s2 + 4) * cfg.num_feat + 8 * s2 + 10), 0.0
+
+
+@register_arch(
+    arch="edsr", title="EDSR", config=EDSRConfig,
+    names=(NamePattern("edsr", r"edsr"),
+           NamePattern("edsr-B-C", r"edsr-(\d+)-(\d+)",
+                       lambda m: {"num_block": int(m[1]), "num_feat": int(m[2])})),
+    tiny={"edsr": EDSRConfig(num_feat=8, num_block=2, scale=2)},
+    bounds={"num_feat": FEAT, "num_block": BLOCKS, "scale": ("int", (2, 4)),
+            "res_scale": ("float", (0.0, 10.0, True)),
+            "img_range": ("float", (0.0, 65535.0, True)), "rgb_mean": ("mean3", None)},
+    scales=(2, 3, 4),
+    memory=MemoryModel(_inference_floats,
+                       lambda cfg: residual_trunk_floats(cfg.num_feat, cfg.num_block)),
+    export=image_export,
+)
 class EDSR(nn.Module):
     """EDSR. Input (N,3,h,w) in [0,1]; output (N,3,s*h,s*w)."""
 

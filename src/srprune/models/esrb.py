@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srprune.models.blocks import ResidualBlock, chain_groups, conv3x3
+from srprune.models.limits import FEAT, MAX_BLOCKS, MAX_ESA_FEAT, residual_trunk_floats
+from srprune.models.spec import MemoryModel, NamePattern, image_export, register_arch
 from srprune.pruning.groups import Group, Port, ResidualMode
 
 
@@ -74,6 +76,19 @@ class ESRBBlock(ResidualBlock):
         return self.esa(self.conv_fuse(self.add_residual(x)))
 
 
+@register_arch(
+    arch="esrb", title="ESRB", config=ESRBConfig,
+    names=(NamePattern("esrb-N-C", r"esrb-(\d+)-(\d+)",
+                       lambda m: {"num_block": int(m[1]), "num_feat": int(m[2])}),),
+    tiny={"esrb": ESRBConfig(num_feat=8, num_block=2, esa_feat=4, scale=2)},
+    bounds={"num_feat": FEAT, "num_block": ("int", (1, MAX_BLOCKS)), "scale": ("int", (2, 4)),
+            "esa_feat": ("int", (1, MAX_ESA_FEAT))},
+    scales=(2, 3, 4),
+    # ``12 C + 8 s^2 + 10`` per image
+    memory=MemoryModel(lambda cfg: (12.0 * cfg.num_feat + 8 * cfg.scale ** 2 + 10, 0.0),
+                       lambda cfg: residual_trunk_floats(cfg.num_feat, cfg.num_block)),
+    export=image_export,
+)
 class ESRB(nn.Module):
     """ESRB. Input (N,3,h,w) in [0,1]; output (N,3,s*h,s*w)."""
 

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srprune.models.blocks import chain_groups, chain_stream_ports, conv3x3, make_blocks
+from srprune.models.limits import BLOCKS, FEAT, residual_trunk_floats
+from srprune.models.spec import MemoryModel, NamePattern, image_export, register_arch
 from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
 
@@ -29,6 +31,24 @@ class MSRResNetConfig:
     scale: int = 4
 
 
+def _inference_floats(cfg: MSRResNetConfig) -> tuple[float, float]:
+    """EDSR's terms plus ``conv_hr``'s C channels at HR: ``(3 s^2 + 4) C + 8 s^2 + 10``."""
+    s2 = cfg.scale * cfg.scale
+    return float((3 * s2 + 4) * cfg.num_feat + 8 * s2 + 10), 0.0
+
+
+@register_arch(
+    arch="msrresnet", title="MSRResNet", config=MSRResNetConfig,
+    names=(NamePattern("msrresnet", r"msrresnet"),
+           NamePattern("msrresnet-B-C", r"msrresnet-(\d+)-(\d+)",
+                       lambda m: {"num_block": int(m[1]), "num_feat": int(m[2])})),
+    tiny={"msrresnet": MSRResNetConfig(num_feat=8, num_block=2, scale=4)},
+    bounds={"num_feat": FEAT, "num_block": BLOCKS, "scale": ("int", (2, 4))},
+    scales=(2, 3, 4),
+    memory=MemoryModel(_inference_floats,
+                       lambda cfg: residual_trunk_floats(cfg.num_feat, cfg.num_block)),
+    export=image_export,
+)
 class MSRResNet(nn.Module):
     """MSRResNet. Input (N,3,h,w) in [0,1]; output (N,3,s*h,s*w)."""
 

@@ -1,91 +1,92 @@
-"""Model names -> configs -> modules, from ordinary imports (no auto-registration).
+"""Model names -> configs -> modules, read from the architectures' registrations.
 
-Names: ``basicvsr`` (64 x 30, bidirectional), ``basicvsr-uni``, ``basicvsr-C-B`` and
+Each model file registers its family with :func:`~srprune.models.spec.register_arch`; this module
+imports the model files (:data:`MODEL_MODULES`, ordinary imports) so that
+:data:`~srprune.models.spec.SPECS` is complete, and answers from the specs. Names (each
+family's ``names``): ``basicvsr`` (64 x 30, bidirectional), ``basicvsr-uni``, ``basicvsr-C-B`` and
 ``basicvsr-uni-C-B``; ``edsr`` (baseline 16 x 64), ``edsr-B-C`` (e.g. ``edsr-8-128``);
 ``esrb-N-C`` (e.g. ``esrb-6-256``); ``msrresnet`` (16 x 64), ``msrresnet-B-C``; ``bicubic``.
 Image models take ``scale`` (2, 3, 4).
 
-Adding an architecture: a model file satisfying :class:`~srprune.models.contract.SRModel`, an
-entry in :data:`ARCHS`, its names in ``_PATTERNS`` and a tiny example in :data:`TINY`.
+Adding an architecture: one model file with its ``@register_arch(...)``, and its line in
+:data:`MODEL_MODULES` (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 from torch import nn
 
 from srprune.errors import UserError
-from srprune.models.basicvsr import BasicVSR, BasicVSRConfig
-from srprune.models.bicubic import Bicubic, BicubicConfig
-from srprune.models.edsr import EDSR, EDSRConfig
-from srprune.models.esrb import ESRB, ESRBConfig
-from srprune.models.limits import check_buildable, check_config_dict, check_name
-from srprune.models.msrresnet import MSRResNet, MSRResNetConfig
+from srprune.models import basicvsr, bicubic, edsr, esrb, msrresnet
+from srprune.models.limits import check_config, check_config_dict, check_name
+from srprune.models.spec import SPECS, ModelSpec, spec_for
+from srprune.resources import check_model_fits
+
+MODEL_MODULES = (basicvsr, edsr, esrb, msrresnet, bicubic)
+"""The model files whose import registers the built-in architectures (in this order)."""
+
+
+def _in_module_order() -> None:
+    """Put the built-in specs in :data:`MODEL_MODULES` order, whatever imported first."""
+    rank = {m.__name__: i for i, m in enumerate(MODEL_MODULES)}
+    ordered = sorted(SPECS.items(), key=lambda kv: rank.get(kv[1].model_cls.__module__,
+                                                              len(rank)))
+    SPECS.clear()
+    SPECS.update(ordered)
+
+
+_in_module_order()
+
+
+def model_names() -> tuple[str, ...]:
+    """Every registered name pattern's label (``edsr-B-C``), in registration order."""
+    return tuple(p.label for spec in SPECS.values() for p in spec.names)
+
+
+def tiny_configs() -> dict[str, Any]:
+    """Variant label -> tiny config over every registered architecture."""
+    return {label: cfg for spec in SPECS.values() for label, cfg in spec.tiny.items()}
+
 
 ARCHS: dict[str, tuple[type, type[nn.Module]]] = {
-    "basicvsr": (BasicVSRConfig, BasicVSR),
-    "edsr": (EDSRConfig, EDSR),
-    "esrb": (ESRBConfig, ESRB),
-    "msrresnet": (MSRResNetConfig, MSRResNet),
-    "bicubic": (BicubicConfig, Bicubic),
-}
+    arch: (spec.config_cls, spec.model_cls) for arch, spec in SPECS.items()}
+"""arch -> (config class, module class) of the built-in architectures."""
+TINY: dict[str, Any] = tiny_configs()
+"""One tiny, fast config per prunable variant of the built-in architectures: what tests
+parametrise over."""
+MODEL_NAMES = model_names()
 
-TINY: dict[str, Any] = {
-    "basicvsr": BasicVSRConfig(num_feat=8, num_block=2, recon_feat=8),
-    "basicvsr-uni": BasicVSRConfig(num_feat=8, num_block=2, recon_feat=8, bidirectional=False),
-    "edsr": EDSRConfig(num_feat=8, num_block=2, scale=2),
-    "esrb": ESRBConfig(num_feat=8, num_block=2, esa_feat=4, scale=2),
-    "msrresnet": MSRResNetConfig(num_feat=8, num_block=2, scale=4),
-}
-"""One tiny, fast config per prunable variant: what tests parametrise over."""
 
-_PATTERNS: list[tuple[str, str, Any]] = [
-    ("basicvsr", r"basicvsr", lambda m, s: BasicVSRConfig()),
-    ("basicvsr-uni", r"basicvsr-uni", lambda m, s: BasicVSRConfig(bidirectional=False)),
-    ("basicvsr-C-B", r"basicvsr-(\d+)-(\d+)",
-     lambda m, s: BasicVSRConfig(num_feat=int(m[1]), num_block=int(m[2]))),
-    ("basicvsr-uni-C-B", r"basicvsr-uni-(\d+)-(\d+)",
-     lambda m, s: BasicVSRConfig(num_feat=int(m[1]), num_block=int(m[2]), bidirectional=False)),
-    ("edsr", r"edsr", lambda m, s: EDSRConfig(scale=s)),
-    ("edsr-B-C", r"edsr-(\d+)-(\d+)",
-     lambda m, s: EDSRConfig(num_block=int(m[1]), num_feat=int(m[2]), scale=s)),
-    ("esrb-N-C", r"esrb-(\d+)-(\d+)",
-     lambda m, s: ESRBConfig(num_block=int(m[1]), num_feat=int(m[2]), scale=s)),
-    ("msrresnet", r"msrresnet", lambda m, s: MSRResNetConfig(scale=s)),
-    ("msrresnet-B-C", r"msrresnet-(\d+)-(\d+)",
-     lambda m, s: MSRResNetConfig(num_block=int(m[1]), num_feat=int(m[2]), scale=s)),
-    ("bicubic", r"bicubic", lambda m, s: BicubicConfig(scale=s)),
-]
-
-MODEL_NAMES = tuple(p[0] for p in _PATTERNS)
+def match_name(name: str) -> tuple[ModelSpec, Any, Any] | None:
+    """(spec, name pattern, match) of the first registered name ``name`` fullmatches."""
+    for spec in SPECS.values():
+        for pattern in spec.names:
+            m = pattern.match(name)
+            if m:
+                return spec, pattern, m
+    return None
 
 
 def config_from_name(name: str, scale: int = 4) -> Any:
     """The config for a model name such as ``basicvsr-uni`` or ``esrb-6-256``."""
     check_name(name)
-    for _, pattern, make in _PATTERNS:
-        m = re.fullmatch(pattern, name.lower())
-        if m:
-            cfg = make(m, scale)
-            if isinstance(cfg, BasicVSRConfig) and scale != 4:
-                raise UserError(f"{name} is a x4 model; --scale {scale} is not available")
-            return cfg
-    raise UserError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+    found = match_name(name)
+    if found is None:
+        raise UserError(f"unknown model {name!r}; valid names: {', '.join(model_names())}")
+    spec, pattern, m = found
+    return spec.config_from_match(pattern, m, scale)
 
 
 def build_model(config: Any) -> nn.Module:
-    """Instantiate the module for a config dataclass."""
+    """Instantiate the module for a config dataclass (bounds and memory checked first)."""
+    spec = spec_for(config)
+    check_config(config)
+    check_model_fits(config)
     try:
-        _, cls = ARCHS[config.arch]
-    except KeyError:
-        raise UserError(f"unknown architecture {config.arch!r}; known: {', '.join(ARCHS)}") \
-            from None
-    check_buildable(config)
-    try:
-        return cls(config)
+        return spec.model_cls(config)
     except ValueError as e:
         raise UserError(str(e)) from None
 
@@ -96,18 +97,14 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 
 def config_from_dict(data: dict[str, Any]) -> Any:
-    """Rebuild a config, rejecting unknown keys by name."""
+    """Rebuild a config, rejecting unknown architectures and keys by name."""
     check_config_dict(data)
-    arch = data.get("arch")
-    if arch not in ARCHS:
-        raise UserError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
-    cfg_cls = ARCHS[arch][0]
-    fields = {f.name: f for f in dataclasses.fields(cfg_cls)}
-    unknown = sorted(set(data) - set(fields))
+    spec = spec_for(data["arch"])
+    unknown = sorted(set(data) - spec.field_names)
     if unknown:
-        raise UserError(f"unknown {arch} config keys: {', '.join(unknown)}")
+        raise UserError(f"unknown {spec.arch} config keys: {', '.join(unknown)}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    return cfg_cls(**values)
+    return spec.config_cls(**values)
 
 
 def create_model(name: str, scale: int = 4) -> nn.Module:
