@@ -148,6 +148,82 @@ def _take_state(obj: Any, path: Path, what: str) -> dict[str, torch.Tensor]:
     return obj
 
 
+def _detect_source(obj: dict[Any, Any], bare: bool, path: Path) -> str:
+    """The layout of a checkpoint dict, from its container and key names."""
+    if not bare and any(k in obj for k in PARAMS_KEYS):
+        return "basicsr"
+    if not bare and "state_dict" in obj:
+        return "mmagic"
+    if bare:
+        return guess_source(strip_prefix(k, "module.") for k in obj)
+    raise UserError(f"{path}: no state dict found (top-level keys: {_describe_keys(obj)})")
+
+
+Found = tuple[dict[str, torch.Tensor], str, list[str]]
+"""(state dict, where it was found, checkpoint keys left out on purpose)."""
+
+
+def _basicsr_state(obj: dict[Any, Any], bare: bool, path: Path, params_key: str | None) -> Found:
+    if bare:
+        if params_key is not None:
+            raise UserError(f"{path} is a bare state dict; it has no {params_key!r} entry")
+        return obj, "bare state dict", []
+    key = params_key or ("params_ema" if "params_ema" in obj else "params")
+    if key not in obj:
+        raise UserError(f"{path} has no {key!r} entry (top-level keys: "
+                        f"{_describe_keys(obj)}); is it a BasicSR checkpoint?")
+    return (_take_state(obj[key], path, f"entry {key!r}"), f"{key!r} entry",
+            [str(k) for k in obj if k != key])
+
+
+def _mmagic_state(obj: dict[Any, Any], bare: bool, path: Path) -> Found:
+    ignored: list[str] = []
+    if bare:
+        state, container = obj, "bare state dict"
+    elif "state_dict" in obj:
+        state = _take_state(obj["state_dict"], path, "entry 'state_dict'")
+        container = "'state_dict' entry"
+        ignored += [str(k) for k in obj if k != "state_dict"]
+    else:
+        raise UserError(f"{path} has no 'state_dict' entry (top-level keys: "
+                        f"{_describe_keys(obj)}); is it an mmagic checkpoint?")
+    gen = [k for k in state if strip_prefix(k, "module.").startswith("generator.")]
+    if gen:
+        ignored += [k for k in state if k not in gen]
+        state = {k: state[k] for k in gen}
+        container += " (generator.*)"
+    return state, container, ignored
+
+
+def _edsr_state(obj: dict[Any, Any], bare: bool, path: Path) -> Found:
+    """EDSR-PyTorch's trainer saves the bare EDSR state dict."""
+    if not bare:
+        raise UserError(f"{path} is not a bare state dict (top-level keys: "
+                        f"{_describe_keys(obj)}); EDSR-PyTorch checkpoints are")
+    return obj, "bare state dict", []
+
+
+def _strip_wrappers(state: dict[str, torch.Tensor], source: str, path: Path
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors by prefix-free name, prefix-free name -> key as written)."""
+    clean: dict[str, torch.Tensor] = {}
+    original: dict[str, str] = {}
+    for k, v in state.items():
+        name = strip_prefix(k, "module.")
+        if source == "mmagic":
+            name = strip_prefix(strip_prefix(name, "generator."), "module.")
+        if name in clean:
+            raise UserError(f"{path}: keys {original[name]!r} and {k!r} collide after removing "
+                            "wrapper prefixes")
+        clean[name] = v
+        original[name] = k
+    if source == "edsr-pytorch" and clean and all(k.startswith("model.") for k in clean):
+        # a state dict of EDSR-PyTorch's ``Model`` wrapper rather than of the EDSR inside it
+        original = {k[len("model."):]: original[k] for k in clean}
+        clean = {k[len("model."):]: v for k, v in clean.items()}
+    return clean, original
+
+
 def unwrap(obj: Any, path: str | Path, source: str = "auto",
            params_key: str | None = None) -> Unwrapped:
     """Find the state dict inside a checkpoint and strip its wrapper prefixes.
@@ -170,64 +246,14 @@ def unwrap(obj: Any, path: str | Path, source: str = "auto",
                         "dict")
     bare = _is_state_dict(obj)
     if source == "auto":
-        if not bare and any(k in obj for k in PARAMS_KEYS):
-            source = "basicsr"
-        elif not bare and "state_dict" in obj:
-            source = "mmagic"
-        elif bare:
-            source = guess_source(strip_prefix(k, "module.") for k in obj)
-        else:
-            raise UserError(f"{path}: no state dict found (top-level keys: {_describe_keys(obj)})")
+        source = _detect_source(obj, bare, path)
     if params_key is not None and source != "basicsr":
         raise UserError(f"--params-key applies to BasicSR checkpoints; {path} is read as {source}")
-
-    ignored: list[str] = []
     if source == "basicsr":
-        if bare:
-            if params_key is not None:
-                raise UserError(f"{path} is a bare state dict; it has no {params_key!r} entry")
-            state, container = obj, "bare state dict"
-        else:
-            key = params_key or ("params_ema" if "params_ema" in obj else "params")
-            if key not in obj:
-                raise UserError(f"{path} has no {key!r} entry (top-level keys: "
-                                f"{_describe_keys(obj)}); is it a BasicSR checkpoint?")
-            state, container = _take_state(obj[key], path, f"entry {key!r}"), f"{key!r} entry"
-            ignored += [str(k) for k in obj if k != key]
+        state, container, ignored = _basicsr_state(obj, bare, path, params_key)
     elif source == "mmagic":
-        if bare:
-            state, container = obj, "bare state dict"
-        elif "state_dict" in obj:
-            state = _take_state(obj["state_dict"], path, "entry 'state_dict'")
-            container = "'state_dict' entry"
-            ignored += [str(k) for k in obj if k != "state_dict"]
-        else:
-            raise UserError(f"{path} has no 'state_dict' entry (top-level keys: "
-                            f"{_describe_keys(obj)}); is it an mmagic checkpoint?")
-        gen = [k for k in state if strip_prefix(k, "module.").startswith("generator.")]
-        if gen:
-            ignored += [k for k in state if k not in gen]
-            state = {k: state[k] for k in gen}
-            container += " (generator.*)"
-    else:  # edsr-pytorch: EDSR-PyTorch's trainer saves the bare EDSR state dict
-        if not bare:
-            raise UserError(f"{path} is not a bare state dict (top-level keys: "
-                            f"{_describe_keys(obj)}); EDSR-PyTorch checkpoints are")
-        state, container = obj, "bare state dict"
-
-    clean: dict[str, torch.Tensor] = {}
-    original: dict[str, str] = {}
-    for k, v in state.items():
-        name = strip_prefix(k, "module.")
-        if source == "mmagic":
-            name = strip_prefix(strip_prefix(name, "generator."), "module.")
-        if name in clean:
-            raise UserError(f"{path}: keys {original[name]!r} and {k!r} collide after removing "
-                            "wrapper prefixes")
-        clean[name] = v
-        original[name] = k
-    if source == "edsr-pytorch" and clean and all(k.startswith("model.") for k in clean):
-        # a state dict of EDSR-PyTorch's ``Model`` wrapper rather than of the EDSR inside it
-        original = {k[len("model."):]: original[k] for k in clean}
-        clean = {k[len("model."):]: v for k, v in clean.items()}
+        state, container, ignored = _mmagic_state(obj, bare, path)
+    else:
+        state, container, ignored = _edsr_state(obj, bare, path)
+    clean, original = _strip_wrappers(state, source, path)
     return Unwrapped(clean, source, container, ignored, original)
