@@ -155,6 +155,7 @@ class Trainer:
         self.extra = dict(extra or {})
         self.ema: AveragedModel | None = None
         self._wrapped: nn.Module | None = None
+        self._clock = (0.0, 0)  # (time, iteration) of the last log line
 
     # -- setup -------------------------------------------------------------------------------
     def _freeze(self) -> set[int]:
@@ -344,94 +345,32 @@ class Trainer:
 
     def _run(self, start: int, optimizer: torch.optim.Optimizer, scheduler: CosineRestartLR,
              warmup: FlowWarmup, writer: Any) -> TrainResult:
-        env, loop = self.env, self.config.train
+        """The iterations from ``start`` on: step, log, validate and checkpoint; then the final
+        model file."""
+        loop = self.config.train
         want_hidden = any(needs_hidden(t) for t in self.terms) and is_video(self.model)
         result = TrainResult(iters_done=start, model_path=None)
-        bar = None
-        if not self.quiet and env.is_main and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            bar = tqdm(total=loop.iters, initial=start, dynamic_ncols=True, desc="train")
-        tic, last_logged = time.perf_counter(), start
+        bar = self._bar(start)
+        self._clock = (time.perf_counter(), start)
         try:
             for step, batch in zip(range(start, loop.iters), self._loader(start), strict=False):
                 if warmup.apply(step) or self._wrapped is None:
                     self._wrapped = None  # drop the old DDP reducer before wrapping again
-                    self._wrapped = distributed.wrap(self.model, env, self.device,
+                    self._wrapped = distributed.wrap(self.model, self.env, self.device,
                                                      self.find_unused_parameters)
                 if step == start:
                     self._check_batch(batch)
-                batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v
-                         for k, v in batch.items()}
-                self.model.train()
-                output = self._forward(batch["lq"], want_hidden)
-                losses = {"charbonnier": self.reconstruction(output.sr, batch["gt"])}
-                for term in self.terms:
-                    for name, value in term(self.model, batch, output, step).items():
-                        if name in losses:
-                            raise ValueError(f"two loss terms are both named {name!r}")
-                        losses[name] = value
-                total = torch.stack([v.reshape(()) for v in losses.values()]).sum()
-                optimizer.zero_grad(set_to_none=True)
-                scaler = self.scaler
-                (scaler.scale(total) if scaler is not None else total).backward()
-                logs: dict[str, float] = {}
-                if loop.grad_clip is not None:
-                    if scaler is not None:
-                        scaler.unscale_(optimizer)
-                    params = [p for g in optimizer.param_groups for p in g["params"]
-                              if p.grad is not None]
-                    logs["grad_norm"] = float(nn.utils.clip_grad_norm_(params, loop.grad_clip))
-                if scaler is not None:  # fp16: skips the step when the gradients overflowed
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                for i, group in enumerate(optimizer.param_groups):
-                    logs[f"lr/{group.get('name', f'group{i}')}"] = float(group["lr"])
-                scheduler.step()
+                logs = self._step(step, batch, optimizer, scheduler, want_hidden)
                 done = step + 1
-                last = done == loop.iters
-                logs["loss"] = float(total.detach())
-                logs.update({f"loss/{k}": float(v.detach()) for k, v in losses.items()})
-                if not math.isfinite(logs["loss"]):
-                    raise UserError(f"training diverged: loss is {logs['loss']} at iteration "
-                                    f"{done}; lower optim.lr or set train.grad_clip")
                 # callbacks may change the weights (e.g. a proximal step): before EMA/checkpoint
-                for callback in self.callbacks:
-                    try:
-                        callback(done, {"iter": done, **logs})
-                    except StopTraining:
-                        result.stopped = last = True
+                result.stopped = self._callbacks(done, logs)
+                last = done == loop.iters or result.stopped
                 if self.ema is not None:
                     self.ema.update_parameters(self.model)
                 result.iters_done = done
                 if done % loop.log_every == 0 or last:
-                    logs = distributed.mean_over_ranks(logs, env)
-                    now = time.perf_counter()
-                    logs["sec_per_iter"] = (now - tic) / max(1, done - last_logged)
-                    tic, last_logged = now, done
-                    lr = next(v for k, v in logs.items() if k.startswith("lr/"))
-                    record = {"iter": done, "loss": logs.pop("loss"), "lr": lr, **logs}
-                    self._append_log(record)
-                    result.last_logs = record
-                    if writer is not None:
-                        for key, value in record.items():
-                            if key != "iter":
-                                writer.add_scalar(key, value, done)
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{record['loss']:.4f}")
-                    elif not self.quiet and env.is_main:
-                        print(f"iter {done}/{loop.iters}  loss {record['loss']:.5f}  "
-                              f"lr {lr:.3g}  {logs['sec_per_iter']:.2f} s/it", flush=True)
-                if self.validate is not None and env.is_main and (
-                        last or (loop.val_every and done % loop.val_every == 0)):
-                    result.last_val = self._run_validation(done, writer)
-                if last or (loop.ckpt_every and done % loop.ckpt_every == 0):
-                    if env.is_main:
-                        save_checkpoint(self.out, self._state(optimizer, scheduler, done),
-                                        keep_copy=loop.keep_ckpts)
-                    distributed.barrier(env)
+                    result.last_logs = self._log(done, logs, writer, bar)
+                self._validate_and_checkpoint(done, last, optimizer, scheduler, writer, result)
                 if bar is not None:
                     bar.update(1)
                 if result.stopped:
@@ -440,12 +379,115 @@ class Trainer:
             if bar is not None:
                 bar.close()
         finished = result.iters_done >= loop.iters or result.stopped
-        if finished and self.save_final and env.is_main:
+        if finished and self.save_final and self.env.is_main:
             result.model_path = self.out / MODEL_FILE
             extra = {"trained_iters": result.iters_done, "ema": self.ema is not None,
                      **({"val": result.last_val} if result.last_val else {}), **self.extra}
             save_model(result.model_path, self._ema_model(), extra=extra)
         return result
+
+    def _bar(self, start: int) -> Any:
+        """A tqdm bar on a terminal (rank 0, not quiet), else None."""
+        if self.quiet or not self.env.is_main or not sys.stderr.isatty():
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.config.train.iters, initial=start, dynamic_ncols=True,
+                    desc="train")
+
+    def _losses(self, batch: Mapping[str, Any], output: ModelOutput, step: int
+                ) -> dict[str, torch.Tensor]:
+        """The named losses of one step: the reconstruction loss against ``batch["gt"]``, then
+        every term's."""
+        losses = {"charbonnier": self.reconstruction(output.sr, batch["gt"])}
+        for term in self.terms:
+            for name, value in term(self.model, batch, output, step).items():
+                if name in losses:
+                    raise ValueError(f"two loss terms are both named {name!r}")
+                losses[name] = value
+        return losses
+
+    def _step(self, step: int, batch: Mapping[str, Any], optimizer: torch.optim.Optimizer,
+              scheduler: CosineRestartLR, want_hidden: bool) -> dict[str, float]:
+        """One optimiser update on ``batch``; its logs (losses, learning rates, grad norm)."""
+        loop = self.config.train
+        batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v
+                 for k, v in batch.items()}
+        self.model.train()
+        output = self._forward(batch["lq"], want_hidden)
+        losses = self._losses(batch, output, step)
+        total = torch.stack([v.reshape(()) for v in losses.values()]).sum()
+        optimizer.zero_grad(set_to_none=True)
+        scaler = self.scaler
+        (scaler.scale(total) if scaler is not None else total).backward()
+        logs: dict[str, float] = {}
+        if loop.grad_clip is not None:
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            params = [p for g in optimizer.param_groups for p in g["params"]
+                      if p.grad is not None]
+            logs["grad_norm"] = float(nn.utils.clip_grad_norm_(params, loop.grad_clip))
+        if scaler is not None:  # fp16: skips the step when the gradients overflowed
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        for i, group in enumerate(optimizer.param_groups):
+            logs[f"lr/{group.get('name', f'group{i}')}"] = float(group["lr"])
+        scheduler.step()
+        logs["loss"] = float(total.detach())
+        logs.update({f"loss/{k}": float(v.detach()) for k, v in losses.items()})
+        if not math.isfinite(logs["loss"]):
+            raise UserError(f"training diverged: loss is {logs['loss']} at iteration "
+                            f"{step + 1}; lower optim.lr or set train.grad_clip")
+        return logs
+
+    def _callbacks(self, done: int, logs: dict[str, float]) -> bool:
+        """Run the callbacks; whether one asked to stop (:class:`StopTraining`)."""
+        stopped = False
+        for callback in self.callbacks:
+            try:
+                callback(done, {"iter": done, **logs})
+            except StopTraining:
+                stopped = True
+        return stopped
+
+    def _log(self, done: int, logs: dict[str, float], writer: Any, bar: Any
+             ) -> dict[str, float]:
+        """Average ``logs`` over the ranks and write them (log file, TensorBoard, the bar or a
+        line on stdout); the record written."""
+        logs = distributed.mean_over_ranks(logs, self.env)
+        now = time.perf_counter()
+        tic, last_logged = self._clock
+        logs["sec_per_iter"] = (now - tic) / max(1, done - last_logged)
+        self._clock = (now, done)
+        lr = next(v for k, v in logs.items() if k.startswith("lr/"))
+        record = {"iter": done, "loss": logs.pop("loss"), "lr": lr, **logs}
+        self._append_log(record)
+        if writer is not None:
+            for key, value in record.items():
+                if key != "iter":
+                    writer.add_scalar(key, value, done)
+        if bar is not None:
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+        elif not self.quiet and self.env.is_main:
+            print(f"iter {done}/{self.config.train.iters}  loss {record['loss']:.5f}  "
+                  f"lr {lr:.3g}  {logs['sec_per_iter']:.2f} s/it", flush=True)
+        return record
+
+    def _validate_and_checkpoint(self, done: int, last: bool, optimizer: torch.optim.Optimizer,
+                                 scheduler: CosineRestartLR, writer: Any,
+                                 result: TrainResult) -> None:
+        """Validation (rank 0) and the checkpoint at their cadence and after the last step."""
+        loop, env = self.config.train, self.env
+        if self.validate is not None and env.is_main and (
+                last or (loop.val_every and done % loop.val_every == 0)):
+            result.last_val = self._run_validation(done, writer)
+        if last or (loop.ckpt_every and done % loop.ckpt_every == 0):
+            if env.is_main:
+                save_checkpoint(self.out, self._state(optimizer, scheduler, done),
+                                keep_copy=loop.keep_ckpts)
+            distributed.barrier(env)
 
     def _run_validation(self, done: int, writer: Any) -> dict[str, float]:
         assert self.validate is not None
