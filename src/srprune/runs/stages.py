@@ -46,8 +46,8 @@ class StagedRun:
 
     Subclasses set ``STAGES`` (in order), ``DONE`` (``{stage: the file it leaves}``),
     ``TRAINING`` (``{stage: its run folder}`` for stages that checkpoint), ``out`` and
-    ``quiet``, give each stage a method of its name, and say what each stage depends on in
-    :meth:`stage_inputs`.
+    ``quiet``, give each stage a method of its name (or override :meth:`execute`), and say
+    what each stage depends on in :meth:`stage_inputs`.
     """
 
     STAGES: tuple[str, ...] = ()
@@ -65,6 +65,10 @@ class StagedRun:
         """Everything ``stage`` depends on (plain JSON values). Use :meth:`after` for the stage
         whose output it reads."""
         raise NotImplementedError
+
+    def execute(self, stage: str) -> None:
+        """Run ``stage`` itself (default: the method of its name)."""
+        getattr(self, stage)()
 
     # -- records -------------------------------------------------------------------------------
     def path(self, name: str) -> Path:
@@ -164,10 +168,10 @@ class StagedRun:
             return
         outcome: tuple[str, str] = ("ok", "")
         if stage in self.ALL_RANKS:
-            getattr(self, stage)()
+            self.execute(stage)
         elif env.is_main:
             try:
-                getattr(self, stage)()
+                self.execute(stage)
             except UserError as e:
                 outcome = ("error", str(e))
             except BaseException as e:  # a bug: tell the other ranks, keep the traceback here
@@ -185,7 +189,7 @@ class StagedRun:
         inputs = self._start_stage(stage, force)
         if inputs is None:
             return
-        getattr(self, stage)()
+        self.execute(stage)
         self._store(stage, inputs, "done")
 
     def _start_stage(self, stage: str, force: bool) -> dict[str, Any] | None:

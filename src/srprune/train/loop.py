@@ -54,6 +54,9 @@ Validator = Callable[[nn.Module], dict[str, float]]
 ParamGroupsFn = Callable[[nn.Module, OptimConfig], list[dict[str, Any]]]
 """Builds Adam parameter groups (each with ``params``, ``lr`` and optionally ``name``)."""
 ReconstructionLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+BatchTransform = Callable[[dict[str, Any]], dict[str, Any]]
+"""``prepare(batch) -> batch`` on the training device before the forward pass, e.g. a teacher's
+output in place of ``gt`` (distillation); it runs without gradients."""
 
 
 
@@ -114,6 +117,8 @@ class Trainer:
         validate: Scores a model on held-out data; run every ``train.val_every`` steps and at
             the end, on rank 0, on the EMA weights when EMA is on.
         reconstruction: Loss between output and ``gt``; default Charbonnier(``loss.eps``).
+        prepare: Transforms each batch on the device before the forward pass (see
+            :data:`BatchTransform`); the batch it returns needs ``lq`` and ``gt``.
         out: Run folder; default ``config.out``.
         device: Overrides ``config.train.device`` (already resolved: ``cpu``, ``cuda:N``).
         quiet: No progress bar and no log lines on stdout.
@@ -129,6 +134,7 @@ class Trainer:
                  frozen: Sequence[str | nn.Module] = (), callbacks: Sequence[Callback] = (),
                  validate: Validator | None = None,
                  reconstruction: ReconstructionLoss | None = None,
+                 prepare: BatchTransform | None = None,
                  out: str | Path | None = None, device: str | None = None, quiet: bool = False,
                  env: distributed.DistEnv | None = None, find_unused_parameters: bool = False,
                  extra: Mapping[str, Any] | None = None, save_final: bool = True) -> None:
@@ -143,6 +149,7 @@ class Trainer:
         self.validate = validate
         eps = config.loss.eps
         self.reconstruction = reconstruction or (lambda sr, gt: charbonnier(sr, gt, eps))
+        self.prepare = prepare
         self.out = Path(out if out is not None else config.out)
         self.env = env or distributed.detect()
         self.device = device or _resolve_device(config.train.device)
@@ -358,9 +365,8 @@ class Trainer:
                     self._wrapped = None  # drop the old DDP reducer before wrapping again
                     self._wrapped = distributed.wrap(self.model, self.env, self.device,
                                                      self.find_unused_parameters)
-                if step == start:
-                    self._check_batch(batch)
-                logs = self._step(step, batch, optimizer, scheduler, want_hidden)
+                logs = self._step(step, batch, optimizer, scheduler, want_hidden,
+                                  check=step == start)
                 done = step + 1
                 # callbacks may change the weights (e.g. a proximal step): before EMA/checkpoint
                 result.stopped = self._callbacks(done, logs)
@@ -408,11 +414,18 @@ class Trainer:
         return losses
 
     def _step(self, step: int, batch: Mapping[str, Any], optimizer: torch.optim.Optimizer,
-              scheduler: CosineRestartLR, want_hidden: bool) -> dict[str, float]:
-        """One optimiser update on ``batch``; its logs (losses, learning rates, grad norm)."""
+              scheduler: CosineRestartLR, want_hidden: bool, check: bool = False
+              ) -> dict[str, float]:
+        """One optimiser update on ``batch`` (checked first with ``check``); its logs (losses,
+        learning rates, grad norm)."""
         loop = self.config.train
         batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v
                  for k, v in batch.items()}
+        if self.prepare is not None:
+            with torch.no_grad():
+                batch = self.prepare(batch)
+        if check:
+            self._check_batch(batch)
         self.model.train()
         output = self._forward(batch["lq"], want_hidden)
         losses = self._losses(batch, output, step)

@@ -1,0 +1,70 @@
+"""A method's recipe applied to a model: its groups, unit scores and the size of a selection.
+
+Pure functions of a model and a :class:`~srprune.pruning.methods.recipe.Recipe`; no files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from srprune.pruning.config import PruneSettings
+from srprune.pruning.criteria import score_groups
+from srprune.pruning.groups import Group
+from srprune.pruning.methods.recipe import Recipe
+from srprune.pruning.sizes import SizeModel
+
+
+def size_function(model: nn.Module, groups: list[Group], kind: str,
+                  lr_size: tuple[int, int]) -> Any:
+    """``removed -> size`` of the compact model: params, or MACs per frame at ``lr_size``
+    (``macs``: without the flow network; ``macs+flow``: with one pass of it per frame)."""
+    from srprune.profile import count_macs, flow_child
+
+    sizes = SizeModel(model, lr_size)
+    flow = 0.0
+    if kind == "macs+flow":
+        _, parts = count_macs(model, lr_size)
+        flow = parts.get(flow_child(model), 0.0)
+
+    def size(removed: dict[str, torch.Tensor]) -> float:
+        if kind == "params":
+            return sizes.params(groups, removed)
+        return sizes.macs(groups, removed) + flow
+
+    return size
+
+
+def recipe_inputs(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as plain values (the scorer by its name)."""
+    fields = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "scorer"}
+    return {**fields, "scorer": getattr(recipe.scorer, "__name__", repr(recipe.scorer))}
+
+
+def effective_recipe(recipe: Recipe, s: PruneSettings) -> Recipe:
+    """The recipe with the config's overrides applied."""
+    changes: dict[str, Any] = {}
+    for key in ("scope", "order", "residual", "pixel_shuffle", "temporal_finetune",
+                "score_norm"):
+        value = getattr(s, key)
+        if value is not None:
+            changes[key] = value
+    return recipe.but(**changes)
+
+
+def prunable_groups(model: nn.Module, recipe: Recipe) -> list[Group]:
+    """The model's groups in the recipe's residual mode, minus switched-off roles."""
+    groups = model.channel_groups(recipe.residual)
+    if not recipe.pixel_shuffle:
+        groups = [g for g in groups if g.role != "pixel_shuffle"]
+    return groups
+
+
+def scored_groups(model: nn.Module, recipe: Recipe
+                  ) -> tuple[list[Group], dict[str, torch.Tensor]]:
+    """The recipe's groups of ``model`` and every unit's score under the recipe's scorer."""
+    groups = prunable_groups(model, recipe)
+    return groups, score_groups(model, groups, recipe.scorer, recipe.score_norm)
