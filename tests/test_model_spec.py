@@ -1,8 +1,10 @@
 """One registration per architecture: complete specs, unknown archs refused everywhere, and a toy
-architecture registered here (one file) that the whole stack then knows."""
+architecture registered here (this file only) that the registry, the bounds and memory checks and
+the checkpoint importer then know."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -10,7 +12,9 @@ import torch
 from torch import nn
 
 from srprune.errors import UserError
+from srprune.io.importers import detect_family, import_checkpoint, parse_arch
 from srprune.models import registry
+from srprune.models.import_spec import ArchImporter, ImportOption, count_blocks, first_dim
 from srprune.models.limits import (
     BLOCKS,
     FEAT,
@@ -46,6 +50,8 @@ def test_builtin_spec_is_complete(arch):
         cfg = registry.config_from_name(name, spec.scales[-1])
         assert cfg.arch == arch
         check_config(cfg)
+        if spec.importer is not None:  # --arch takes the same names
+            assert parse_arch(name).family == arch
     default = spec.config_cls()
     per_frame, fixed = spec.memory.inference(default)
     assert per_frame > 0 and fixed >= 0 and spec.memory.training(default) >= 0
@@ -87,6 +93,8 @@ def test_unknown_arch_is_an_error_everywhere():
                  lambda: estimate_training_bytes(cfg, (8, 8), 1, 1)):
         with pytest.raises(UserError, match=r"unknown architecture .*known: basicvsr, edsr"):
             call()
+    with pytest.raises(UserError, match="cannot import into architecture 'vgg'"):
+        parse_arch("vgg")
 
 
 # -- a toy architecture: everything below is what its own model file would hold -------------
@@ -177,3 +185,74 @@ def test_duplicate_registration_is_refused(toy):
 
     with pytest.raises(ValueError, match="already registered"):
         register_arch(**TOY_REGISTRATION)(Other)
+
+
+# -- the toy's importer: also what its own file would hold ----------------------------------
+def _toy_detect(keys):
+    return any(k.startswith("conv_up.") for k in keys) and any(
+        re.match(r"body\.\d+\.0\.", k) for k in keys)
+
+
+def _toy_infer(ctx):
+    fields = {"num_feat": ctx.pinned.get("num_feat") or first_dim(ctx, "num_feat", [
+        ("conv_first.weight", 0)]),
+        "num_block": count_blocks(list(ctx.state), r"^body\.(\d+)\.0\.")}
+    ctx.notes.append("Toy import.")
+    out = first_dim(ctx, "scale", [("conv_up.weight", 0)])
+    return {**fields, "scale": ctx.options.get("toy_scale") or int(round((out / 3) ** 0.5))}
+
+
+TOY_IMPORTER = ArchImporter(
+    key_maps={}, detect=_toy_detect, infer_config=_toy_infer, priority=5,
+    options=(ImportOption("toy_scale", "--toy-scale", ("int", (2, 3)), "toy scale",
+                          "toy scale (default: from conv_up)"),),
+    containers=("model",))
+
+
+@pytest.fixture
+def toy_importable():
+    register_arch(**TOY_REGISTRATION, importer=TOY_IMPORTER)(Toy)
+    yield SPECS["toy"]
+    unregister_arch("toy")
+
+
+def test_toy_imports_from_a_basicsr_state_dict(toy_importable, tmp_path):
+    torch.manual_seed(0)
+    native = Toy(ToyConfig(num_feat=5, num_block=2, scale=3)).eval()
+    sd = native.state_dict()
+    assert detect_family(list(sd)) == "toy" and parse_arch("toy-2-5").num_feat == 5
+    x = torch.rand(1, 3, 4, 6)
+    for container in ("params", "model"):
+        path = tmp_path / f"{container}.pth"
+        torch.save({container: sd, "epoch": 3}, path)
+        model, report = import_checkpoint(path)
+        assert model.config == native.config and report.loaded == len(sd)
+        assert report.container == f"{container!r} entry" and report.ignored == ["epoch"]
+        assert "Toy import." in report.notes
+        assert torch.equal(model(x), native(x))
+    assert import_checkpoint(path, toy_scale=3)[0].config.scale == 3
+    with pytest.raises(UserError, match="shape mismatch"):
+        import_checkpoint(path, toy_scale=2)
+    with pytest.raises(UserError, match="--toy-scale .* out of bounds"):
+        import_checkpoint(path, toy_scale=7)
+    with pytest.raises(UserError, match="looks like a toy checkpoint, not edsr"):
+        import_checkpoint(path, arch="edsr")
+    with pytest.raises(UserError, match="--act applies to BasicVSR checkpoints; .* is toy"):
+        import_checkpoint(path, act="relu")
+    edsr = tmp_path / "edsr.pth"
+    torch.save({"params": registry.build_model(registry.TINY["edsr"]).state_dict()}, edsr)
+    with pytest.raises(UserError, match="--toy-scale applies to Toy checkpoints; .* is edsr"):
+        import_checkpoint(edsr, toy_scale=2)
+
+
+def test_unregistered_families_do_not_import(tmp_path):
+    sd = Toy(ToyConfig()).state_dict()
+    path = tmp_path / "toy.pth"
+    torch.save({"params": sd}, path)
+    with pytest.raises(UserError):  # EDSR's detector takes it (body.*) and fails on its shapes
+        import_checkpoint(path)
+    with pytest.raises(UserError, match="cannot import into architecture 'toy'; choose one of "
+                                        "basicvsr, "):
+        import_checkpoint(path, arch="toy")
+    with pytest.raises(UserError, match="unknown import option 'toy_scale'"):
+        import_checkpoint(path, toy_scale=2)

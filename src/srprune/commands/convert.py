@@ -28,15 +28,20 @@ from __future__ import annotations
 import argparse
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from srprune.commands.common import float_arg, new_output
 from srprune.errors import UserError
 from srprune.io.import_keymaps import SOURCES
 from srprune.io.import_load import PARAMS_KEYS, is_srprune_file
-from srprune.io.importers import ARCH_NAMES, SOURCE_NAMES, import_checkpoint, load_spynet_into
+from srprune.io.importers import (
+    SOURCE_NAMES,
+    arch_names,
+    import_checkpoint,
+    import_options,
+    load_spynet_into,
+)
 from srprune.io.model_file import load_model, save_model
-from srprune.models.basicvsr import BasicVSRConfig
-from srprune.models.blocks import ACTIVATIONS
 
 MAX_EXTRA_KEYS = 200
 
@@ -49,22 +54,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "file together with --spynet")
     p.add_argument("output", metavar="OUT", help="srprune model file to write (.safetensors)")
     p.add_argument("--arch", metavar="NAME",
-                   help=f"architecture instead of inferring it: {', '.join(ARCH_NAMES)}")
-    p.add_argument("--act", choices=ACTIVATIONS, default=None,
-                   help="BasicVSR activation (default lrelu; relu for the official SSL code)")
+                   help=f"architecture instead of inferring it: {', '.join(arch_names())}")
     p.add_argument("--params-key", choices=PARAMS_KEYS, default=None,
                    help="BasicSR entry to read (default params_ema when present, else params)")
     p.add_argument("--spynet", metavar="FILE",
                    help="load SPyNet weights from FILE into the result")
-    p.add_argument("--res-scale", type=float_arg(0.0, 10.0, lo_open=True), default=None,
-                   help="EDSR residual scaling (default 1; 0.1 for the paper's 32x256 model)")
-    p.add_argument("--rgb-range", type=float_arg(0.0, 65535.0, lo_open=True), default=None,
-                   help="EDSR pixel range (default: from EDSR-PyTorch's MeanShift, else 255)")
+    for opt in import_options():  # each architecture's statements (--act, --res-scale, ...)
+        p.add_argument(opt.flag, dest=opt.name, default=None, help=opt.help,
+                       **_option_kind(opt.bound))
     p.add_argument("--sparse", action="store_true",
                    help="store mostly-zero weights as non-zero values + bitmask (lossless)")
     p.add_argument("--half", action="store_true",
                    help="store floating weights as float16 (lossy; loaded as float32)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+
+
+def _option_kind(bound: tuple[str, Any]) -> dict[str, Any]:
+    """argparse ``type`` / ``choices`` for an import option's bound."""
+    kind, limits = bound
+    if kind == "choice":
+        return {"choices": limits}
+    if kind == "float":
+        return {"type": float_arg(*limits)}
+    if kind == "int":
+        return {"type": int}
+    if kind == "bool":
+        return {"action": argparse.BooleanOptionalAction}
+    raise ValueError(f"import option bound {kind!r} has no flag form")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,10 +100,9 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{src} is already an srprune model file; nothing to convert "
                             "(add --spynet FILE to replace its SPyNet weights, or --sparse / "
                             "--half to repack it)")
-        given = [f for f, v in (("--arch", args.arch), ("--act", args.act),
-                                ("--params-key", args.params_key),
-                                ("--res-scale", args.res_scale),
-                                ("--rgb-range", args.rgb_range)) if v is not None]
+        given = [f for f, v in (("--arch", args.arch), ("--params-key", args.params_key),
+                                *((o.flag, getattr(args, o.name)) for o in import_options()))
+                 if v is not None]
         if given:
             raise UserError(f"{', '.join(given)} apply to foreign checkpoints, not to the "
                             f"srprune model file {src}")
@@ -95,15 +110,9 @@ def run(args: argparse.Namespace) -> int:
         extra = dict(getattr(model, "extra", {}) or {})
         text = f"Loaded the srprune model {src.name} ({model.config.arch})."
     else:
+        options = {o.name: getattr(args, o.name) for o in import_options()}
         model, report = import_checkpoint(src, args.source, arch=args.arch,
-                                          act=args.act or "lrelu", params_key=args.params_key,
-                                          res_scale=args.res_scale, rgb_range=args.rgb_range)
-        is_vsr = isinstance(report.config, BasicVSRConfig)
-        for flag, value, for_vsr in (("--act", args.act, True), ("--res-scale", args.res_scale,
-                                     False), ("--rgb-range", args.rgb_range, False)):
-            if value is not None and is_vsr != for_vsr:
-                raise UserError(f"{flag} applies to {'BasicVSR' if for_vsr else 'EDSR'} "
-                                f"checkpoints; {src} is {report.config.arch}")
+                                          params_key=args.params_key, **options)
         extra = {"imported_from": src.name, "source": report.source,
                  "container": report.container, "ignored_keys": report.ignored[:MAX_EXTRA_KEYS],
                  "notes": report.notes}

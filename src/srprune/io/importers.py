@@ -1,48 +1,40 @@
 """Import BasicSR, mmagic and EDSR-PyTorch checkpoints into srprune's models, strictly.
 
-The architecture is read from the tensor shapes (``--arch`` can name it instead); the foreign
-names are mapped onto srprune's (BasicSR's) names; the key sets and shapes must then match the
+A generic driver over the architectures' registrations: the file is read and unwrapped, its keys
+are renamed through every family's key map for the file's layout, the family is detected from the
+native names (each family's detector, in priority order; ``--arch`` can name it instead), the
+family infers its config from the tensor shapes, and the key sets and shapes must then match the
 model built from that config exactly, or one :class:`~srprune.errors.UserError` names every
-missing, unexpected and mis-shaped key. Activations have no weights: a BasicVSR's activation
-(``lrelu`` as in BasicSR and mmagic, ``relu`` in the official SSL code) is the caller's statement.
+missing, unexpected and mis-shaped key. The per-family pieces (key maps, detection, shape
+inference, options such as BasicVSR's activation or EDSR's ``res_scale``) are each family's
+:class:`~srprune.models.import_spec.ArchImporter`, next to its model file.
 
-Public API: :func:`import_checkpoint`, :func:`load_spynet_into`, :class:`ImportReport`.
+Public API: :func:`import_checkpoint`, :func:`load_spynet_into`, :class:`ImportReport`,
+:func:`parse_arch`, :func:`detect_family`, :func:`import_options`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import nn
 
 from srprune.errors import UserError
-from srprune.io.import_keymaps import (
-    EDSR_MEANSHIFT,
-    edsr_pytorch_body_conv_index,
-    is_spynet_only,
-    native_key,
-)
+from srprune.io.import_keymaps import importable_specs, native_key
 from srprune.io.import_load import Unwrapped, is_srprune_file, read_checkpoint, unwrap
-from srprune.models.basicvsr import BasicVSRConfig
-from srprune.models.blocks import ACTIVATIONS
-from srprune.models.edsr import DIV2K_RGB_MEAN, EDSRConfig
-from srprune.models.msrresnet import MSRResNetConfig
+from srprune.models.import_spec import ImportContext, ImportOption, PartialImport
+from srprune.models.limits import check_value
 from srprune.models.registry import build_model
-from srprune.models.spynet import SpyNet
+from srprune.models.spec import SPECS, ModelSpec
 
 Source = Literal["basicsr", "mmagic", "edsr-pytorch", "auto"]
 SOURCE_NAMES = {"basicsr": "BasicSR", "mmagic": "mmagic", "edsr-pytorch": "EDSR-PyTorch"}
-ARCH_NAMES = ("basicvsr", "basicvsr-uni", "basicvsr-C-B", "basicvsr-uni-C-B", "edsr", "edsr-B-C",
-              "msrresnet", "msrresnet-B-C")
 MAX_LISTED = 20
-# The EDSR paper's large model (32 blocks x 256) and its published weights use res_scale 0.1.
-_EDSR_PAPER_LARGE = (256, 32)
+_KNOWN_CONTAINERS = ("params", "params_ema", "state_dict")
 
 
 @dataclass
@@ -58,6 +50,7 @@ class ImportReport:
         notes: assumptions the import made (activation, filled buffers, derived fields).
         loaded: number of tensors loaded.
         params: parameters of the imported module.
+        part: the sub-module loaded when ``config`` is None (``SPyNet``).
     """
 
     path: str
@@ -68,11 +61,12 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
     loaded: int = 0
     params: int = 0
+    part: str = ""
 
     def describe_model(self) -> str:
         """``basicvsr (num_feat=64, num_block=30, ...)`` or ``SPyNet``."""
         if self.config is None:
-            return "SPyNet"
+            return self.part
         fields = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(self.config).items()
                            if k != "arch")
         return f"{self.config.arch} ({fields})"
@@ -126,203 +120,120 @@ def check_state_dict(expected: dict[str, torch.Tensor], state: dict[str, torch.T
 
 
 # -- architecture ---------------------------------------------------------------------------
+def arch_names() -> tuple[str, ...]:
+    """The ``--arch`` names: every importable family's name patterns (``edsr-B-C``), in
+    registration order."""
+    return tuple(p.label for spec in SPECS.values() if spec.importer for p in spec.names)
+
+
+ARCH_NAMES = arch_names()
+
+
 @dataclass(frozen=True)
 class ArchSpec:
-    """What ``--arch`` pins down; None fields are inferred from the tensor shapes."""
+    """What ``--arch`` pins down: the family's spec and the config fields its name fixes; every
+    other config field reads as None (inferred from the tensor shapes)."""
 
-    family: str
-    bidirectional: bool | None = None
-    num_feat: int | None = None
-    num_block: int | None = None
+    spec: ModelSpec
+    pinned: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def family(self) -> str:
+        """The architecture (``basicvsr``)."""
+        return self.spec.arch
+
+    def __getattr__(self, name: str) -> Any:
+        spec = self.__dict__.get("spec")
+        if spec is not None and name in spec.field_names:
+            return self.pinned.get(name)
+        raise AttributeError(name)
 
 
 def parse_arch(name: str | None) -> ArchSpec | None:
-    """``basicvsr``, ``basicvsr-uni``, ``basicvsr-C-B``, ``basicvsr-uni-C-B``, ``edsr``,
-    ``edsr-B-C`` (the registry's names) -> an :class:`ArchSpec`."""
+    """An ``--arch`` name (one of :func:`arch_names`, e.g. ``basicvsr-uni-C-B``, ``edsr-B-C``)
+    -> an :class:`ArchSpec`; None for None."""
     if name is None:
         return None
-    text = name.strip().lower()
-    m = re.fullmatch(r"basicvsr(-uni)?(?:-(\d+)-(\d+))?", text)
-    if m:
-        return ArchSpec("basicvsr", bidirectional=None if not m[1] and not m[2] else not m[1],
-                        num_feat=int(m[2]) if m[2] else None,
-                        num_block=int(m[3]) if m[3] else None)
-    m = re.fullmatch(r"(edsr|msrresnet)(?:-(\d+)-(\d+))?", text)
-    if m:
-        return ArchSpec(m[1], num_block=int(m[2]) if m[2] else None,
-                        num_feat=int(m[3]) if m[3] else None)
+    for spec in (s for s in SPECS.values() if s.importer):
+        for pattern in spec.names:
+            m = pattern.match(name)
+            if m:
+                return ArchSpec(spec, pattern.fields(m))
     raise UserError(f"cannot import into architecture {name!r}; choose one of "
-                    f"{', '.join(ARCH_NAMES)}")
+                    f"{', '.join(arch_names())}")
 
 
-def detect_family(keys: list[str]) -> str | None:
-    """``basicvsr``, ``msrresnet``, ``edsr`` or ``spynet`` from native key names; None when
-    unclear."""
-    if any(k.startswith(("forward_trunk.", "backward_trunk.")) for k in keys):
-        return "basicvsr"
-    if any(k.startswith("upconv1.") for k in keys):
-        return "msrresnet" if any(k.startswith("conv_first.") for k in keys) else "basicvsr"
-    if any(k.startswith(("conv_first.", "conv_after_body.", "body.")) for k in keys):
-        return "edsr"
-    if is_spynet_only(keys):
-        return "spynet"
+def _detect(keys: list[str]) -> tuple[ModelSpec, PartialImport | None] | None:
+    specs = importable_specs()
+    for spec in specs:
+        if spec.importer.detect(keys):
+            return spec, None
+    for spec in specs:
+        part = spec.importer.partial
+        if part is not None and part.detect(keys):
+            return spec, part
     return None
 
 
-def _max_index(keys: list[str], pattern: str) -> int | None:
-    found = [int(m[1]) for k in keys if (m := re.match(pattern, k))]
-    return max(found) if found else None
+def detect_family(keys: list[str]) -> str | None:
+    """The architecture native key names belong to (its detectors in priority order), the name
+    of a sub-module-only file (``spynet``), or None when unclear."""
+    found = _detect(keys)
+    if found is None:
+        return None
+    spec, part = found
+    return part.name if part is not None else spec.arch
 
 
-def _first_dim(state: dict[str, torch.Tensor], path: Path, field_name: str,
-               candidates: list[tuple[str, int]]) -> int:
-    for key, dim in candidates:
-        t = state.get(key)
-        if t is not None and t.dim() > dim:
-            return int(t.shape[dim])
-    names = ", ".join(k for k, _ in candidates)
-    raise UserError(f"{path}: cannot infer {field_name} (none of {names} is present); "
-                    "name the architecture with --arch")
+# -- options --------------------------------------------------------------------------------
+def import_options() -> tuple[ImportOption, ...]:
+    """Every importable family's options, once each (``srprune convert`` adds them as flags)."""
+    seen: dict[str, ImportOption] = {}
+    for spec in importable_specs():
+        for opt in spec.importer.options:
+            seen.setdefault(opt.name, opt)
+    return tuple(seen.values())
 
 
-def infer_basicvsr_config(state: dict[str, torch.Tensor], path: Path, act: str,
-                          spec: ArchSpec | None) -> BasicVSRConfig:
-    """BasicVSR config from native-named tensors: C from ``forward_trunk.main.0``, B by counting
-    blocks, bidirectional = a backward trunk exists, recon_feat from ``conv_hr``."""
-    keys = list(state)
-    spec = spec or ArchSpec("basicvsr")
-    bidirectional = spec.bidirectional
-    if bidirectional is None:
-        bidirectional = any(k.startswith("backward_trunk.") for k in keys)
-    num_feat = spec.num_feat or _first_dim(state, path, "num_feat", [
-        ("forward_trunk.main.0.weight", 0), ("backward_trunk.main.0.weight", 0),
-        ("fusion.weight", 0), ("upconv1.weight", 1)])
-    num_block = spec.num_block
-    if num_block is None:
-        last = _max_index(keys, r"^(?:forward|backward)_trunk\.main\.2\.(\d+)\.")
-        num_block = 0 if last is None else last + 1
-    recon_feat = 64
-    if "conv_hr.weight" in state:
-        recon_feat = int(state["conv_hr.weight"].shape[0])
-    elif "upconv2.weight" in state:
-        recon_feat = int(state["upconv2.weight"].shape[0]) // 4
-    return BasicVSRConfig(num_feat=num_feat, num_block=num_block, bidirectional=bidirectional,
-                          act=act, recon_feat=recon_feat)
+def _given_options(values: dict[str, Any]) -> dict[str, Any]:
+    """The options given (not None), each checked against its bound."""
+    known = {o.name: o for o in import_options()}
+    given = {k: v for k, v in values.items() if v is not None}
+    for name, value in given.items():
+        opt = known.get(name)
+        if opt is None:
+            raise UserError(f"unknown import option {name!r}; known: {', '.join(known)}")
+        check_value(f"{opt.flag} ({opt.what})", opt.bound, value)
+    return given
 
 
-def _edsr_scale(state: dict[str, torch.Tensor], path: Path, num_feat: int) -> int:
-    convs = sorted((int(m[1]), state[k]) for k in state
-                   if (m := re.fullmatch(r"upsample\.(\d+)\.weight", k)))
-    outs = [int(w.shape[0]) for _, w in convs]
-    if outs == [9 * num_feat]:
-        return 3
-    if outs and all(o == 4 * num_feat for o in outs):
-        return 2 ** len(outs)
-    shapes = ", ".join(f"upsample.{i}.weight {_shape(w)}" for i, w in convs) or "none"
-    raise UserError(f"{path}: cannot infer the scale from the upsampler convs ({shapes}); "
-                    f"expected one conv of {9 * num_feat} filters (x3) or convs of "
-                    f"{4 * num_feat} filters (x2 each) for num_feat {num_feat}")
-
-
-def _edsr_meanshift(raw: dict[str, torch.Tensor], path: Path, rgb_range: float | None
-                    ) -> tuple[float, tuple[float, float, float], list[str]]:
-    """``img_range`` and ``rgb_mean`` from EDSR-PyTorch's MeanShift convs.
-
-    EDSR-PyTorch builds ``sub_mean`` with weight I/std and bias -rgb_range*mean/std and
-    ``add_mean`` with +rgb_range*mean/std. srprune's EDSR needs std = 1. Only the product
-    rgb_range*mean is stored, so rgb_range is taken from ``rgb_range`` or, when None, from the
-    bias magnitude (255 when any |bias| > 1, else 1), and mean = -bias / rgb_range.
-    """
-    present = [k for k in EDSR_MEANSHIFT if k in raw]
-    if not present:
-        img_range = float(rgb_range or 255.0)
-        return img_range, DIV2K_RGB_MEAN, [
-            f"The checkpoint has no MeanShift tensors: assumed rgb_range {img_range:g} and "
-            "the DIV2K mean."]
-    if len(present) != len(EDSR_MEANSHIFT):
-        missing = [k for k in EDSR_MEANSHIFT if k not in raw]
-        raise UserError(f"{path} has an incomplete MeanShift: missing {', '.join(missing)}")
-    eye = torch.eye(3, dtype=torch.float64)
-    sub_w, add_w = (raw[f"{n}.weight"].double() for n in ("sub_mean", "add_mean"))
-    sub_b, add_b = (raw[f"{n}.bias"].double() for n in ("sub_mean", "add_mean"))
-    if sub_w.shape != (3, 3, 1, 1) or add_w.shape != (3, 3, 1, 1) or sub_b.shape != (3,) \
-            or add_b.shape != (3,):
-        raise UserError(f"{path}: MeanShift tensors have unexpected shapes "
-                        f"(sub_mean.weight {_shape(sub_w)}, sub_mean.bias {_shape(sub_b)})")
-    for name, w in (("sub_mean", sub_w), ("add_mean", add_w)):
-        if not torch.allclose(w.view(3, 3), eye, atol=1e-6, rtol=0):
-            raise UserError(f"{path}: {name}.weight is not the identity (rgb_std != 1); "
-                            "srprune's EDSR supports rgb_std = (1, 1, 1) only")
-    if not torch.allclose(add_b, -sub_b, rtol=1e-5, atol=1e-6):
-        raise UserError(f"{path}: add_mean.bias {add_b.tolist()} is not the negative of "
-                        f"sub_mean.bias {sub_b.tolist()}")
-    notes = []
-    if rgb_range is None:
-        rgb_range = 255.0 if float(sub_b.abs().max()) > 1.0 else 1.0
-        notes.append(f"rgb_range {rgb_range:g} inferred from the MeanShift bias (override with "
-                     "--rgb-range).")
-    mean = (-sub_b / rgb_range).tolist()
-    if not all(0.0 <= m <= 1.0 for m in mean):
-        raise UserError(f"{path}: MeanShift gives an RGB mean {mean} outside [0, 1] for "
-                        f"rgb_range {rgb_range:g}; pass the right --rgb-range")
-    if all(abs(m - d) < 1e-6 for m, d in zip(mean, DIV2K_RGB_MEAN, strict=True)):
-        rgb_mean = DIV2K_RGB_MEAN  # float32 rounding of the standard DIV2K mean
-    else:
-        rgb_mean = tuple(float(np.format_float_positional(np.float32(m), unique=True))
-                         for m in mean)
-        notes.append(f"RGB mean {rgb_mean} taken from the MeanShift bias.")
-    return float(rgb_range), rgb_mean, notes  # type: ignore[return-value]
-
-
-def _feat_and_blocks(state: dict[str, torch.Tensor], path: Path, spec: ArchSpec | None,
-                     width_from: list[tuple[str, int]]) -> tuple[int, int]:
-    """(num_feat, num_block) of a ``body.N.conv1/conv2`` model: as ``--arch`` names them, else
-    the width from the first present tensor of ``width_from`` and the blocks by counting."""
-    num_feat = (spec.num_feat if spec else None) or _first_dim(state, path, "num_feat",
-                                                                width_from)
-    num_block = spec.num_block if spec else None
-    if num_block is None:
-        last = _max_index(list(state), r"^body\.(\d+)\.conv[12]\.")
-        num_block = 0 if last is None else last + 1
-    return num_feat, num_block
-
-
-def infer_edsr_config(state: dict[str, torch.Tensor], path: Path, spec: ArchSpec | None,
-                      res_scale: float | None, img_range: float, rgb_mean: tuple[float, ...],
-                      notes: list[str]) -> EDSRConfig:
-    """EDSR config: C from ``conv_first``, B by counting blocks, scale from the upsampler."""
-    num_feat, num_block = _feat_and_blocks(state, path, spec, [
-        ("conv_first.weight", 0), ("conv_after_body.weight", 0), ("conv_last.weight", 1)])
-    scale = _edsr_scale(state, path, num_feat)
-    if res_scale is None:
-        res_scale = 1.0
-        if (num_feat, num_block) == _EDSR_PAPER_LARGE:
-            res_scale = 0.1
-            notes.append("res_scale 0.1 assumed for the EDSR paper's 32 x 256 model (it has no "
-                          "weights; override with --res-scale).")
-    return EDSRConfig(num_feat=num_feat, num_block=num_block, scale=scale,
-                      res_scale=float(res_scale), img_range=float(img_range),
-                      rgb_mean=tuple(float(m) for m in rgb_mean))  # type: ignore[arg-type]
-
-
-def infer_msrresnet_config(state: dict[str, torch.Tensor], path: Path,
-                           spec: ArchSpec | None) -> MSRResNetConfig:
-    """MSRResNet config: C from ``conv_first``, B by counting blocks, scale from the
-    upconvs (``upconv2`` present: x4; else ``upconv1`` writes s^2 C channels)."""
-    num_feat, num_block = _feat_and_blocks(state, path, spec, [
-        ("conv_first.weight", 0), ("conv_hr.weight", 0), ("conv_last.weight", 1)])
-    if "upconv2.weight" in state:
-        scale = 4
-    else:
-        ratio = _first_dim(state, path, "scale", [("upconv1.weight", 0)]) // max(1, num_feat)
-        scale = {4: 2, 9: 3}.get(ratio, 0)
-        if not scale:
-            raise UserError(f"{path}: upconv1 writes {ratio} x num_feat channels; an MSRResNet "
-                            "has 4 (x2) or 9 (x3)")
-    return MSRResNetConfig(num_feat=num_feat, num_block=num_block, scale=scale)
+def _check_options_apply(spec: ModelSpec, given: dict[str, Any], path: Path) -> None:
+    own = {o.name for o in spec.importer.options}
+    for name in given:
+        if name not in own:
+            flag = next(o.flag for o in import_options() if o.name == name)
+            titles = [s.title for s in importable_specs()
+                      if any(o.name == name for o in s.importer.options)]
+            raise UserError(f"{flag} applies to {' and '.join(titles)} checkpoints; {path} is "
+                            f"{spec.arch}")
 
 
 # -- import ---------------------------------------------------------------------------------
+def _open_container(obj: Any, path: Path, source: str, params_key: str | None) -> Unwrapped:
+    """:func:`unwrap`, after taking the state dict out of a container entry an architecture
+    declares (``ArchImporter.containers``)."""
+    extra = [c for s in importable_specs() for c in s.importer.containers
+             if c not in _KNOWN_CONTAINERS]
+    entry = next((c for c in extra if isinstance(obj, dict) and isinstance(obj.get(c), dict)), None)
+    if entry is None or source not in ("auto", "basicsr") or params_key is not None or any(
+            k in obj for k in _KNOWN_CONTAINERS):
+        return unwrap(obj, path, source, params_key)
+    un = unwrap(obj[entry], path, source)
+    un.container = f"{entry!r} entry"
+    un.ignored = [str(k) for k in obj if k != entry] + un.ignored
+    return un
+
+
 def _rename(un: Unwrapped, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Native-named tensors and native -> file name map (consumed tensors are dropped)."""
     state: dict[str, torch.Tensor] = {}
@@ -339,21 +250,39 @@ def _rename(un: Unwrapped, path: Path) -> tuple[dict[str, torch.Tensor], dict[st
     return state, original
 
 
-def _fill_spynet_buffers(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
-                         prefix: str, notes: list[str]) -> int:
-    """SPyNet's ImageNet mean/std are constants BasicSR's SPyNet files leave out: fill them.
+def _choose_family(ctx: ImportContext, choice: ArchSpec | None, un: Unwrapped, arch: str | None
+                   ) -> tuple[ModelSpec, PartialImport | None]:
+    """The family (and sub-module-only part) from the detectors and ``--arch``."""
+    found = _detect(list(ctx.state))
+    if found is None:
+        if choice is None:
+            raise UserError(f"{ctx.path}: cannot tell the architecture from its keys "
+                            f"({_listing(list(un.original.values()), 8)}); name it with --arch")
+        return choice.spec, None
+    spec, part = found
+    if choice is not None and choice.spec.arch != spec.arch:
+        raise UserError(f"{ctx.path} looks like a {part.name if part else spec.arch} checkpoint, "
+                        f"not {arch}")
+    if part is not None and choice is None:
+        raise UserError(f"{ctx.path} holds only {part.title} weights; {part.hint}")
+    return spec, part
 
-    Returns the number of tensors filled in.
+
+def _start_from_part(ctx: ImportContext, spec: ModelSpec, part: PartialImport,
+                     original: dict[str, str]) -> tuple[nn.Module, Any, int, dict[str, str]]:
+    """A model around a sub-module-only file: the rest freshly initialised (seed 0).
+
+    Returns the model, its config, the number of fresh tensors and the renamed file names.
     """
-    if not any(k.startswith(prefix) for k in state):
-        return 0
-    filled = [prefix + b for b in ("mean", "std") if prefix + b not in state]
-    for k in filled:
-        state[k] = expected[k].clone()
-    if filled:
-        notes.append(f"Filled the SPyNet buffers {' and '.join(filled)} with the ImageNet "
-                     "defaults (absent from the checkpoint).")
-    return len(filled)
+    config = spec.config_cls(**part.config(ctx))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build_model(config)
+    fresh = {k: v for k, v in model.state_dict().items() if not k.startswith(part.prefix)}
+    ctx.state = {**fresh, **{part.prefix + k: v for k, v in ctx.state.items()}}
+    ctx.notes.append(f"Only {part.title} weights were imported; every other weight is freshly "
+                     "initialised (seed 0).")
+    return model, config, len(fresh), {part.prefix + k: v for k, v in original.items()}
 
 
 def _count_params(module: nn.Module) -> int:
@@ -367,9 +296,9 @@ def _dtype_note(state: dict[str, torch.Tensor]) -> list[str]:
 
 
 def import_checkpoint(path: str | Path, source: Source = "auto", arch: str | None = None,
-                      act: str = "lrelu", params_key: str | None = None, *,
-                      res_scale: float | None = None, rgb_range: float | None = None
-                      ) -> tuple[nn.Module, ImportReport]:
+                      act: str | None = None, params_key: str | None = None, *,
+                      res_scale: float | None = None, rgb_range: float | None = None,
+                      **options: Any) -> tuple[nn.Module, ImportReport]:
     """Build the srprune model a foreign checkpoint describes and load its weights strictly.
 
     Args:
@@ -377,14 +306,16 @@ def import_checkpoint(path: str | Path, source: Source = "auto", arch: str | Non
             ``.safetensors`` file.
         source: ``basicsr``, ``mmagic``, ``edsr-pytorch`` or ``auto`` (from container and names).
         arch: None to infer everything from the shapes, or a name that pins the family and
-            optionally the sizes: ``basicvsr``, ``basicvsr-uni``, ``basicvsr-C-B``,
-            ``basicvsr-uni-C-B``, ``edsr``, ``edsr-B-C``.
-        act: BasicVSR activation, ``lrelu`` (BasicSR, mmagic) or ``relu`` (official SSL code).
+            optionally the sizes (:func:`arch_names`: ``basicvsr``, ``basicvsr-uni-C-B``,
+            ``edsr-B-C``, ...).
+        act: BasicVSR activation, ``lrelu`` (BasicSR, mmagic; the default) or ``relu``
+            (official SSL code).
         params_key: BasicSR container entry ``params`` or ``params_ema``; None picks
             ``params_ema`` when present, else ``params``.
         res_scale: EDSR residual scaling (not stored in weights); None means 1, or 0.1 for the
             paper's 32 x 256 model.
         rgb_range: EDSR pixel range; None infers it from EDSR-PyTorch's MeanShift (else 255).
+        options: other families' import options (:func:`import_options`); None = not given.
 
     A checkpoint holding only SPyNet weights needs ``arch`` naming a BasicVSR: the returned
     model then has the imported SPyNet and freshly initialised (seed 0) other weights.
@@ -393,77 +324,35 @@ def import_checkpoint(path: str | Path, source: Source = "auto", arch: str | Non
         The model (eval mode, CPU) and an :class:`ImportReport`.
 
     Raises:
-        UserError: unreadable or unsafe file, unknown layout, or any key/shape mismatch.
+        UserError: unreadable or unsafe file, unknown layout, an option the family does not
+            take, or any key/shape mismatch.
     """
     path = Path(path)
-    if act not in ACTIVATIONS:
-        raise UserError(f"unknown activation {act!r}; choose one of {', '.join(ACTIVATIONS)}")
-    spec = parse_arch(arch)
+    given = _given_options({"act": act, "res_scale": res_scale, "rgb_range": rgb_range,
+                            **options})
+    choice = parse_arch(arch)
     if is_srprune_file(path):
         raise UserError(f"{path} is already an srprune model file; load it directly")
-    un = unwrap(read_checkpoint(path), path, source, params_key)
+    un = _open_container(read_checkpoint(path), path, source, params_key)
     state, original = _rename(un, path)
-    notes: list[str] = []
-    fresh: dict[str, torch.Tensor] = {}  # freshly initialised tensors (SPyNet-only files)
-    family = detect_family(list(state))
-    if family is None and spec is None:
-        raise UserError(f"{path}: cannot tell the architecture from its keys "
-                        f"({_listing(list(un.original.values()), 8)}); name it with --arch")
-    if spec is not None and family not in (None, spec.family) and not (
-            family == "spynet" and spec.family == "basicvsr"):
-        raise UserError(f"{path} looks like a {family} checkpoint, not {arch}")
-
-    if family == "spynet":
-        if spec is None or spec.family != "basicvsr":
-            raise UserError(f"{path} holds only SPyNet weights; pass --arch basicvsr[-uni][-C-B] "
-                            "to start a BasicVSR from them, or import it with --spynet")
-        base = BasicVSRConfig()
-        config = BasicVSRConfig(num_feat=spec.num_feat or base.num_feat,
-                                num_block=spec.num_block or base.num_block,
-                                bidirectional=True if spec.bidirectional is None
-                                else spec.bidirectional, act=act)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            model = build_model(config)
-        original = {"spynet." + k: v for k, v in original.items()}
-        fresh = {k: v for k, v in model.state_dict().items() if not k.startswith("spynet.")}
-        state = {**fresh, **{"spynet." + k: v for k, v in state.items()}}
-        notes.append("Only SPyNet weights were imported; every other weight is freshly "
-                     "initialised (seed 0).")
-    elif (spec.family if spec else family) == "basicvsr":
-        config = infer_basicvsr_config(state, path, act, spec)
-        model = build_model(config)
-    elif (spec.family if spec else family) == "msrresnet":
-        config = infer_msrresnet_config(state, path, spec)
-        model = build_model(config)
+    ctx = ImportContext(path, un.source, state, un.state,
+                        pinned=dict(choice.pinned) if choice else {}, options=given)
+    spec, part = _choose_family(ctx, choice, un, arch)
+    _check_options_apply(spec, given, path)
+    fresh = 0
+    if part is not None:
+        model, config, fresh, original = _start_from_part(ctx, spec, part, original)
     else:
-        img_range, rgb_mean = float(rgb_range or 255.0), DIV2K_RGB_MEAN
-        if un.source == "edsr-pytorch":
-            body_convs = edsr_pytorch_body_conv_index(un.state)
-            last = _max_index(list(un.state), r"^body\.(\d+)\.body\.")
-            if len(body_convs) > 1 or (body_convs and last is not None and body_convs[0] <= last):
-                convs = ", ".join(f"body.{i}" for i in body_convs)
-                raise UserError(f"{path}: the plain body conv ({convs}) must be the single, last "
-                                "body entry of an EDSR-PyTorch model")
-            img_range, rgb_mean, ms_notes = _edsr_meanshift(un.state, path, rgb_range)
-            notes += ms_notes
-        config = infer_edsr_config(state, path, spec, res_scale, img_range, rgb_mean, notes)
+        config = spec.config_cls(**spec.importer.infer_config(ctx))
         model = build_model(config)
-
     expected = model.state_dict()
-    filled = 0
-    if isinstance(config, BasicVSRConfig):
-        filled = _fill_spynet_buffers(state, expected, "spynet.", notes)
-        notes.insert(0, "Activation lrelu by default: activations carry no weights, so pass "
-                        "--act relu for checkpoints of the official SSL code." if act == "lrelu"
-                     else "Activation relu as stated (activations carry no weights).")
-    check_state_dict(expected, state, path, f"{config.arch} ({_config_fields(config)})",
+    filled = spec.importer.finish(ctx, expected) if spec.importer.finish else 0
+    check_state_dict(expected, ctx.state, path, f"{config.arch} ({_config_fields(config)})",
                      original)
-    model.load_state_dict(state, strict=True)
-    notes += _dtype_note(state)
+    model.load_state_dict(ctx.state, strict=True)
     report = ImportReport(str(path), un.source, un.container, config, ignored=un.ignored,
-                          notes=notes, loaded=len(state) - len(fresh) - filled,
-                          params=_count_params(model))
+                          notes=ctx.notes + _dtype_note(ctx.state),
+                          loaded=len(ctx.state) - fresh - filled, params=_count_params(model))
     return model.eval(), report
 
 
@@ -471,13 +360,46 @@ def _config_fields(config: Any) -> str:
     return ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items() if k != "arch")
 
 
-def _spynet_of(model: nn.Module) -> nn.Module:
-    if isinstance(model, SpyNet):
-        return model
-    spynet = getattr(model, "spynet", None)
-    if not isinstance(spynet, SpyNet):
-        raise UserError(f"{type(model).__name__} has no SPyNet to load weights into")
-    return spynet
+# -- sub-module-only files ------------------------------------------------------------------
+def _part(name: str) -> tuple[ModelSpec, PartialImport]:
+    for spec in importable_specs():
+        part = spec.importer.partial
+        if part is not None and part.name == name:
+            return spec, part
+    raise UserError(f"no registered architecture imports {name} files")
+
+
+def load_part_into(model: nn.Module, path: str | Path, name: str, source: Source = "auto",
+                   params_key: str | None = None) -> ImportReport:
+    """Load a sub-module's weights (a :class:`~srprune.models.import_spec.PartialImport`, e.g.
+    ``spynet``) into ``model``'s sub-module, or into ``model`` if it is one, strictly.
+
+    Accepts files of the sub-module alone and full checkpoints of its family, whose
+    ``prefix.*`` tensors are taken and the rest reported as ignored.
+    """
+    path = Path(path)
+    spec, part = _part(name)
+    attr = part.prefix.rstrip(".")
+    target = model if isinstance(model, part.module_cls) else getattr(model, attr, None)
+    if not isinstance(target, part.module_cls):
+        raise UserError(f"{type(model).__name__} has no {part.title} to load weights into")
+    if source not in ("auto", "basicsr") and source not in spec.importer.key_maps:
+        raise UserError(f"{SOURCE_NAMES.get(source, source)} checkpoints hold no {part.title}")
+    un = unwrap(read_checkpoint(path), path, source, params_key)
+    state, original = _rename(un, path)
+    ignored = list(un.ignored)
+    if any(k.startswith(part.prefix) for k in state):
+        ignored += [original[k] for k in state if not k.startswith(part.prefix)]
+        original = {k[len(part.prefix):]: original[k] for k in state if k.startswith(part.prefix)}
+        state = {k[len(part.prefix):]: v for k, v in state.items() if k.startswith(part.prefix)}
+    notes: list[str] = []
+    expected = target.state_dict()
+    filled = part.fill(state, expected, "", notes) if part.fill else 0
+    check_state_dict(expected, state, path, part.title, original)
+    target.load_state_dict(state, strict=True)
+    notes += _dtype_note(state)
+    return ImportReport(str(path), un.source, un.container, None, ignored=ignored, notes=notes,
+                        loaded=len(state) - filled, params=_count_params(target), part=part.title)
 
 
 def load_spynet_into(model: nn.Module, path: str | Path, source: Source = "auto",
@@ -489,22 +411,4 @@ def load_spynet_into(model: nn.Module, path: str | Path, source: Source = "auto"
     mmagic's (``basic_module.{l}.basic_module.{0..4}.conv.*``), and full BasicVSR checkpoints of
     either layout, whose ``spynet.*`` tensors are taken and the rest reported as ignored.
     """
-    path = Path(path)
-    target = _spynet_of(model)
-    if source == "edsr-pytorch":
-        raise UserError("EDSR-PyTorch checkpoints hold no SPyNet")
-    un = unwrap(read_checkpoint(path), path, source, params_key)
-    state, original = _rename(un, path)
-    ignored = list(un.ignored)
-    if any(k.startswith("spynet.") for k in state):
-        ignored += [original[k] for k in state if not k.startswith("spynet.")]
-        original = {k[len("spynet."):]: original[k] for k in state if k.startswith("spynet.")}
-        state = {k[len("spynet."):]: v for k, v in state.items() if k.startswith("spynet.")}
-    notes: list[str] = []
-    expected = target.state_dict()
-    filled = _fill_spynet_buffers(state, expected, "", notes)
-    check_state_dict(expected, state, path, "SPyNet", original)
-    target.load_state_dict(state, strict=True)
-    notes += _dtype_note(state)
-    return ImportReport(str(path), un.source, un.container, None, ignored=ignored, notes=notes,
-                        loaded=len(state) - filled, params=_count_params(target))
+    return load_part_into(model, path, "spynet", source, params_key)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srprune.models.basicvsr_import import IMPORTER
 from srprune.models.blocks import (
     ACTIVATIONS,
     chain_groups,
@@ -104,6 +105,7 @@ def _sizes(m: re.Match[str]) -> dict[str, int]:
     scales=(4,),
     memory=MemoryModel(_inference_floats, _training_floats),
     export=lambda cfg: "window" if cfg.bidirectional else "stream",
+    importer=IMPORTER,
 )
 class BasicVSR(nn.Module):
     """BasicVSR x4. Input (N,T,3,h,w) in [0,1]; output (N,T,3,4h,4w)."""

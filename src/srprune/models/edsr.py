@@ -13,12 +13,11 @@ import torch
 from torch import nn
 
 from srprune.models.blocks import chain_groups, chain_stream_ports, conv3x3, make_blocks
+from srprune.models.edsr_import import DIV2K_RGB_MEAN, IMPORTER
 from srprune.models.limits import BLOCKS, FEAT, residual_trunk_floats
 from srprune.models.spec import MemoryModel, NamePattern, image_export, register_arch
 from srprune.models.upsample import PixelShuffleUpsampler
 from srprune.pruning.groups import Group, Port, ResidualMode
-
-DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +52,7 @@ def _inference_floats(cfg: EDSRConfig) -> tuple[float, float]:
     memory=MemoryModel(_inference_floats,
                        lambda cfg: residual_trunk_floats(cfg.num_feat, cfg.num_block)),
     export=image_export,
+    importer=IMPORTER,
 )
 class EDSR(nn.Module):
     """EDSR. Input (N,3,h,w) in [0,1]; output (N,3,s*h,s*w)."""

@@ -34,8 +34,13 @@ BLOCKS = ("int", (0, MAX_BLOCKS))
 
 
 def _check_value(arch: str, key: str, value: Any) -> None:
-    kind, bounds = spec_for(arch).bounds[key]
-    where = f"{arch} {key}"
+    check_value(f"{arch} {key}", spec_for(arch).bounds[key], value)
+
+
+def check_value(where: str, bound: tuple[str, Any], value: Any) -> None:
+    """UserError unless ``value`` is within ``bound`` (a :data:`~srprune.models.spec.Bound`);
+    messages start with ``where`` (``edsr num_feat``)."""
+    kind, bounds = bound
     if kind == "int":
         lo, hi = bounds
         if isinstance(value, bool) or not isinstance(value, int):

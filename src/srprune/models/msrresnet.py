@@ -9,13 +9,17 @@ x2 / x3: ``upconv1`` (C -> s^2 C) + PixelShuffle(s); x4: ``upconv1`` and ``upcon
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srprune.errors import UserError
 from srprune.models.blocks import chain_groups, chain_stream_ports, conv3x3, make_blocks
+from srprune.models.import_spec import ArchImporter, ImportContext, feat_and_blocks, first_dim
 from srprune.models.limits import BLOCKS, FEAT, residual_trunk_floats
 from srprune.models.spec import MemoryModel, NamePattern, image_export, register_arch
 from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
@@ -37,6 +41,26 @@ def _inference_floats(cfg: MSRResNetConfig) -> tuple[float, float]:
     return float((3 * s2 + 4) * cfg.num_feat + 8 * s2 + 10), 0.0
 
 
+def _infer_config(ctx: ImportContext) -> dict[str, Any]:
+    """C from ``conv_first``, B by counting blocks, scale from the upconvs (``upconv2`` present:
+    x4; else ``upconv1`` writes s^2 C channels). BasicSR's names are srprune's."""
+    fields = feat_and_blocks(ctx, [("conv_first.weight", 0), ("conv_hr.weight", 0),
+                                   ("conv_last.weight", 1)])
+    if "upconv2.weight" in ctx.state:
+        return {**fields, "scale": 4}
+    ratio = first_dim(ctx, "scale", [("upconv1.weight", 0)]) // max(1, fields["num_feat"])
+    scale = {4: 2, 9: 3}.get(ratio, 0)
+    if not scale:
+        raise UserError(f"{ctx.path}: upconv1 writes {ratio} x num_feat channels; an MSRResNet "
+                        "has 4 (x2) or 9 (x3)")
+    return {**fields, "scale": scale}
+
+
+def _detect(keys: Sequence[str]) -> bool:
+    """``upconv1`` (a BasicVSR's, which has no ``conv_first``, is taken first)."""
+    return any(k.startswith("upconv1.") for k in keys)
+
+
 @register_arch(
     arch="msrresnet", title="MSRResNet", config=MSRResNetConfig,
     names=(NamePattern("msrresnet", r"msrresnet"),
@@ -48,6 +72,7 @@ def _inference_floats(cfg: MSRResNetConfig) -> tuple[float, float]:
     memory=MemoryModel(_inference_floats,
                        lambda cfg: residual_trunk_floats(cfg.num_feat, cfg.num_block)),
     export=image_export,
+    importer=ArchImporter(key_maps={}, detect=_detect, infer_config=_infer_config, priority=20),
 )
 class MSRResNet(nn.Module):
     """MSRResNet. Input (N,3,h,w) in [0,1]; output (N,3,s*h,s*w)."""
