@@ -383,8 +383,8 @@ def load_part_into(model: nn.Module, path: str | Path, name: str, source: Source
     target = model if isinstance(model, part.module_cls) else getattr(model, attr, None)
     if not isinstance(target, part.module_cls):
         raise UserError(f"{type(model).__name__} has no {part.title} to load weights into")
-    if source not in ("auto", "basicsr") and source not in spec.importer.key_maps:
-        raise UserError(f"{SOURCE_NAMES.get(source, source)} checkpoints hold no {part.title}")
+    if source in SOURCE_NAMES and source != "basicsr" and source not in spec.importer.key_maps:
+        raise UserError(f"{SOURCE_NAMES[source]} checkpoints hold no {part.title}")
     un = unwrap(read_checkpoint(path), path, source, params_key)
     state, original = _rename(un, path)
     ignored = list(un.ignored)
