@@ -5,8 +5,9 @@ Conventions (stated in every report):
 * MACs are multiply-accumulates of convolutions and linear layers, counted by PyTorch's own
   ``torch.utils.flop_counter.FlopCounterMode`` (which reports FLOPs = 2 x MACs) on a ``meta``
   copy of the model, so counting costs no compute.
-* Non-zero MACs: each conv / linear module's MACs times its weight density (nnz / numel), the
-  work left when multiplications by zero weights are skipped (weight-sparse models).
+* Non-zero MACs: each conv / linear module's (or registered layer type's, see
+  ``pruning/handlers.py``) MACs times its weight density (nnz / numel), the work left when
+  multiplications by zero weights are skipped (weight-sparse models).
 * Video models: MACs per output frame, counting one pass of the flow network per frame (the
   papers' convention), i.e. ``(total - flow) / T + flow / flow_passes``.
 * Latency: median wall time per frame over ``repeats`` runs after ``warmup`` runs, under
@@ -30,6 +31,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from srprune.models.contract import flow_network, is_video
+from srprune.pruning.handlers import handler_for
 
 MAC_CONVENTION = ("conv + linear multiply-accumulates (torch FlopCounterMode / 2); video: per "
                   "output frame with one flow-network pass per frame")
@@ -82,13 +84,20 @@ def flow_child(model: nn.Module) -> str | None:
     return next((n for n, m in model.named_children() if m is flow_net), None)
 
 
+def counted_layer(module: nn.Module) -> bool:
+    """Whether the profiler counts ``module``'s MACs as a layer's: a conv, a linear layer, or a
+    layer type registered with a pruning handler (:mod:`srprune.pruning.handlers`)."""
+    return isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)) or \
+        handler_for(module) is not None
+
+
 def weight_densities(model: nn.Module) -> dict[str, float]:
-    """Non-zero fraction of the weight of every conv / linear module, keyed by module path."""
+    """Non-zero fraction of the weight of every counted layer (:func:`counted_layer`), keyed
+    by module path."""
     out = {}
     for name, m in model.named_modules():
         w = getattr(m, "weight", None)
-        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)) and isinstance(w, torch.Tensor) \
-                and w.numel() and not w.is_meta:
+        if counted_layer(m) and isinstance(w, torch.Tensor) and w.numel() and not w.is_meta:
             out[name] = int(torch.count_nonzero(w)) / w.numel()
     return out
 

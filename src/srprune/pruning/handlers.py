@@ -2,9 +2,10 @@
 
 The pruner touches layers only through a :class:`LayerHandler` looked up by the layer's type
 (Torch-Pruning's "customised pruners"): scoring reads per-channel weight magnitudes, surgery
-builds a narrower copy, and a saved compact model is rebuilt with narrower layers of the same
-kind. ``nn.Conv2d`` is handled out of the box; a user adds another type without editing the
-library::
+narrows the layer in place (same object, same class, so a subclass keeps its ``forward``), a
+saved compact model is rebuilt by resizing the dense model's layers, and size accounting (params
+and MACs of any widths, :mod:`srprune.pruning.sizes`) asks the handler what a layer costs.
+``nn.Conv2d`` is handled out of the box; a user adds another type without editing the library::
 
     from srprune.pruning.handlers import LayerHandler, register_handler
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 
 class LayerHandler:
@@ -38,7 +40,8 @@ class LayerHandler:
 
     def shrink(self, layer: nn.Module, keep_out: torch.Tensor, keep_in: torch.Tensor
                ) -> nn.Module:
-        """A new layer with only the kept output / input channels (values copied)."""
+        """Keep only the given output / input channels; returns the layer to put at its path
+        (the same object, narrowed in place, for the built-in handler)."""
         raise NotImplementedError
 
     def scale_channels(self, layer: nn.Module, axis: str, index: torch.Tensor,
@@ -48,7 +51,22 @@ class LayerHandler:
         raise NotImplementedError
 
     def resized(self, layer: nn.Module, c_in: int, c_out: int) -> nn.Module:
-        """A new layer like ``layer`` with other widths (values to be loaded afterwards)."""
+        """``layer`` with other widths (values to be loaded afterwards); returns the layer to
+        put at its path (the same object for the built-in handler)."""
+        raise NotImplementedError
+
+    def weights(self, layer: nn.Module, c_in: int, c_out: int) -> int:
+        """Multiplying weights at widths (c_in, c_out): each is used once per output position,
+        so this is also the layer's MACs per output position."""
+        raise NotImplementedError
+
+    def params(self, layer: nn.Module, c_in: int, c_out: int) -> int:
+        """All parameters of the layer at widths (c_in, c_out) (weights and bias)."""
+        raise NotImplementedError
+
+    def positions(self, layer: nn.Module, output: torch.Tensor) -> int:
+        """Output positions of one call that produced ``output`` (``N x H x W`` for a conv):
+        the layer's MACs are ``positions x weights``."""
         raise NotImplementedError
 
 
@@ -69,10 +87,21 @@ class Conv2dHandler(LayerHandler):
     def resized(self, layer: nn.Module, c_in: int, c_out: int) -> nn.Module:
         if layer.groups != 1:
             raise ValueError("grouped convolutions are not prunable")
-        new = nn.Conv2d(c_in, c_out, layer.kernel_size, layer.stride, layer.padding,
-                        layer.dilation, bias=layer.bias is not None,
-                        padding_mode=layer.padding_mode)
-        return new.to(device=layer.weight.device, dtype=layer.weight.dtype)
+        w = layer.weight
+        weight = torch.empty(c_out, c_in, *w.shape[2:], device=w.device, dtype=w.dtype)
+        bias = None if layer.bias is None else \
+            torch.empty(c_out, device=w.device, dtype=layer.bias.dtype)
+        return _set_conv(layer, weight, bias)
+
+    def weights(self, layer: nn.Module, c_in: int, c_out: int) -> int:
+        kh, kw = layer.kernel_size
+        return c_in * c_out * kh * kw // layer.groups
+
+    def params(self, layer: nn.Module, c_in: int, c_out: int) -> int:
+        return self.weights(layer, c_in, c_out) + (c_out if layer.bias is not None else 0)
+
+    def positions(self, layer: nn.Module, output: torch.Tensor) -> int:
+        return output.shape[0] * output.shape[-2] * output.shape[-1]
 
     @torch.no_grad()
     def scale_channels(self, layer: nn.Module, axis: str, index: torch.Tensor,
@@ -88,14 +117,25 @@ class Conv2dHandler(LayerHandler):
     @torch.no_grad()
     def shrink(self, layer: nn.Module, keep_out: torch.Tensor, keep_in: torch.Tensor
                ) -> nn.Module:
+        if layer.groups != 1:
+            raise ValueError("grouped convolutions are not prunable")
         dev = layer.weight.device
         keep_out, keep_in = keep_out.to(dev), keep_in.to(dev)
-        new = self.resized(layer, len(keep_in), len(keep_out))
-        new.weight.copy_(layer.weight.index_select(0, keep_out).index_select(1, keep_in))
-        if layer.bias is not None:
-            new.bias.copy_(layer.bias.index_select(0, keep_out))
-        new.train(layer.training)
-        return new
+        weight = layer.weight.index_select(0, keep_out).index_select(1, keep_in)
+        bias = None if layer.bias is None else layer.bias.index_select(0, keep_out)
+        return _set_conv(layer, weight, bias)
+
+
+def _set_conv(conv: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:
+    """Give ``conv`` new weight / bias Parameters (same ``requires_grad``) and the channel
+    counts they imply; the module object, its class and its hooks stay."""
+    if parametrize.is_parametrized(conv):
+        raise ValueError("fold a parametrised conv (weight norm, hypernetwork) before resizing")
+    conv.weight = nn.Parameter(weight.contiguous(), requires_grad=conv.weight.requires_grad)
+    if bias is not None:
+        conv.bias = nn.Parameter(bias.contiguous(), requires_grad=conv.bias.requires_grad)
+    conv.out_channels, conv.in_channels = weight.shape[0], weight.shape[1] * conv.groups
+    return conv
 
 
 HANDLERS: dict[type[nn.Module], LayerHandler] = {nn.Conv2d: Conv2dHandler()}

@@ -1,10 +1,12 @@
 """Params and MACs of a channel-pruned model, computed from the removed units without building it.
 
-Every conv's MACs per output frame are ``positions x c_in x c_out x k^2`` (positions: output
-pixels it computes per frame), so once the positions are known (one forward pass on the meta
-device), the size of any selection is a sum over convs of kept widths: microseconds instead of
-a surgery and a FLOP count per candidate. A size search (``pruning/targets.py``) can then try
-many selections. Equal to the profiler's conv/linear MAC count (tested).
+A layer's MACs are ``positions x weights(c_in, c_out)``: its output positions over one forward
+pass (counted once, on the ``meta`` device) times its multiplying weights at the given widths,
+both answered by the layer's handler (:mod:`srprune.pruning.handlers`), so a registered layer
+type is counted like a conv. The size of any selection is then a sum over layers of kept
+widths: microseconds instead of a surgery and a FLOP count per candidate, so a size search
+(``pruning/targets.py``) can try many selections. FMP's budget (``pruning/fmp/budget.py``)
+counts with the same positions. Equal to the profiler's FLOP count (tested).
 """
 
 from __future__ import annotations
@@ -15,51 +17,75 @@ from collections import defaultdict
 import torch
 from torch import nn
 
-from srprune.models.contract import flow_network, is_video
 from srprune.pruning.groups import Group
+from srprune.pruning.handlers import LayerHandler, handler_for
+
+
+def layer_positions(model: nn.Module, example: torch.Tensor, skip: nn.Module | None = None
+                    ) -> dict[str, int]:
+    """Output positions (summed over all calls) of every handled layer for one forward pass of
+    ``example`` through a ``meta`` copy of ``model``; layers inside ``skip`` (a submodule, such as
+    a flow network) are left out."""
+    meta = copy.deepcopy(model).to("meta").eval()
+    skipped = set()
+    if skip is not None:
+        path = next(n for n, m in model.named_modules() if m is skip)
+        skipped = {id(m) for m in meta.get_submodule(path).modules()}
+    positions: dict[str, int] = defaultdict(int)
+    hooks = []
+    for name, m in meta.named_modules():
+        handler = handler_for(m)
+        if handler is None or id(m) in skipped:
+            continue
+
+        def count(mod: nn.Module, _inp: tuple, out: torch.Tensor, name: str = name,
+                  handler: LayerHandler = handler) -> None:
+            positions[name] += handler.positions(mod, out)
+        hooks.append(m.register_forward_hook(count))
+    try:
+        with torch.no_grad():
+            meta(example.to("meta"))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return dict(positions)
 
 
 class SizeModel:
-    """Params and per-frame MACs of ``model`` after removing units, per conv.
+    """Params and per-frame MACs of ``model`` after removing units, per handled layer.
 
     Args:
         model: the dense (or already compact) model the groups refer to.
         lr_size: LR input size at which MACs are counted.
-        frames: clip length of the counting pass (video models).
+        frames: clip length of the counting pass (video models: ``model.is_video``).
+        example: the input of the counting pass instead (a plain module's own input; then
+            MACs are per forward pass).
     """
 
-    def __init__(self, model: nn.Module, lr_size: tuple[int, int], frames: int = 2) -> None:
-        meta = copy.deepcopy(model).to("meta").eval()
-        flow = flow_network(meta)
-        flow_convs = {id(m) for m in flow.modules()} if flow is not None else set()
-        positions: dict[str, float] = defaultdict(float)
-        self.convs: dict[str, nn.Conv2d] = {}
-        hooks = []
-        for name, m in meta.named_modules():
-            if isinstance(m, nn.Conv2d) and id(m) not in flow_convs:
-                self.convs[name] = m
-
-                def count(mod: nn.Module, inp: tuple, out: torch.Tensor, name: str = name) -> None:
-                    positions[name] += out.shape[0] * out.shape[-2] * out.shape[-1]
-                hooks.append(m.register_forward_hook(count))
-        video = is_video(meta)
-        h, w = lr_size
-        x = torch.empty(1, frames, 3, h, w, device="meta") if video else \
-            torch.empty(1, 3, h, w, device="meta")
-        with torch.no_grad():
-            meta(x)
-        for hook in hooks:
-            hook.remove()
+    def __init__(self, model: nn.Module, lr_size: tuple[int, int] | None = None,
+                 frames: int = 2, example: torch.Tensor | None = None) -> None:
+        video = bool(getattr(model, "is_video", False)) and example is None
+        flow = getattr(model, "flow_net", None)  # never pruned: counted by the profiler alone
+        if example is None:
+            if lr_size is None:
+                raise ValueError("SizeModel needs lr_size or an example input")
+            shape = (1, frames, 3, *lr_size) if video else (1, 3, *lr_size)
+            example = torch.empty(shape, device="meta")
+        skip = flow if isinstance(flow, nn.Module) else None
+        counted = layer_positions(model, example, skip)
         n = frames if video else 1
-        self.positions = {k: v / n for k, v in positions.items()}
-        self.kernel = {k: m.kernel_size[0] * m.kernel_size[1] // m.groups
-                       for k, m in self.convs.items()}
-        conv_params = sum(p.numel() for m in self.convs.values() for p in m.parameters())
-        self.other_params = sum(p.numel() for p in meta.parameters()) - conv_params
+        self.positions = {k: v / n for k, v in counted.items()}  # 0 for a layer never run
+        skipped = {id(m) for m in skip.modules()} if skip is not None else set()
+        self.layers = {name: m for name, m in model.named_modules()
+                       if name and handler_for(m) is not None and id(m) not in skipped}
+        self.handlers = {k: handler_for(m) for k, m in self.layers.items()}
+        dense = sum(h.params(self.layers[k], *h.widths(self.layers[k]))
+                    for k, h in self.handlers.items())
+        self.other_params = sum(p.numel() for p in model.parameters()) - dense
 
     def widths(self, groups: list[Group], removed: dict[str, torch.Tensor]
                ) -> dict[str, tuple[int, int]]:
-        """(c_in, c_out) of every counted conv after the removal."""
+        """(c_in, c_out) of every counted layer after the removal."""
         cut_in: dict[str, int] = defaultdict(int)
         cut_out: dict[str, int] = defaultdict(int)
         for g in groups:
@@ -68,17 +94,19 @@ class SizeModel:
                 continue
             for port in (*g.producers, *g.consumers, *g.followers):
                 (cut_out if port.axis == "out" else cut_in)[port.module] += k * port.unit
-        return {name: (m.in_channels - cut_in[name], m.out_channels - cut_out[name])
-                for name, m in self.convs.items()}
+        out = {}
+        for name, h in self.handlers.items():
+            c_in, c_out = h.widths(self.layers[name])
+            out[name] = (c_in - cut_in[name], c_out - cut_out[name])
+        return out
 
     def macs(self, groups: list[Group], removed: dict[str, torch.Tensor]) -> float:
-        """Conv MACs per frame outside the flow network."""
-        return sum(self.positions.get(n, 0.0) * ci * co * self.kernel[n]
+        """MACs per frame of the handled layers outside the flow network."""
+        return sum(self.positions.get(n, 0.0) * self.handlers[n].weights(self.layers[n], ci, co)
                    for n, (ci, co) in self.widths(groups, removed).items())
 
     def params(self, groups: list[Group], removed: dict[str, torch.Tensor]) -> float:
         """All parameters (the flow network's included) after the removal."""
-        total = float(self.other_params)
-        for n, (ci, co) in self.widths(groups, removed).items():
-            total += ci * co * self.kernel[n] + (co if self.convs[n].bias is not None else 0)
-        return total
+        return float(self.other_params) + sum(
+            self.handlers[n].params(self.layers[n], ci, co)
+            for n, (ci, co) in self.widths(groups, removed).items())

@@ -1,7 +1,7 @@
 """The shape of a pruned model: per-conv widths and RSC index buffers.
 
 A compact model is rebuilt from its dense config plus this structure, with no other input: the
-dense model is built, every listed conv is replaced by one of the recorded width, and every listed
+dense model is built, every listed conv is resized in place to the recorded widths, and every listed
 index buffer is created with the recorded length (its values then come from the weights file).
 """
 
@@ -56,7 +56,9 @@ def apply_structure(model: nn.Module, structure: dict[str, Any]) -> nn.Module:
     """Reshape a freshly built dense ``model`` in place to a recorded structure."""
     for path, (c_in, c_out) in structure.get("convs", {}).items():
         layer, handler = layer_at(model, path)
-        set_submodule(model, path, handler.resized(layer, c_in, c_out))
+        new = handler.resized(layer, c_in, c_out)
+        if new is not layer:
+            set_submodule(model, path, new)
     for key, length in structure.get("index", {}).items():
         path, _, name = key.rpartition(".")
         owner = model.get_submodule(path) if path else model

@@ -1,8 +1,9 @@
 """Physical removal: turn a model plus removed units per group into a plain, smaller model.
 
-Every conv axis touched by a removal is sliced once (masks are gathered over all groups first, so
-offsets into concatenated inputs stay valid); RSC blocks record which stream channels their first
-conv still reads (``in_index``) and which their last conv still writes (``out_index``).
+Every conv axis touched by a removal is sliced once, in place (masks are gathered over all groups
+first, so offsets into concatenated inputs stay valid; each layer keeps its identity and class,
+so a user's Conv2d subclass keeps its ``forward``); RSC blocks record which stream channels their
+first conv still reads (``in_index``) and which their last conv still writes (``out_index``).
 """
 
 from __future__ import annotations
@@ -60,8 +61,10 @@ def remove_units(model: nn.Module, groups: list[Group], removed: dict[str, torch
         c_in, c_out = handler.widths(layer)
         out_mask = keep.get((path, "out"), torch.ones(c_out, dtype=torch.bool))
         in_mask = keep.get((path, "in"), torch.ones(c_in, dtype=torch.bool))
-        set_submodule(model, path, handler.shrink(layer, torch.nonzero(out_mask).flatten(),
-                                                  torch.nonzero(in_mask).flatten()))
+        new = handler.shrink(layer, torch.nonzero(out_mask).flatten(),
+                             torch.nonzero(in_mask).flatten())
+        if new is not layer:  # a handler that builds a new layer instead of narrowing it
+            set_submodule(model, path, new)
 
     for path, name, kept, width in index_updates:
         block = model.get_submodule(path)

@@ -7,13 +7,13 @@ Ratios are fractions of the dense network's total in the chosen metric (suppleme
 * total remaining = 1 - channel ratio - weight ratio.
 
 MACs follow the profiler's convention (conv multiply-accumulates, one per non-zero weight per
-output position), so the accountant's count of a masked model equals the profiler's non-zero count
-of the extracted one.
+output position; positions and weight counts from the layers' handlers, as
+:mod:`srprune.pruning.sizes` counts them), so the accountant's count of a masked model equals the
+profiler's non-zero count of the extracted one.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +21,8 @@ import torch
 from torch import nn
 
 from srprune.pruning.groups import conv_layers
+from srprune.pruning.handlers import handler_for
+from srprune.pruning.sizes import layer_positions
 
 Metric = Literal["params", "flops"]
 Criterion = Literal["channel", "weight", "total_fixed", "total"]
@@ -76,35 +78,36 @@ class Accountant:
     def __init__(self, model: nn.Module, lr_size: tuple[int, int]) -> None:
         if model.is_video:
             raise ValueError("the FMP accountant counts image models only")
-        self.kernel: dict[str, int] = {}
         self.positions = output_positions(model, lr_size)
-        convs = conv_layers(model)
-        conv_params = set()
-        for name, conv in convs.items():
+        self.convs = conv_layers(model)
+        self.handlers = {}
+        for name, conv in self.convs.items():
             if conv.groups != 1:
                 raise ValueError(f"{name}: grouped convolutions are not supported")
-            self.kernel[name] = conv.kernel_size[0] * conv.kernel_size[1]
-            conv_params |= {id(p) for p in conv.parameters(recurse=False)}
-        self.other_params = sum(p.numel() for p in model.parameters()
-                                if id(p) not in conv_params)
+            self.handlers[name] = handler_for(conv)
+        dense = sum(h.params(self.convs[n], *h.widths(self.convs[n]))
+                    for n, h in self.handlers.items())
+        self.other_params = sum(p.numel() for p in model.parameters()) - dense
 
     def counts(self, states: dict[str, ConvState]) -> tuple[Counts, Counts, Counts]:
         """(dense, after channel pruning, non-zero) counts for the given conv states."""
         dense_p = dense_m = chan_p = chan_m = nz_p = nz_m = 0.0
         for name, st in states.items():
-            k2, pos = self.kernel[name], self.positions[name]
+            conv, handler, pos = self.convs[name], self.handlers[name], self.positions[name]
             c_out, c_in = st.out_mask.numel(), st.in_mask.numel()
-            kept_out, kept_in = float(st.out_mask.sum()), float(st.in_mask.sum())
+            kept_out, kept_in = int(st.out_mask.sum()), int(st.in_mask.sum())
             if st.weight_alive is None:
-                nz = kept_out * kept_in * k2
+                nz = float(handler.weights(conv, kept_in, kept_out))
             else:
                 block = st.out_mask[:, None, None, None] * st.in_mask[None, :, None, None]
                 nz = float((st.weight_alive * block).sum())
             bias_all, bias_kept = (c_out, kept_out) if st.has_bias else (0, 0)
-            dense_p += c_out * c_in * k2 + bias_all
-            dense_m += c_out * c_in * k2 * pos
-            chan_p += kept_out * kept_in * k2 + bias_kept
-            chan_m += kept_out * kept_in * k2 * pos
+            dense_w, chan_w = handler.weights(conv, c_in, c_out), handler.weights(conv, kept_in,
+                                                                                  kept_out)
+            dense_p += dense_w + bias_all
+            dense_m += dense_w * pos
+            chan_p += chan_w + bias_kept
+            chan_m += chan_w * pos
             nz_p += nz + bias_kept
             nz_m += nz * pos
         o = self.other_params
@@ -121,20 +124,7 @@ class Accountant:
 
 def output_positions(model: nn.Module, lr_size: tuple[int, int]) -> dict[str, int]:
     """Output positions (``N * H_out * W_out`` over all calls) of every conv for one LR image."""
-    meta = copy.deepcopy(model).to("meta").eval()
-    positions: dict[str, int] = {}
-    hooks = []
-    for name, m in meta.named_modules():
-        if isinstance(m, nn.Conv2d):
-            def hook(_m: nn.Module, _i: tuple, out: torch.Tensor, name: str = name) -> None:
-                positions[name] = positions.get(name, 0) + out.shape[0] * out.shape[-2] * \
-                    out.shape[-1]
-            hooks.append(m.register_forward_hook(hook))
-    with torch.no_grad():
-        meta(torch.empty(1, 3, *lr_size, device="meta"))
-    for h in hooks:
-        h.remove()
-    return positions
+    return layer_positions(model, torch.empty(1, 3, *lr_size, device="meta"))
 
 
 def converged(criterion: Criterion, r: Ratios, gamma_c: float, gamma_w: float,
