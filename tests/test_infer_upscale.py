@@ -11,9 +11,10 @@ import torch
 
 from srprune.cli import main
 from srprune.data.video import VideoWriter, probe, read_video
-from srprune.infer.chunks import temporal_windows, tiled
+from srprune.infer.chunks import tiled
 from srprune.infer.io import FrameSink, FrameSource
 from srprune.infer.upscale import UpscaleOptions, upscale
+from srprune.infer.windows import windows
 from srprune.io.model_file import save_model
 from srprune.models.registry import create_model
 
@@ -49,10 +50,50 @@ def _reference(model, frames) -> np.ndarray:
     return np.stack([tensor_to_uint8(f) for f in y])
 
 
-def test_windows_cover_every_frame_once() -> None:
-    kept = [t for _, _, a, b in temporal_windows(23, 5, 2) for t in range(a, b)]
-    assert kept == list(range(23))
-    assert temporal_windows(10, 4, 3)[1] == (1, 10, 4, 8)
+def _schedule(n: int, overlap: int, **kw) -> list[tuple[int, int, int, int]]:
+    """(context start, context stop, keep start, keep stop) per window over n frames."""
+    out = []
+    for w in windows(range(n), overlap, **kw):
+        assert w.clip[:n - w.start] == list(range(w.start, min(n, w.start + len(w.clip))))
+        out.append((w.start, w.start + len(w.clip), w.keep.start, w.keep.stop))
+    return out
+
+
+@pytest.mark.parametrize(("n", "chunk", "overlap"), [(23, 5, 2), (10, 4, 3), (1, 3, 0), (7, 7, 9)])
+def test_chunk_windows_cover_every_frame_once(n: int, chunk: int, overlap: int) -> None:
+    sched = _schedule(n, overlap, chunk=chunk)
+    assert [t for *_, a, b in sched for t in range(a, b)] == list(range(n))
+    for start, stop, a, b in sched:  # up to `overlap` context frames each side, within the video
+        assert b - a <= chunk and start == max(0, a - overlap) and stop == min(n, b + overlap)
+    assert _schedule(10, 3, chunk=4)[1] == (1, 10, 4, 8)
+    assert _schedule(0, 1, chunk=3) == []
+
+
+@pytest.mark.parametrize(("n", "t", "overlap"), [(9, 4, 1), (3, 4, 1), (4, 4, 0), (11, 5, 2)])
+def test_fixed_windows_are_full_and_cover_every_frame_once(n: int, t: int, overlap: int) -> None:
+    sched = _schedule(n, overlap, length=t)
+    assert [k for *_, a, b in sched for k in range(a, b)] == list(range(n))
+    assert all(stop - start == t for start, stop, _, _ in sched)
+    assert sched[0][:3] == (0, t, 0) and (n < t or sched[-1][1] == n)
+    for start, stop, a, b in sched[1:-1]:  # inner windows: `overlap` context on each side
+        assert (a - start, stop - b) == (overlap, overlap)
+    if n < t:  # padded by repeating the last frame
+        assert next(windows(range(n), overlap, length=t)).clip == [*range(n)] + [n - 1] * (t - n)
+
+
+def test_windows_read_lazily_and_refuse_bad_settings() -> None:
+    read: list[int] = []
+
+    def frames():
+        for i in range(100):
+            read.append(i)
+            yield i
+
+    first = next(windows(frames(), 2, chunk=5))
+    assert first.keep == range(0, 5) and len(read) <= 5 + 2 + 1
+    for kw in ({"chunk": 0}, {"length": 4, "chunk": 2}, {}, {"length": 4}):
+        with pytest.raises(ValueError):
+            next(windows(range(5), 2, **kw))
 
 
 def test_bidirectional_chunks_with_full_context_match_one_pass(tmp_path: Path) -> None:

@@ -1,10 +1,7 @@
-"""Run a model on inputs too long or too large to hold at once.
+"""Run a model on inputs too large to hold at once: spatial tiles.
 
-* Temporal chunks: a non-causal video model sees ``chunk`` frames plus ``overlap`` context
-  frames on each side; only the central outputs are kept, so memory is bounded and seams are
-  rare (the recurrent state has seen ``overlap`` frames of context).
-* Spatial tiles: each LR tile (plus ``tile_pad`` context pixels on each side) is upscaled and
-  only its centre is pasted into the output.
+Each LR tile (plus ``tile_pad`` context pixels on each side) is upscaled and only its centre is
+pasted into the output. (Temporal chunks of long videos: :mod:`srprune.infer.windows`.)
 """
 
 from __future__ import annotations
@@ -14,18 +11,6 @@ from collections.abc import Callable
 import torch
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
-
-
-def temporal_windows(num_frames: int, chunk: int, overlap: int
-                     ) -> list[tuple[int, int, int, int]]:
-    """(context start, context stop, keep start, keep stop) per chunk, covering every frame."""
-    if chunk < 1 or overlap < 0:
-        raise ValueError("chunk must be >= 1 and overlap >= 0")
-    windows = []
-    for start in range(0, num_frames, chunk):
-        stop = min(start + chunk, num_frames)
-        windows.append((max(0, start - overlap), min(num_frames, stop + overlap), start, stop))
-    return windows
 
 
 def tiled(run: Runner, lrs: torch.Tensor, scale: int, tile: int, tile_pad: int) -> torch.Tensor:

@@ -3,10 +3,11 @@
 * ``image`` files run frame by frame;
 * ``stream`` files (unidirectional BasicVSR cells) carry the hidden state and the previous frame
   from one call to the next: memory holds one frame and one hidden state;
-* ``window`` files (bidirectional BasicVSR, T frames) run window by window: each window keeps
-  its central outputs and ``overlap`` context frames on each side, the last window ends at the
-  last frame, and a video shorter than T is padded by repeating its last frame (those outputs are
-  dropped). At most 2T LR frames are held.
+* ``window`` files (bidirectional BasicVSR, T frames) run window by window
+  (:func:`srprune.infer.windows.windows` with ``length=T``, the schedule the PyTorch upscaler
+  uses with ``chunk``): each window keeps its central outputs and ``overlap`` context frames on
+  each side, the last window ends at the last frame, and a video shorter than T is padded by
+  repeating its last frame (those outputs are dropped). At most 2T LR frames are held.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from srprune.errors import UserError
 from srprune.eval.metrics import tensor_to_uint8
 from srprune.export.runtime import ExportedModel
 from srprune.infer.io import FrameSink, FrameSource
+from srprune.infer.windows import windows
 
 
 def _lr(frame: np.ndarray) -> np.ndarray:
@@ -63,32 +65,10 @@ def window_frames(model: ExportedModel, frames: Iterator[np.ndarray], overlap: i
     """Float SR frames (3, H, W) of a ``window`` file, window by window."""
     t = model.info.frames
     overlap = max(0, min(overlap, (t - 1) // 2))
-    source = iter(frames)
-    buffer: list[np.ndarray] = []
-    offset = 0  # index of buffer[0] in the video
-    next_keep = 0
-    exhausted = False
-    while True:
-        want = max(0, next_keep - overlap) + t
-        while not exhausted and offset + len(buffer) < want:
-            try:
-                buffer.append(_lr(next(source)))
-            except StopIteration:
-                exhausted = True
-        total = offset + len(buffer)
-        if next_keep >= total:
-            return
-        start = max(0, min(next_keep - overlap, total - t))
-        clip = buffer[start - offset:start - offset + t]
-        clip += [clip[-1]] * (t - len(clip))  # only when the whole video is shorter than T
-        out = model.run([np.stack(clip)[None]])[0][0]
-        stop = total if exhausted and start + t >= total else start + t - overlap
-        for i in range(next_keep, stop):
-            yield out[i - start]
-        next_keep = stop
-        drop = max(0, next_keep - t - offset)
-        buffer = buffer[drop:]
-        offset += drop
+    for window in windows((_lr(f) for f in frames), overlap, length=t):
+        out = model.run([np.stack(window.clip)[None]])[0][0]
+        for i in window.keep:
+            yield out[i - window.start]
 
 
 def exported_frames(model: ExportedModel, frames: Iterator[np.ndarray], overlap: int = 2

@@ -12,8 +12,9 @@ from tqdm import tqdm
 
 from srprune.data.images import to_tensor
 from srprune.eval.metrics import tensor_to_uint8
-from srprune.infer.chunks import temporal_windows, tiled
+from srprune.infer.chunks import tiled
 from srprune.infer.io import FrameSink, FrameSource
+from srprune.infer.windows import windows
 
 MIN_LR_SIZE = 4
 
@@ -39,6 +40,11 @@ def _check_size(frame: np.ndarray) -> None:
     if h < MIN_LR_SIZE or w < MIN_LR_SIZE:
         raise UserError(f"frame {h}x{w} is too small: the model needs at least "
                         f"{MIN_LR_SIZE}x{MIN_LR_SIZE} pixels")
+
+
+def _checked_frame(frame: np.ndarray) -> np.ndarray:
+    _check_size(frame)
+    return frame
 
 
 def _frames_out(model: nn.Module, source: FrameSource, opt: UpscaleOptions
@@ -67,35 +73,11 @@ def _frames_out(model: nn.Module, source: FrameSource, opt: UpscaleOptions
         for sr in model.stream(lr_stream()):
             yield tensor_to_uint8(sr[0])
         return
-    # Non-causal (or tiled) video: buffer a chunk plus context at a time.
-    buffer: list[np.ndarray] = []
-    offset = 0  # index of buffer[0] in the whole video
-    frames = iter(source)
-    exhausted = False
-    next_keep = 0
-    while True:
-        while not exhausted and len(buffer) < (next_keep - offset) + opt.chunk + opt.overlap:
-            try:
-                frame = next(frames)
-            except StopIteration:
-                exhausted = True
-                break
-            _check_size(frame)
-            buffer.append(frame)
-        total_known = offset + len(buffer)
-        if next_keep >= total_known:
-            return
-        stop = min(next_keep + opt.chunk, total_known)
-        ctx_start = max(offset, next_keep - opt.overlap)
-        ctx_stop = min(total_known, stop + opt.overlap)
-        lrs = to_batch(buffer[ctx_start - offset:ctx_stop - offset]).unsqueeze(0)
-        sr = run_clip(lrs)[0]
-        for t in range(next_keep, stop):
-            yield tensor_to_uint8(sr[t - ctx_start])
-        next_keep = stop
-        drop = max(0, next_keep - opt.overlap - offset)
-        buffer = buffer[drop:]
-        offset += drop
+    # Non-causal (or tiled) video: a chunk plus context at a time.
+    for window in windows(map(_checked_frame, source), opt.overlap, chunk=opt.chunk):
+        sr = run_clip(to_batch(window.clip).unsqueeze(0))[0]
+        for t in window.keep:
+            yield tensor_to_uint8(sr[t - window.start])
 
 
 def upscale(model: nn.Module, source: FrameSource, sink: FrameSink, opt: UpscaleOptions,
@@ -115,4 +97,4 @@ def upscale(model: nn.Module, source: FrameSource, sink: FrameSink, opt: Upscale
     return sink.count
 
 
-__all__ = ["UpscaleOptions", "upscale", "temporal_windows"]
+__all__ = ["UpscaleOptions", "upscale"]
