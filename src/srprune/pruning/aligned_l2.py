@@ -26,6 +26,12 @@ from srprune.pruning.weightnorm import wn_scale
 OnAlign = Callable[[dict[str, torch.Tensor]], None]
 
 
+def default_align_iters(t2: int) -> int:
+    """ASSL's alignment phase for a stabilisation phase of ``t2`` iterations: ``round(0.4 t2)``,
+    ASSL's ratio of alignment to stabilisation iterations (17,260 : 43,150)."""
+    return round(0.4 * t2)
+
+
 def stream_groups(groups: list[Group]) -> list[Group]:
     """Groups written by more than one conv: their writers must share one index set."""
     return [g for g in groups if len(g.producers) > 1]

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from srprune.pruning.aligned_l2 import default_align_iters
 from srprune.pruning.targets import SizeTarget
 from srprune.typed import SEED_MAX, FieldError, build_section, check, check_range
 
@@ -108,7 +109,7 @@ class PruneSettings:
 
 def alignment_iters(s: PruneSettings) -> int:
     """Iterations of ASSL's alignment phase under settings ``s``."""
-    return s.align_iters if s.align_iters is not None else round(0.4 * s.t2)
+    return s.align_iters if s.align_iters is not None else default_align_iters(s.t2)
 
 
 def settings_from_dict(data: Mapping[str, Any] | None) -> PruneSettings:

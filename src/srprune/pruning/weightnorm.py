@@ -43,7 +43,8 @@ def fold_weight_norm(model: nn.Module, paths: list[str]) -> None:
     for path in paths:
         conv = conv_at(model, path)
         if parametrize.is_parametrized(conv, "weight"):
-            parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)
+            with torch.enable_grad():  # else the folded weight is a plain tensor, no Parameter
+                parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)
 
 
 def wn_scale(model: nn.Module, path: str) -> torch.Tensor:

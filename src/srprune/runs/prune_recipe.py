@@ -57,10 +57,7 @@ def effective_recipe(recipe: Recipe, s: PruneSettings) -> Recipe:
 
 def prunable_groups(model: nn.Module, recipe: Recipe) -> list[Group]:
     """The model's groups in the recipe's residual mode, minus switched-off roles."""
-    groups = model.channel_groups(recipe.residual)
-    if not recipe.pixel_shuffle:
-        groups = [g for g in groups if g.role != "pixel_shuffle"]
-    return groups
+    return recipe.prunable(model.channel_groups(recipe.residual))
 
 
 def scored_groups(model: nn.Module, recipe: Recipe

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from srprune.pruning.criteria import Order, Scope, ScoreNorm, Scorer, l1_scores
-from srprune.pruning.groups import ResidualMode
+from srprune.pruning.groups import Group, ResidualMode
 
 ScaleKind = Literal["gamma", "weight_norm"]
 
@@ -45,6 +45,11 @@ class Recipe:
     pixel_shuffle: bool = True
     reinit: bool = False
     finetune_factor: float = 1.0
+
+    def prunable(self, groups: list[Group]) -> list[Group]:
+        """The groups this recipe prunes of a model's ``groups`` (declared in its ``residual``
+        mode): all but the pixel-shuffle groups when ``pixel_shuffle`` is off."""
+        return [g for g in groups if self.pixel_shuffle or g.role != "pixel_shuffle"]
 
     def but(self, **changes: object) -> Recipe:
         """A variant (ablations): ``ssl.but(residual="coupled")``."""
