@@ -4,7 +4,7 @@ A non-causal video model cannot see a whole long video at once. :func:`windows` 
 lazily and yields windows, each a clip of consecutive frames plus the frames whose outputs to
 keep from it (the central ones: every kept output has seen ``overlap`` frames of context on each
 side where the video has them); every frame is kept exactly once, in order, and only about one
-window of frames is held.
+window of frames is held: a window's ``clip`` is emptied when the next window is asked for.
 
 * ``chunk=C`` (the PyTorch upscaler): each window keeps up to ``C`` frames and adds up to
   ``overlap`` context frames on each side, so clips are at most ``C + 2 overlap`` long.
@@ -76,6 +76,7 @@ def windows(frames: Iterable[F], overlap: int, chunk: int | None = None,
         if length is not None:
             clip += [clip[-1]] * (length - len(clip))  # only for a video shorter than T
         yield Window(start, clip, range(next_keep, stop))
+        clip.clear()  # the consumer is done with it: hold no frame longer than the buffer does
         next_keep = stop
         drop = max(0, next_keep - (overlap if chunk is not None else length) - offset)
         buffer = buffer[drop:]
