@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from srprune.io.atomic import atomic_path, write_text_atomic
+from srprune.progress import INTERVAL
 
 ASSETS = "assets"
 DEMO_MODELS = {True: "demo_basicvsr-32-8_fp16.safetensors",
@@ -55,6 +56,26 @@ class DemoOptions:
     num_block: int = 8
     flow_feat: int = 8
     iters: int = 800
+
+
+MEASURED_MINUTES = 4
+"""Minutes of a fresh clone's ``make demo`` (default options) on 2 otherwise idle CPU cores,
+9 beside the test suite (README Quickstart; re-run: ``time make demo``)."""
+
+
+def expected_duration(opt: DemoOptions) -> str:
+    """What the demo tells at its start about how long it will take."""
+    default = DemoOptions()
+    iters = opt.reg_iters + opt.finetune_iters
+    same = iters == default.reg_iters + default.finetune_iters and not opt.train
+    text = (f"expected duration: about {MEASURED_MINUTES} minutes on 2 idle CPU cores (measured "
+            "with the default options; longer on a busy machine, less on a GPU)")
+    if not same:
+        text += (f"; these options train {iters} pruning iterations instead of "
+                 f"{default.reg_iters + default.finetune_iters}"
+                 + (f", after {opt.iters} dense training iterations" if opt.train else ""))
+    return text + (f"; progress: bars on a terminal, else a line at least every "
+                   f"{INTERVAL:.0f} s of training")
 
 
 def _name(opt: DemoOptions) -> str:
@@ -204,6 +225,7 @@ def run_demo(opt: DemoOptions) -> dict[str, Any]:
             print(f"[demo] {text}", flush=True)
 
     t0 = time.perf_counter()
+    say(expected_duration(opt))
     say("rendering the embedded clips (cached after the first run)")
     dense_path = train_dense(opt, say) if opt.train else shipped_model(opt.bidirectional)
     data = prune_config(opt)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from safetensors.torch import load_file
 
 from srprune.errors import UserError
 from srprune.io.import_keymaps import SOURCES, guess_source, strip_prefix
+from srprune.io.torch_load import first_line, load_weights_only, refused_pickle
 
 PARAMS_KEYS = ("params", "params_ema")
 
@@ -38,8 +38,7 @@ def _numpy_data_globals() -> list[Any]:
 
 
 def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + " ..."
+    return first_line(text, limit)
 
 
 def read_checkpoint(path: str | Path) -> Any:
@@ -61,18 +60,15 @@ def read_checkpoint(path: str | Path) -> Any:
             raise UserError(f"{path} is not a readable safetensors file ({_one_line(str(e))})") \
                 from None
     try:
-        with torch.serialization.safe_globals(_numpy_data_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
+        return load_weights_only(path, "cpu", _numpy_data_globals())
     except pickle.UnpicklingError as e:
-        text = str(e)
-        m = re.search(r"(?:unsupported|Unsupported global:) GLOBAL ([\w.]+)", text)
-        if m or "Weights only load failed" in text or "WeightsUnpickler" in text:
-            what = f"the Python global {m[1]}" if m else "Python objects other than tensors"
+        what = refused_pickle(e)
+        if what is not None:
             raise UserError(
                 f"{path} is not a plain weights checkpoint: it asks for {what}, which srprune "
                 "refused and will not run; re-save only its state dict (e.g. torch.save("
                 "ckpt['state_dict'], ...)) where it was written") from None
-        raise UserError(f"{path} cannot be read as a PyTorch checkpoint ({_one_line(text)})") \
+        raise UserError(f"{path} cannot be read as a PyTorch checkpoint ({_one_line(str(e))})") \
             from None
     except PermissionError:
         raise UserError(f"{path}: not readable (permission denied)") from None

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from srprune.errors import UserError
 from srprune.io.atomic import atomic_path, write_text_atomic
+from srprune.progress import Ticker
 from srprune.pruning.methods import METHODS
 from srprune.runs.fingerprint import changes, fingerprint
 from srprune.typed import SEED_MAX, build_section, check, check_range, read_yaml_file, to_plain
@@ -198,10 +199,30 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False,
     ``shard=(i, n)`` runs only every n-th planned run starting at the i-th (1-based) and writes
     no tables: start n shards side by side (one per core or GPU), then run once without a shard
     to collect; the finished runs are then skipped (same fingerprints) and the tables written.
+
+    A failed experiment removes what it created in ``out`` that no rerun uses (a dense model's
+    folder with neither model nor checkpoint, emptied folders); each run's folder is cleaned
+    by its pipeline (runs/stages.py).
     """
-    from srprune.devices import resolve_device
+    from srprune.io.leftovers import cleaned_on_failure
 
     out = Path(cfg.out)
+    with cleaned_on_failure(out, _worth_keeping):
+        return _run_experiment(cfg, out, quiet, shard)
+
+
+def _worth_keeping(entry: Path) -> bool:
+    """Files (tables, experiment.json: written after finished runs) and folders holding any
+    file but the dense model's training record."""
+    if not entry.is_dir():
+        return True
+    return any(p.is_file() and p.name != "fingerprint.json" for p in entry.rglob("*"))
+
+
+def _run_experiment(cfg: ExperimentConfig, out: Path, quiet: bool,
+                    shard: tuple[int, int] | None) -> dict[str, Any]:
+    from srprune.devices import resolve_device
+
     device = resolve_device(cfg.device)
     if shard is not None and cfg.dense is None:
         # n shards must not train the same dense model side by side
@@ -222,11 +243,12 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False,
             unique.setdefault(spec.folder, spec)
         todo = list(unique.values())[shard[0] - 1::shard[1]]
         label = f"shard {shard[0]}/{shard[1]} run"
+    ticker = Ticker(len(todo))
     for i, spec in enumerate(todo, 1):
         if not quiet:
             print(f"[experiment] {label} {i}/{len(todo)}: {spec.table} {spec.row} "
-                  f"p={spec.ratio} seed {spec.seed}", flush=True)
-        folder, pipe = _run_spec(cfg, spec, dense, targets, device, out)
+                  f"p={spec.ratio} seed {spec.seed} ({ticker.timing(i - 1)})", flush=True)
+        folder, pipe = _run_spec(cfg, spec, dense, targets, device, out, quiet)
         if shard is not None:
             continue  # a shard writes no tables: the plain run collects them
         report = json.loads((folder / "report.json").read_text())
@@ -243,8 +265,9 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False,
 
 
 def _run_spec(cfg: ExperimentConfig, spec: RunSpec, dense: Path, targets: dict[float, str],
-              device: Any, out: Path) -> tuple[Path, Any]:
-    """Run (or skip, when its fingerprints match) one planned run; its folder and pipeline."""
+              device: Any, out: Path, quiet: bool = True) -> tuple[Path, Any]:
+    """Run (or skip, when its fingerprints match) one planned run; its folder and pipeline
+    (its stage and progress lines unless ``quiet``; its report table is never printed)."""
     from srprune.pruning.methods import get_recipe
     from srprune.runs.prune import PrunePipeline, load_prune_config
 
@@ -257,7 +280,7 @@ def _run_spec(cfg: ExperimentConfig, spec: RunSpec, dense: Path, targets: dict[f
         train_cfg, train=dataclasses.replace(train_cfg.train, seed=spec.seed))
     folder = out / "runs" / spec.folder
     pipe = PrunePipeline(get_recipe(spec.method), settings, train_cfg, dense, folder, device,
-                         quiet=True, on_change="redo")
+                         quiet=quiet, on_change="redo", show_report=False)
     pipe.run()
     return folder, pipe
 

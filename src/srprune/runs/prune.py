@@ -106,11 +106,13 @@ class PrunePipeline(StagedRun):
         quiet: no progress output.
         on_change: ``refuse`` or ``redo`` a stage whose inputs changed.
         stages: the stage table (default :data:`PRUNE_STAGES`; e.g. :func:`with_loss` of it).
+        show_report: print the report table at the end (unless ``quiet``).
     """
 
     def __init__(self, recipe: Recipe, settings: PruneSettings, train_config: TrainConfig,
                  dense_path: Path, out: Path, device: str = "cpu", quiet: bool = False,
-                 on_change: str = "refuse", stages: Sequence[Stage] = PRUNE_STAGES) -> None:
+                 on_change: str = "refuse", stages: Sequence[Stage] = PRUNE_STAGES,
+                 show_report: bool = True) -> None:
         self.table = {s.name: s for s in stages}
         self.STAGES = tuple(self.table)
         self.DONE = {s.name: s.output for s in stages}
@@ -125,7 +127,7 @@ class PrunePipeline(StagedRun):
         self.context = PruneRun(
             recipe=effective_recipe(recipe, settings), settings=settings, cfg=train_config,
             dense=Path(dense_path), out=self.out, device=device, quiet=quiet, env=self.env,
-            after=self.after, uses=self._uses, say=self._say)
+            after=self.after, uses=self._uses, say=self._say, show_report=show_report)
 
     def _uses(self, stage: str) -> bool:
         """Whether ``stage``'s output is part of this run: asked for now, or finished under

@@ -47,6 +47,7 @@ class PruneRun:
         uses: whether a stage's output is part of this run (requested now, or finished under
             the current settings).
         say: a line for the user (rank 0, not quiet).
+        show_report: print the report table (unless quiet).
     """
 
     recipe: Recipe
@@ -60,6 +61,7 @@ class PruneRun:
     after: Callable[[str], str]
     uses: Callable[[str], bool]
     say: Callable[[str], None]
+    show_report: bool = True
 
     def path(self, name: str) -> Path:
         return self.out / name

@@ -108,7 +108,7 @@ def report(run: PruneRun, stage: Stage) -> None:
         latency_lr_size=tuple(s.latency_lr_size) if s.latency_lr_size else None,
         validate=validator(run.cfg, dense, run.device),
         temporal=temporal_drift(run, selection, dense, compact, before))
-    if not run.quiet:
+    if run.show_report and not run.quiet:
         print(report_markdown(result), flush=True)
 
 

@@ -20,6 +20,11 @@ runs the stages that are not in ``ALL_RANKS``; it broadcasts what it decided and
 stage succeeded, and the stages in ``ALL_RANKS`` (training, with DistributedDataParallel) run
 on every rank. ``OUT`` must be one folder that every rank sees (a shared filesystem across
 machines).
+
+A run that fails or is refused leaves in ``OUT`` only what a rerun resumes from: the outputs
+of the stages it finished, training folders holding a checkpoint, and ``run.json`` recording
+them; everything else it created there is removed (``OUT`` too, when it made it and keeps
+nothing).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from typing import Any, Literal
 from srprune import __version__
 from srprune.errors import UserError
 from srprune.io.atomic import write_text_atomic
+from srprune.io.leftovers import cleaned_on_failure
+from srprune.progress import clock_text
 from srprune.runs.fingerprint import changes, fingerprint
 from srprune.train import distributed
 
@@ -139,15 +146,39 @@ class StagedRun:
         if self.env.enabled:  # join the process group (gloo on CPU, nccl on CUDA)
             distributed.init(self.env, distributed.device_for(
                 self.env, getattr(self, "device", "cpu")))
-        if self.env.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-        self.requested = stages
-        for stage in self.STAGES:
-            if stage in stages:
-                if self.env.enabled:
-                    self._run_stage_distributed(stage, force)
-                else:
-                    self._run_stage(stage, force)
+        with cleaned_on_failure(self.out, self._resumable, enabled=self.env.is_main):
+            if self.env.is_main:
+                self.out.mkdir(parents=True, exist_ok=True)
+            self.requested = stages
+            self._started = time.monotonic()
+            for stage in self.STAGES:
+                if stage in stages:
+                    if self.env.enabled:
+                        self._run_stage_distributed(stage, force)
+                    else:
+                        self._run_stage(stage, force)
+
+    def _resumable(self, entry: Path) -> bool:
+        """Whether ``entry``, new in OUT when a run failed, is state a rerun resumes from (and
+        so stays): a finished stage's output, a training stage's folder holding a checkpoint,
+        or ``run.json`` recording either (see the module docstring)."""
+        try:
+            stages = self._manifest()["stages"]
+        except UserError:
+            return False
+        done = {self.DONE[s] for s, rec in stages.items()
+                if s in self.DONE and isinstance(rec, dict) and rec.get("state") == "done"}
+        folders = {f for f in self.TRAINING.values() if has_checkpoint(self.path(f))}
+        if entry.name == MANIFEST:
+            return bool(done or folders)
+        return entry.name in done or entry.name in folders
+
+    def _announce(self, stage: str) -> None:
+        """``[stage] running (2 of 5 requested; 0:00:12 since the run started)``."""
+        order = [s for s in self.STAGES if s in self.requested]
+        since = clock_text(time.monotonic() - getattr(self, "_started", time.monotonic()))
+        self._say(f"[{stage}] running ({order.index(stage) + 1} of {len(order)} requested; "
+                  f"{since} since the run started)")
 
     def _run_stage_distributed(self, stage: str, force: bool) -> None:
         """One stage under torchrun: rank 0 decides and keeps the records (see the module
@@ -167,6 +198,7 @@ class StagedRun:
         if decision[0] == "skip":
             return
         outcome: tuple[str, str] = ("ok", "")
+        self._announce(stage)
         if stage in self.ALL_RANKS:
             self.execute(stage)
         elif env.is_main:
@@ -189,6 +221,7 @@ class StagedRun:
         inputs = self._start_stage(stage, force)
         if inputs is None:
             return
+        self._announce(stage)
         self.execute(stage)
         self._store(stage, inputs, "done")
 

@@ -20,6 +20,7 @@ import torch
 
 from srprune.errors import UserError
 from srprune.io.atomic import atomic_path
+from srprune.io.torch_load import first_line, load_weights_only, refused_pickle
 
 FORMAT = "srprune-train-state"
 VERSION = 1
@@ -90,10 +91,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise UserError(f"no checkpoint to resume from: {path}")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = load_weights_only(path, map_location)
     except Exception as e:  # torch raises several types for damaged or foreign files
+        what = refused_pickle(e)
+        if what is not None:
+            raise UserError(f"{path} is not an srprune training checkpoint: it asks for {what}, "
+                            "which srprune refused and will not run") from None
         raise UserError(f"{path} is not a readable training checkpoint "
-                        f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+                        f"({first_line(str(e)) or type(e).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path} is not an srprune training checkpoint")
     if state.get("version") != VERSION:

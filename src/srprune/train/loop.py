@@ -27,6 +27,7 @@ from srprune.errors import UserError
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import save_model
 from srprune.models.contract import flow_network, is_video
+from srprune.progress import Ticker, on_terminal
 from srprune.train import distributed
 from srprune.train.batches import StepBatchSampler, StepKeyedDataset
 from srprune.train.checkpoint import (
@@ -358,6 +359,8 @@ class Trainer:
         want_hidden = any(needs_hidden(t) for t in self.terms) and is_video(self.model)
         result = TrainResult(iters_done=start, model_path=None)
         bar = self._bar(start)
+        ticker = None if bar is not None or self.quiet or not self.env.is_main \
+            else Ticker(loop.iters, start)
         self._clock = (time.perf_counter(), start)
         try:
             for step, batch in zip(range(start, loop.iters), self._loader(start), strict=False):
@@ -376,6 +379,10 @@ class Trainer:
                 result.iters_done = done
                 if done % loop.log_every == 0 or last:
                     result.last_logs = self._log(done, logs, writer, bar)
+                    if ticker is not None:
+                        self._say_progress(done, ticker, result.last_logs)
+                elif ticker is not None and ticker.due(done):
+                    self._say_progress(done, ticker, None)
                 self._validate_and_checkpoint(done, last, optimizer, scheduler, writer, result)
                 if bar is not None:
                     bar.update(1)
@@ -393,13 +400,25 @@ class Trainer:
         return result
 
     def _bar(self, start: int) -> Any:
-        """A tqdm bar on a terminal (rank 0, not quiet), else None."""
-        if self.quiet or not self.env.is_main or not sys.stderr.isatty():
+        """A tqdm bar on a terminal (rank 0, not quiet), else None (then progress lines)."""
+        if self.quiet or not self.env.is_main or not on_terminal():
             return None
         from tqdm import tqdm
 
         return tqdm(total=self.config.train.iters, initial=start, dynamic_ncols=True,
-                    desc="train")
+                    desc=str(self.extra.get("stage", "train")))
+
+    def _say_progress(self, done: int, ticker: Ticker, record: Mapping[str, Any] | None
+                      ) -> None:
+        """A progress line on stdout (no terminal): the iteration, the logged losses when
+        ``record`` is this step's log record, the time elapsed and the time left."""
+        stage = self.extra.get("stage")
+        head = f"[{stage}] " if stage else ""
+        logged = "" if record is None else (
+            f"  loss {record['loss']:.5f}  lr {record['lr']:.3g}  "
+            f"{record['sec_per_iter']:.2f} s/it")
+        print(f"{head}iter {done}/{self.config.train.iters}{logged}  {ticker.timing(done)}",
+              flush=True)
 
     def _losses(self, batch: Mapping[str, Any], output: ModelOutput, step: int
                 ) -> dict[str, torch.Tensor]:
@@ -467,8 +486,8 @@ class Trainer:
 
     def _log(self, done: int, logs: dict[str, float], writer: Any, bar: Any
              ) -> dict[str, float]:
-        """Average ``logs`` over the ranks and write them (log file, TensorBoard, the bar or a
-        line on stdout); the record written."""
+        """Average ``logs`` over the ranks and write them (log file, TensorBoard, the bar); the
+        record written."""
         logs = distributed.mean_over_ranks(logs, self.env)
         now = time.perf_counter()
         tic, last_logged = self._clock
@@ -483,9 +502,6 @@ class Trainer:
                     writer.add_scalar(key, value, done)
         if bar is not None:
             bar.set_postfix(loss=f"{record['loss']:.4f}")
-        elif not self.quiet and self.env.is_main:
-            print(f"iter {done}/{self.config.train.iters}  loss {record['loss']:.5f}  "
-                  f"lr {lr:.3g}  {logs['sec_per_iter']:.2f} s/it", flush=True)
         return record
 
     def _validate_and_checkpoint(self, done: int, last: bool, optimizer: torch.optim.Optimizer,

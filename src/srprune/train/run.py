@@ -44,34 +44,64 @@ def check_training_memory(cfg: TrainConfig, model: nn.Module, device: str) -> No
                "data.batch_size, data.lr_patch or data.num_frames", budget)
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def run_training(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> TrainResult:
     """Train as ``cfg`` says (under torchrun: one rank of a DDP job).
 
     Writes the validated config to ``out/config.json``, and ``out/checkpoints/last.pt``,
-    ``out/train_log.jsonl``, ``out/tb/`` and ``out/model.safetensors``. A run that is refused
-    (``--resume`` without a checkpoint or with one that does not match, a checkpoint present
-    without ``--resume``) leaves an existing ``out/config.json`` as it was.
+    ``out/train_log.jsonl``, ``out/tb/`` and ``out/model.safetensors``. A run that fails or is
+    refused before it wrote a checkpoint (``--resume`` without a checkpoint or with one that
+    is not srprune's, a checkpoint present without ``--resume``, a full disk) leaves the folder
+    as it found it: what it created is removed and an earlier ``out/config.json`` is put back.
+    Once it wrote a checkpoint, everything stays, for ``--resume``.
     """
-    from srprune.devices import resolve_device
     from srprune.errors import UserError
     from srprune.io.atomic import write_text_atomic
+    from srprune.io.leftovers import cleaned_on_failure
     from srprune.train.checkpoint import LAST, checkpoint_dir
-    from srprune.train.datasets import build_train_dataset
-    from srprune.train.validate import make_validator
 
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"out {out} is a file, not a folder")
-    has_ckpt = (checkpoint_dir(out) / LAST).is_file()
+    ckpt = checkpoint_dir(out) / LAST
+    has_ckpt = ckpt.is_file()
     if resume and not has_ckpt:
-        raise UserError(f"no checkpoint to resume from: {checkpoint_dir(out) / LAST} (start "
-                        "without --resume)")
+        raise UserError(f"no checkpoint to resume from: {ckpt} (start without --resume)")
     if not resume and has_ckpt:
         raise UserError(f"{out} already holds a training checkpoint; pass --resume to "
                         "continue it or choose another output folder")
     config_file = out / "config.json"
     previous = config_file.read_text() if config_file.is_file() else None
+    before = _stamp(ckpt)
     env = distributed.detect()
+
+    def progressed(_entry: Path) -> bool:
+        return _stamp(ckpt) not in (None, before)
+
+    try:
+        with cleaned_on_failure(out, progressed, enabled=env.is_main):
+            return _train(cfg, out, env, resume, quiet)
+    except BaseException:
+        if env.is_main and previous is not None and not progressed(out):
+            write_text_atomic(config_file, previous)  # the failed run changed nothing
+        raise
+
+
+def _train(cfg: TrainConfig, out: Path, env: distributed.DistEnv, resume: bool, quiet: bool
+           ) -> TrainResult:
+    """Build the model, data and validation of ``cfg``, write ``out/config.json``, train."""
+    from srprune.devices import resolve_device
+    from srprune.io.atomic import write_text_atomic
+    from srprune.train.datasets import build_train_dataset
+    from srprune.train.validate import make_validator
+
     device = distributed.device_for(env, resolve_device(cfg.train.device))
     distributed.init(env, device)
     try:
@@ -85,14 +115,9 @@ def run_training(cfg: TrainConfig, resume: bool = False, quiet: bool = False) ->
             validate = make_validator(cfg.data.val, scale, is_video, device)
         if env.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(config_file, json.dumps(cfg.to_dict(), indent=2) + "\n")
+            write_text_atomic(out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
         trainer = Trainer(model, dataset, cfg, validate=validate, device=device, quiet=quiet,
                           env=env, extra={"source": cfg.model.file or cfg.model.name})
-        try:
-            return trainer.fit(resume=resume)
-        except UserError:
-            if env.is_main and previous is not None and resume:
-                write_text_atomic(config_file, previous)  # the refused run changed nothing
-            raise
+        return trainer.fit(resume=resume)
     finally:
         distributed.shutdown(env)
