@@ -30,7 +30,7 @@ def _tree(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-@pytest.mark.parametrize("content", ["plain pickle", "torch pickle"])
+@pytest.mark.parametrize("content", ["plain pickle", "torch pickle", "garbage"])
 def test_train_resume_from_a_pickle_is_one_line_and_leaves_nothing(content: str, tmp_path: Path,
                                                                     capsys) -> None:
     out = tmp_path / "run"
@@ -38,15 +38,18 @@ def test_train_resume_from_a_pickle_is_one_line_and_leaves_nothing(content: str,
     ckpt.parent.mkdir(parents=True)
     if content == "plain pickle":  # torch also warns about its pickle protocol on stderr
         ckpt.write_bytes(pickle.dumps({"f": os.getcwd}, protocol=4))
+    elif content == "garbage":
+        ckpt.write_bytes(b"not a checkpoint")
     else:
         import torch
 
         torch.save({"format": "srprune-train-state", "f": os.getcwd}, ckpt)
     code, _, err = run_cli(capsys, ["train", "--config", CONFIGS / "tiny_edsr.yaml", "--out",
                                     out, "--resume", "--iters", "2", *TINY])
-    line = assert_one_line(code, err, "train", "refused")
+    line = assert_one_line(code, err, "train",
+                           "not a readable" if content == "garbage" else "refused")
     assert "weights_only" not in line and "\x1b" not in line
-    assert "getcwd" in line or content == "plain pickle"  # torch names the global it met
+    assert "getcwd" in line or content != "torch pickle"  # torch names the global it met
     assert _tree(out) == ["checkpoints", "checkpoints/last.pt"]
 
 

@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 
 from srprune.errors import UserError
 from srprune.io.import_keymaps import SOURCES, guess_source, strip_prefix
-from srprune.io.torch_load import first_line, load_weights_only, refused_pickle
+from srprune.io.torch_load import first_line, load_weights_only, refused_pickle, torch_failure
 
 PARAMS_KEYS = ("params", "params_ema")
 
@@ -62,13 +62,13 @@ def read_checkpoint(path: str | Path) -> Any:
     try:
         return load_weights_only(path, "cpu", _numpy_data_globals())
     except pickle.UnpicklingError as e:
-        what = refused_pickle(e)
+        what = refused_pickle(e, path)
         if what is not None:
             raise UserError(
                 f"{path} is not a plain weights checkpoint: it asks for {what}, which srprune "
                 "refused and will not run; re-save only its state dict (e.g. torch.save("
                 "ckpt['state_dict'], ...)) where it was written") from None
-        raise UserError(f"{path} cannot be read as a PyTorch checkpoint ({_one_line(str(e))})") \
+        raise UserError(f"{path} cannot be read as a PyTorch checkpoint ({torch_failure(e)})") \
             from None
     except PermissionError:
         raise UserError(f"{path}: not readable (permission denied)") from None

@@ -29,16 +29,40 @@ def load_weights_only(path: str | Path, map_location: Any = "cpu",
             return torch.load(path, map_location=map_location, weights_only=True)
 
 
-def refused_pickle(error: BaseException) -> str | None:
-    """What a weights-only load refused (``the Python global os.system`` or ``Python objects
-    other than tensors``), or None when ``error`` is no such refusal."""
+def _is_pickle(path: str | Path | None) -> bool:
+    """Whether ``path`` starts like a pickle of protocol 2 or later (PROTO opcode)."""
+    try:
+        with open(path, "rb") as f:  # type: ignore[arg-type]
+            return f.read(1) == b"\x80"
+    except (OSError, TypeError):
+        return False
+
+
+def refused_pickle(error: BaseException, path: str | Path | None = None) -> str | None:
+    """What a weights-only load of ``path`` refused (``the Python global os.system`` or
+    ``Python objects other than tensors``), or None when ``error`` is no such refusal (a
+    damaged or foreign file: torch reports both as an unsupported operand, so a bare pickle
+    is told apart by its first byte)."""
     if not isinstance(error, pickle.UnpicklingError):
         return None
     text = str(error)
     m = _GLOBAL.search(text)
-    if m or "Weights only load failed" in text or "WeightsUnpickler" in text:
-        return f"the Python global {m[1]}" if m else "Python objects other than tensors"
+    if m:
+        return f"the Python global {m[1]}"
+    if "Unsupported operand" in text and not _is_pickle(path):
+        return None
+    if "Weights only load failed" in text or "WeightsUnpickler" in text:
+        return "Python objects other than tensors"
     return None
+
+
+def torch_failure(error: BaseException) -> str:
+    """One line for a load that failed for another reason than a refused pickle, without
+    torch's advice to load with ``weights_only=False``."""
+    text = str(error)
+    if "Weights only load failed" in text or "WeightsUnpickler" in text:
+        return "not a PyTorch file, or a damaged one"
+    return first_line(text) or type(error).__name__
 
 
 def first_line(text: str, limit: int = 200) -> str:

@@ -20,7 +20,7 @@ import torch
 
 from srprune.errors import UserError
 from srprune.io.atomic import atomic_path
-from srprune.io.torch_load import first_line, load_weights_only, refused_pickle
+from srprune.io.torch_load import load_weights_only, refused_pickle, torch_failure
 
 FORMAT = "srprune-train-state"
 VERSION = 1
@@ -93,12 +93,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = load_weights_only(path, map_location)
     except Exception as e:  # torch raises several types for damaged or foreign files
-        what = refused_pickle(e)
+        what = refused_pickle(e, path)
         if what is not None:
             raise UserError(f"{path} is not an srprune training checkpoint: it asks for {what}, "
                             "which srprune refused and will not run") from None
-        raise UserError(f"{path} is not a readable training checkpoint "
-                        f"({first_line(str(e)) or type(e).__name__})") from None
+        raise UserError(f"{path} is not a readable training checkpoint ({torch_failure(e)})") \
+            from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path} is not an srprune training checkpoint")
     if state.get("version") != VERSION:
