@@ -16,6 +16,7 @@ from torch import nn
 
 from srprune.errors import UserError
 from srprune.models.limits import MAX_FEAT
+from srprune.pruning.handlers import handler_for
 
 MAX_WIDTH = 16 * MAX_FEAT  # widest conv (a pixel-shuffle conv: s^2 x C)
 MAX_INDEX = 16 * MAX_FEAT
@@ -32,7 +33,8 @@ def _is_count(value: Any, lo: int, hi: int) -> bool:
 
 def check_structure(path: Path, structure: Any, dense: nn.Module) -> None:
     """``structure`` is ``{"convs": {path: [in, out]}, "index": {path.buffer: n}}`` and every
-    entry names a conv / module of ``dense`` with widths in bounds."""
+    entry names a prunable layer (one a pruning handler knows) / module of ``dense`` with widths
+    in bounds."""
     if not isinstance(structure, dict) or set(structure) - {"convs", "index"}:
         raise _bad(path, "structure must be a mapping with 'convs' and 'index'")
     convs, index = structure.get("convs", {}), structure.get("index", {})
@@ -40,16 +42,19 @@ def check_structure(path: Path, structure: Any, dense: nn.Module) -> None:
         raise _bad(path, "structure 'convs' and 'index' must be mappings")
     modules = dict(dense.named_modules())
     for name, widths in convs.items():
-        if not isinstance(modules.get(name), nn.Conv2d):
-            raise _bad(path, f"structure entry {name!r} is not a conv of this model")
+        if name not in modules or handler_for(modules[name]) is None:
+            raise _bad(path, f"structure entry {name!r} is not a prunable layer (a conv, a "
+                             "PReLU, a registered layer type) of this model")
         if not (isinstance(widths, (list, tuple)) and len(widths) == 2
                 and all(_is_count(w, 1, MAX_WIDTH) for w in widths)):
             raise _bad(path, f"structure widths of {name!r} must be two whole numbers from 1 "
                              f"to {MAX_WIDTH}, not {widths!r}")
     resized = 0
     for name, (c_in, c_out) in convs.items():
-        conv = modules[name]
-        resized += c_in * c_out * conv.kernel_size[0] * conv.kernel_size[1] + c_out
+        layer = modules[name]
+        kernel = layer.kernel_size[0] * layer.kernel_size[1] if isinstance(layer, nn.Conv2d) \
+            else 1
+        resized += c_in * c_out * kernel + c_out
     if resized:
         from srprune.resources import available_memory, format_bytes
 

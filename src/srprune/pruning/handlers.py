@@ -168,3 +168,58 @@ def layer_at(model: nn.Module, path: str) -> tuple[nn.Module, LayerHandler]:
 def prunable_layers(model: nn.Module) -> dict[str, nn.Module]:
     """Every layer of ``model`` that a handler knows, by path."""
     return {n: m for n, m in model.named_modules() if n and handler_for(m) is not None}
+
+
+class PReLUHandler(LayerHandler):
+    """``nn.PReLU`` with one slope per channel: a channel-wise layer, (C, C) wide, that follows
+    the group of the conv feeding it (``Group.followers``): sliced with it, never scored or
+    scaled. A zero channel stays zero (PReLU(0) = 0) and a scale g >= 0 passes through
+    (PReLU(g x) = g PReLU(x)), so a scale on the conv before it stays exact. A PReLU with one
+    shared slope has no channels to slice and is left as it is."""
+
+    def widths(self, layer: nn.Module) -> tuple[int, int]:
+        return layer.num_parameters, layer.num_parameters
+
+    def channel_l1(self, layer: nn.Module, axis: str) -> torch.Tensor:
+        return layer.weight.detach().abs().double().cpu()
+
+    def weights_per_channel(self, layer: nn.Module, axis: str) -> int:
+        return 1
+
+    def weights(self, layer: nn.Module, c_in: int, c_out: int) -> int:
+        """No multiply-accumulates: the profiler counts conv and linear MACs only."""
+        return 0
+
+    def params(self, layer: nn.Module, c_in: int, c_out: int) -> int:
+        return c_out
+
+    def positions(self, layer: nn.Module, output: torch.Tensor) -> int:
+        return output.shape[0] * output.shape[-2] * output.shape[-1]
+
+    def scale_channels(self, layer: nn.Module, axis: str, index: torch.Tensor,
+                       factor: torch.Tensor) -> None:
+        raise ValueError("a PReLU cannot absorb a channel scale: declare it as a follower of "
+                         "the group of the conv before it")
+
+    def resized(self, layer: nn.Module, c_in: int, c_out: int) -> nn.Module:
+        if layer.num_parameters == 1:
+            return layer
+        layer.weight = nn.Parameter(torch.empty(c_out, device=layer.weight.device,
+                                                dtype=layer.weight.dtype),
+                                    requires_grad=layer.weight.requires_grad)
+        layer.num_parameters = c_out
+        return layer
+
+    @torch.no_grad()
+    def shrink(self, layer: nn.Module, keep_out: torch.Tensor, keep_in: torch.Tensor
+               ) -> nn.Module:
+        if layer.num_parameters == 1:
+            return layer
+        keep = keep_out[torch.isin(keep_out, keep_in)].to(layer.weight.device)
+        layer.weight = nn.Parameter(layer.weight.index_select(0, keep).contiguous(),
+                                    requires_grad=layer.weight.requires_grad)
+        layer.num_parameters = len(keep)
+        return layer
+
+
+register_handler(nn.PReLU, PReLUHandler())
