@@ -9,20 +9,22 @@ import torch
 
 from srprune.io.model_file import load_model, save_model
 from srprune.models.registry import TINY, build_model, create_model
+from srprune.models.spec import spec_for
 from srprune.pruning.criteria import l1_scores, score_groups, select_units
 from srprune.pruning.scales import UnitScales
 from srprune.pruning.surgery import remove_units
 
 
 def _cases() -> list:
-    """Every registered architecture's tiny config, image models at x2, x3 and x4."""
+    """Every registered architecture's tiny config, image models at each of x2, x3 and x4 the
+    family supports (x1 too where it has one: RRDBNet's input then goes through an unshuffle)."""
     cases = []
     for name, cfg in TINY.items():
         if build_model(cfg).is_video:
             cases.append(pytest.param(cfg, id=name))
         else:
             cases += [pytest.param(dataclasses.replace(cfg, scale=s), id=f"{name}-x{s}")
-                      for s in (2, 3, 4)]
+                      for s in spec_for(cfg).scales]
     return cases
 
 

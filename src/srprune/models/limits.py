@@ -137,7 +137,11 @@ def width(config: Any, name: str, default: int = 0) -> int:
 
 
 def rough_params(config: Any) -> int:
-    """A quick upper bound on the parameter count (no module is built)."""
-    w = max(width(config, "num_feat"), width(config, "recon_feat"), 64)
-    blocks = width(config, "num_block")
+    """A quick upper bound on the parameter count (no module is built). A block of dense
+    convolutions (``num_grow_ch`` set: an RRDB, 27 (C^2 + 8 C G + 6 G^2) weights) counts three
+    times; ``num_conv`` (SRVGG's plain convs) counts as blocks."""
+    w = max(width(config, "num_feat"), width(config, "recon_feat"),
+            width(config, "num_grow_ch"), 64)
+    blocks = width(config, "num_block") * (3 if width(config, "num_grow_ch") else 1) \
+        + width(config, "num_conv")
     return 2 * (2 * blocks + 12) * 9 * w * w * 4 + 2_000_000

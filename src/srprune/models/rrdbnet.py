@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srprune.models.blocks import conv3x3, gather_channels, scatter_add_channels
+from srprune.models.limits import BLOCKS, FEAT
+from srprune.models.spec import MemoryModel, NamePattern, image_export, register_arch
 from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
 RDB_SCALE = 0.2
@@ -118,6 +120,44 @@ class RRDB(nn.Module):
         return self.rdb3(self.rdb2(self.rdb1(x))) * RDB_SCALE + x
 
 
+def _inference_floats(cfg: RRDBNetConfig) -> tuple[float, float]:
+    """``(8 C + 8 G) s^2 / 16 + 3 s^2 C + 8 s^2 + 10`` per LR pixel: the trunk (at 1 / (4 / s)^2
+    of the input's pixels) holds the trunk input, an RRDB's and a dense block's input, the growth
+    outputs, the last concatenation and conv5's output and residual sum; the upsampler two or
+    three C-wide tensors at s^2 times the pixels; the image tail, padding and crop."""
+    c, g, s2 = cfg.num_feat, cfg.num_grow_ch, cfg.scale ** 2
+    return float((8 * c + 8 * g) * s2 / 16 + 3 * s2 * c + 8 * s2 + 10), 0.0
+
+
+def _training_floats(cfg: RRDBNetConfig) -> float:
+    """Per RRDB ``19 C + 42 G`` kept for backward (each dense block's concatenations, growth
+    outputs, conv5 output and scaled residual) at the trunk's resolution, and the upsampler."""
+    c, g, s2 = cfg.num_feat, cfg.num_grow_ch, cfg.scale ** 2
+    return float(cfg.num_block * (19 * c + 42 * g) * s2 / 16 + 4 * s2 * c)
+
+
+def _fields(num_feat: int, num_block: int, **pinned: int) -> dict[str, int]:
+    return {"num_feat": num_feat, "num_block": num_block, **pinned}
+
+
+@register_arch(
+    arch="rrdbnet", title="RRDBNet", config=RRDBNetConfig,
+    names=(NamePattern("rrdbnet", r"rrdbnet|esrgan"),
+           NamePattern("rrdbnet-F-B", r"rrdbnet-(\d+)-(\d+)",
+                       lambda m: _fields(int(m[1]), int(m[2]))),
+           NamePattern("realesrgan-x4plus", r"realesrgan-x4plus",
+                       lambda m: _fields(64, 23, scale=4)),
+           NamePattern("realesrgan-x2plus", r"realesrgan-x2plus",
+                       lambda m: _fields(64, 23, scale=2)),
+           NamePattern("realesrgan-x4plus-anime-6b", r"realesrgan-x4plus-anime-6b",
+                       lambda m: _fields(64, 6, scale=4))),
+    tiny={"rrdbnet": RRDBNetConfig(num_feat=8, num_block=1, num_grow_ch=4, scale=4)},
+    bounds={"num_feat": FEAT, "num_block": BLOCKS, "num_grow_ch": FEAT,
+            "scale": ("int", (1, 4))},
+    scales=(1, 2, 4),
+    memory=MemoryModel(_inference_floats, _training_floats),
+    export=image_export,
+)
 class RRDBNet(nn.Module):
     """RRDBNet. Input (N,3,h,w) in [0,1]; output (N,3,s*h,s*w)."""
 

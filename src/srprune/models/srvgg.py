@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srprune.models.blocks import conv3x3
+from srprune.models.limits import BLOCKS, FEAT
+from srprune.models.spec import MemoryModel, NamePattern, image_export, register_arch
 from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
 SRVGG_ACTIVATIONS = ("prelu", "relu", "lrelu")
@@ -50,6 +52,38 @@ def make_srvgg_activation(name: str, channels: int) -> nn.Module:
     raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(SRVGG_ACTIVATIONS)}")
 
 
+def _inference_floats(cfg: SRVGGConfig) -> tuple[float, float]:
+    """``3 F + 12 s^2 + 10`` per image: a conv's input and output and a PReLU's output at LR,
+    then the last conv's 3 s^2 channels, the pixel shuffle, the nearest-upsampled input and
+    their sum."""
+    return float(3 * cfg.num_feat + 12 * cfg.scale ** 2 + 10), 0.0
+
+
+def _training_floats(cfg: SRVGGConfig) -> float:
+    """Every conv's and activation's output kept for backward, and the HR tail."""
+    return float(2 * (cfg.num_conv + 2) * cfg.num_feat + 9 * cfg.scale ** 2)
+
+
+def _fields(num_feat: int, num_conv: int, **pinned: int) -> dict[str, int]:
+    return {"num_feat": num_feat, "num_conv": num_conv, **pinned}
+
+
+@register_arch(
+    arch="srvgg", title="SRVGGNetCompact", config=SRVGGConfig,
+    names=(NamePattern("srvgg", r"srvgg"),
+           NamePattern("srvgg-F-N", r"srvgg-(\d+)-(\d+)",
+                       lambda m: _fields(int(m[1]), int(m[2]))),
+           NamePattern("realesr-animevideov3", r"realesr-animevideov3",
+                       lambda m: _fields(64, 16)),
+           NamePattern("realesr-general-x4v3", r"realesr-general(?:-wdn)?-x4v3",
+                       lambda m: _fields(64, 32, scale=4))),
+    tiny={"srvgg": SRVGGConfig(num_feat=8, num_conv=2, scale=4)},
+    bounds={"num_feat": FEAT, "num_conv": BLOCKS, "scale": ("int", (1, 4)),
+            "act": ("choice", SRVGG_ACTIVATIONS)},
+    scales=(1, 2, 3, 4),
+    memory=MemoryModel(_inference_floats, _training_floats),
+    export=image_export,
+)
 class SRVGGNetCompact(nn.Module):
     """SRVGGNetCompact. Input (N,3,h,w) in [0,1]; output (N,3,s*h,s*w)."""
 
