@@ -80,6 +80,8 @@ CASES = {
     "esrb-fmp-x2": ("esrb-2-16", 2, "fmp"),
     "edsr-fmp-x4": ("edsr-2-8", 4, "fmp"),
     "msrresnet-compact-x4": ("msrresnet-2-8", 4, "compact"),
+    "srvgg-compact-x4": ("srvgg-8-2", 4, "compact"),
+    "rrdbnet-coupled-x2": ("rrdbnet-8-1", 2, "fmp"),
     "uni-dense": ("basicvsr-uni-8-2", 4, "dense"),
     "uni-compact": ("basicvsr-uni-8-2", 4, "compact"),
     "uni-coupled": ("basicvsr-uni-8-2", 4, "fmp"),
@@ -108,7 +110,8 @@ def exported(tmp_path_factory) -> dict[str, tuple[torch.nn.Module, Path]]:
 
 
 @pytest.mark.parametrize("case", ["edsr-dense-x2", "edsr-compact-x3", "esrb-compact-x4",
-                                  "esrb-fmp-x2", "edsr-fmp-x4", "msrresnet-compact-x4"])
+                                  "esrb-fmp-x2", "edsr-fmp-x4", "msrresnet-compact-x4",
+                                  "srvgg-compact-x4", "rrdbnet-coupled-x2"])
 def test_image_models_match_pytorch_in_onnxruntime(exported, case: str) -> None:
     model, path = exported[case]
     frames = _frames(3)
@@ -161,6 +164,16 @@ def test_dynamic_size_image_export(tmp_path: Path) -> None:
         frames = _frames(1, h, w)
         got = np.stack(list(exported_frames(runner, iter(frames))))
         _assert_parity(got, _torch_frames(model, frames))
+
+
+def test_dynamic_size_export_pads_an_unshuffled_input(tmp_path: Path) -> None:
+    """RRDBNet x2 unshuffles its input: odd sides are reflect-padded and cropped in the graph."""
+    model = _model("rrdbnet-4-1", 2, "compact")
+    path = tmp_path / "dyn.onnx"
+    export_onnx(model, path, None)
+    frames = _frames(1, 17, 23)
+    got = np.stack(list(exported_frames(ExportedModel(path), iter(frames))))
+    _assert_parity(got, _torch_frames(model, frames))
 
 
 def test_cli_export_then_upscale(tmp_path: Path, capsys) -> None:

@@ -1,7 +1,8 @@
 """SRVGGNetCompact (Real-ESRGAN's compact model, Wang et al. 2021) in BasicSR's layout.
 
-``body`` is one ``nn.ModuleList``: conv(3 -> F), activation, ``num_conv`` x [conv(F -> F),
-activation], conv(F -> 3 s^2); then PixelShuffle(s) plus the nearest-upsampled input
+``body`` is one sequence (BasicSR's ``nn.ModuleList``; here an ``nn.Sequential`` with the same
+keys, so the profiler sees it as one part): conv(3 -> F), activation, ``num_conv`` x
+[conv(F -> F), activation], conv(F -> 3 s^2); then PixelShuffle(s) plus the nearest-upsampled input
 (BasicSR ``SRVGGNetCompact``, ``basicsr/archs/srvgg_arch.py``; Real-ESRGAN's
 realesr-animevideov3 is F 64, 16 convs, x4, PReLU). A PReLU's per-channel slopes are
 ``body.{i}.weight`` between the convs' keys, so checkpoints import under the same names.
@@ -102,14 +103,11 @@ class SRVGGNetCompact(nn.Module):
         for _ in range(cfg.num_conv):
             layers += [conv3x3(f, f), make_srvgg_activation(cfg.act, f)]
         layers.append(conv3x3(f, 3 * cfg.scale * cfg.scale))
-        self.body = nn.ModuleList(layers)
+        self.body = nn.Sequential(*layers)
         self.upsampler = nn.PixelShuffle(cfg.scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = x
-        for layer in self.body:
-            out = layer(out)
-        out = self.upsampler(out)
+        out = self.upsampler(self.body(x))
         return out + F.interpolate(x, scale_factor=self.config.scale, mode="nearest")
 
     def _conv_paths(self) -> list[str]:
