@@ -48,3 +48,10 @@ RRDBNET_CASES: dict[str, tuple[dict[str, object], tuple[int, int]]] = {
     "rrdbnet_x4": ({"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "scale": 4}, (4, 6)),
 }
 """BasicSR ``RRDBNet`` keyword arguments (3 in, 3 out) and the LR input size per fixture."""
+
+
+def formula_checkpoint(path, model: torch.nn.Module, entry: str = "params") -> None:
+    """A BasicSR-style checkpoint (``{entry: state dict}``) of formula weights in ``model``'s
+    key layout (BasicSR's names), for the importer to read."""
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    torch.save({entry: formula_state(shapes)}, path)

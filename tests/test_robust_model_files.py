@@ -59,7 +59,7 @@ DAMAGED = {
     "unknown-arch": ({"config": {**EDSR, "arch": "vgg"}}, "unknown architecture"),
     "structure-list": ({"structure": [1]}, "structure"),
     "structure-unknown-conv": ({"structure": {"convs": {"nope": [8, 8]}, "index": {}}},
-                               "not a conv"),
+                               "not a prunable layer"),
     "structure-negative-width": ({"structure": {"convs": {"conv_first": [3, -4]}, "index": {}}},
                                  "structure widths"),
     "structure-huge-width": ({"structure": {"convs": {"conv_first": [3, 10**9]}, "index": {}}},

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from equivalence_helpers import gammas_at_one_change_nothing, masked_and_compact, perturb_biases
-from formula_weights import RRDBNET_CASES, formula_image, formula_state
+from formula_weights import RRDBNET_CASES, formula_checkpoint, formula_image
+from srprune.io.importers import import_checkpoint
 from srprune.io.model_file import load_model, save_model
 from srprune.models.rrdbnet import RRDBNet, RRDBNetConfig
 
@@ -23,11 +24,14 @@ def test_fixture_covers_every_scale() -> None:
 
 
 @pytest.mark.parametrize("case", list(RRDBNET_CASES))
-def test_output_equals_basicsr(case: str) -> None:
+def test_output_equals_basicsr(case: str, tmp_path: Path) -> None:
+    """Formula weights in a BasicSR checkpoint, imported (config inferred from the shapes),
+    give BasicSR's own module's output."""
     kwargs, (h, w) = RRDBNET_CASES[case]
-    model = RRDBNet(RRDBNetConfig(**kwargs)).eval()
-    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    model.load_state_dict(formula_state(shapes), strict=True)
+    ckpt = tmp_path / f"{case}.pth"
+    formula_checkpoint(ckpt, RRDBNet(RRDBNetConfig(**kwargs)))
+    model, report = import_checkpoint(ckpt, "basicsr")
+    assert model.config == RRDBNetConfig(**kwargs)
     with torch.no_grad():
         out = model(formula_image(h, w))
     torch.testing.assert_close(out, load_file(FIXTURE)[case], atol=1e-5, rtol=0)

@@ -10,7 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from equivalence_helpers import gammas_at_one_change_nothing, masked_and_compact, perturb_biases
-from formula_weights import SRVGG_CASES, formula_image, formula_state
+from formula_weights import SRVGG_CASES, formula_checkpoint, formula_image
+from srprune.io.importers import import_checkpoint
 from srprune.io.model_file import load_model, save_model
 from srprune.models.srvgg import SRVGGConfig, SRVGGNetCompact
 from srprune.pruning.handlers import handler_for
@@ -33,12 +34,15 @@ def test_fixture_covers_every_scale_and_activation() -> None:
 
 
 @pytest.mark.parametrize("case", list(SRVGG_CASES))
-def test_output_equals_basicsr(case: str) -> None:
-    """Formula weights under BasicSR's key names give BasicSR's output."""
+def test_output_equals_basicsr(case: str, tmp_path: Path) -> None:
+    """Formula weights in a BasicSR checkpoint, imported (config inferred from the shapes),
+    give BasicSR's own module's output."""
     kwargs, (h, w) = SRVGG_CASES[case]
-    model = SRVGGNetCompact(_config(kwargs)).eval()
-    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    model.load_state_dict(formula_state(shapes), strict=True)
+    ckpt = tmp_path / f"{case}.pth"
+    formula_checkpoint(ckpt, SRVGGNetCompact(_config(kwargs)))
+    act = "relu" if kwargs["act_type"] == "relu" else None  # not in the weights: stated
+    model, report = import_checkpoint(ckpt, "basicsr", act=act)
+    assert model.config == _config(kwargs)
     with torch.no_grad():
         out = model(formula_image(h, w))
     torch.testing.assert_close(out, load_file(FIXTURE)[case], atol=1e-5, rtol=0)

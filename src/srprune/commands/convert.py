@@ -6,9 +6,11 @@ names are mapped onto srprune's and the weights are loaded strictly: any missing
 mis-shaped key is an error that names them. OUT (.safetensors) is written atomically.
 
 Activations carry no weights: BasicVSR checkpoints load with LeakyReLU (BasicSR, mmagic) unless
---act relu is given (the official SSL code's BasicVSR). --spynet FILE loads SPyNet weights
-(BasicSR's spynet_sintel_final-*.pth, mmagic's SPyNet, or any BasicVSR checkpoint's SPyNet) into
-the result; IN may then also be an srprune model file whose SPyNet is replaced.
+--act relu is given (the official SSL code's BasicVSR); an SRVGGNetCompact (Real-ESRGAN compact)
+is prelu when its file holds PReLU slopes, else lrelu unless --act relu. --spynet FILE loads
+SPyNet weights (BasicSR's spynet_sintel_final-*.pth, mmagic's SPyNet, or any BasicVSR
+checkpoint's SPyNet) into the result; IN may then also be an srprune model file whose SPyNet is
+replaced.
 
 --sparse stores mostly-zero weights (pruned or sparsified models) as their non-zero values plus a
 1-bit mask, so zeros cost no space; --half stores floats as float16 (loaded back as float32, about
@@ -19,6 +21,8 @@ examples:
   srprune convert --from mmagic basicvsr_reds4_20120409-0e599677.pth basicvsr.safetensors
   srprune convert --from edsr-pytorch edsr_baseline_x2-1bc95232.pt edsr_x2.safetensors
   srprune convert --from basicsr ssl_basicvsr.pth ssl.safetensors --act relu
+  srprune convert --from basicsr realesr-animevideov3.pth anime.safetensors
+  srprune convert --from basicsr RealESRGAN_x4plus.pth x4plus.safetensors
   srprune convert dense.safetensors dense_spynet.safetensors --spynet spynet_sintel_final.pth
   srprune convert sparse.safetensors small.safetensors --sparse --half
 """

@@ -29,6 +29,7 @@ from torch import nn
 
 from srprune.models.blocks import conv3x3, gather_channels, scatter_add_channels
 from srprune.models.limits import BLOCKS, FEAT
+from srprune.models.rrdbnet_import import IMPORTER
 from srprune.models.spec import MemoryModel, NamePattern, image_export, register_arch
 from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
@@ -157,6 +158,7 @@ def _fields(num_feat: int, num_block: int, **pinned: int) -> dict[str, int]:
     scales=(1, 2, 4),
     memory=MemoryModel(_inference_floats, _training_floats),
     export=image_export,
+    importer=IMPORTER,
 )
 class RRDBNet(nn.Module):
     """RRDBNet. Input (N,3,h,w) in [0,1]; output (N,3,s*h,s*w)."""

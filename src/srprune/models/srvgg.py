@@ -25,6 +25,7 @@ from torch import nn
 from srprune.models.blocks import conv3x3
 from srprune.models.limits import BLOCKS, FEAT
 from srprune.models.spec import MemoryModel, NamePattern, image_export, register_arch
+from srprune.models.srvgg_import import IMPORTER
 from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
 SRVGG_ACTIVATIONS = ("prelu", "relu", "lrelu")
@@ -84,6 +85,7 @@ def _fields(num_feat: int, num_conv: int, **pinned: int) -> dict[str, int]:
     scales=(1, 2, 3, 4),
     memory=MemoryModel(_inference_floats, _training_floats),
     export=image_export,
+    importer=IMPORTER,
 )
 class SRVGGNetCompact(nn.Module):
     """SRVGGNetCompact. Input (N,3,h,w) in [0,1]; output (N,3,s*h,s*w)."""
