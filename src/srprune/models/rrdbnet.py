@@ -122,12 +122,13 @@ class RRDB(nn.Module):
 
 
 def _inference_floats(cfg: RRDBNetConfig) -> tuple[float, float]:
-    """``(8 C + 8 G) s^2 / 16 + 3 s^2 C + 8 s^2 + 10`` per LR pixel: the trunk (at 1 / (4 / s)^2
+    """``(8 C + 8 G) s^2 / 16 + 6 s^2 C + 8 s^2 + 10`` per LR pixel: the trunk (at 1 / (4 / s)^2
     of the input's pixels) holds the trunk input, an RRDB's and a dense block's input, the growth
-    outputs, the last concatenation and conv5's output and residual sum; the upsampler two or
-    three C-wide tensors at s^2 times the pixels; the image tail, padding and crop."""
+    outputs, the last concatenation and conv5's output and residual sum; the upsampler the
+    interpolated input, a conv's output and its workspace, C wide at s^2 times the pixels; the
+    image tail, padding and crop."""
     c, g, s2 = cfg.num_feat, cfg.num_grow_ch, cfg.scale ** 2
-    return float((8 * c + 8 * g) * s2 / 16 + 3 * s2 * c + 8 * s2 + 10), 0.0
+    return float((8 * c + 8 * g) * s2 / 16 + 6 * s2 * c + 8 * s2 + 10), 0.0
 
 
 def _training_floats(cfg: RRDBNetConfig) -> float:

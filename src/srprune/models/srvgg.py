@@ -55,10 +55,10 @@ def make_srvgg_activation(name: str, channels: int) -> nn.Module:
 
 
 def _inference_floats(cfg: SRVGGConfig) -> tuple[float, float]:
-    """``3 F + 12 s^2 + 10`` per image: a conv's input and output and a PReLU's output at LR,
-    then the last conv's 3 s^2 channels, the pixel shuffle, the nearest-upsampled input and
-    their sum."""
-    return float(3 * cfg.num_feat + 12 * cfg.scale ** 2 + 10), 0.0
+    """``6 F + 12 s^2 + 10`` per image: a conv's input, output and workspace and a PReLU's output
+    at LR (with a margin for the convolution's scratch buffers), then the last conv's 3 s^2
+    channels, the pixel shuffle, the nearest-upsampled input and their sum."""
+    return float(6 * cfg.num_feat + 12 * cfg.scale ** 2 + 10), 0.0
 
 
 def _training_floats(cfg: SRVGGConfig) -> float:
