@@ -105,13 +105,13 @@ def demo_config(opt: DemoOptions) -> dict[str, Any]:
 def prune_config(opt: DemoOptions) -> dict[str, Any]:
     """The pruning config of the demo (same schema as ``srprune prune --config`` YAML, as in
     configs/prune/demo_ssl.yaml but shorter): regularisation, finetuning, report."""
-    reach = max(1, opt.reg_iters // 2)  # growing L2 reaches tau halfway, then holds
+    from srprune.pruning.config import short_schedule
+
+    # without reg_iters: the schedule's own length is the same, and the demo's fingerprints stay
+    schedule = {k: v for k, v in short_schedule(opt.reg_iters).items() if k != "reg_iters"}
     return {
-        "prune": {"ratio": opt.ratio, "t1": 1, "tau": 0.1, "delta": 0.1 / reach,
-                  "t2": opt.reg_iters - reach, "scale_lr": min(0.1, 2.0 / opt.reg_iters),
-                  "align_iters": max(1, round(0.4 * (opt.reg_iters - reach))),
-                  "seed": opt.seed, "report_lr_size": [90, 160], "latency_frames": 3,
-                  "latency_repeats": 3},
+        "prune": {"ratio": opt.ratio, **schedule, "seed": opt.seed,
+                  "report_lr_size": [90, 160], "latency_frames": 3, "latency_repeats": 3},
         "data": _data(),
         "optim": {"lr": 5e-4, "flow_lr_mult": 0.0,
                   "scheduler": {"name": "cosine_restart", "eta_min": 1e-5}},

@@ -24,6 +24,8 @@ from srprune.errors import UserError
 from srprune.io.atomic import atomic_path
 
 DEFAULT_FPS = Fraction(25)
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
+"""File suffixes read and written as video (anything else is an image or a folder)."""
 _AUDIO_FALLBACKS = ("aac", "libopus", "libvorbis", "libmp3lame", "pcm_s16le")
 _AV_ERRORS = (av.error.FFmpegError, OSError, ValueError, EOFError)
 

@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from srprune.data.images import image_size, list_images, read_image, write_image
-from srprune.data.video import VideoWriter, iter_frames, probe
+from srprune.data.video import VIDEO_SUFFIXES, VideoWriter, iter_frames, probe
 from srprune.errors import UserError
 from srprune.io.atomic import as_path_error, atomic_dir
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
 DEFAULT_FPS = Fraction(25)
 
 

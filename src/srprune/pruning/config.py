@@ -107,6 +107,17 @@ class PruneSettings:
         check_range(self.round_to, "round_to", 1, 256)
 
 
+def short_schedule(reg_iters: int) -> dict[str, Any]:
+    """``prune`` keys of a regularisation stage of ``reg_iters`` iterations (``srprune demo``,
+    ``srprune prune --reg-iters``): growing L2 reaches tau = 0.1 halfway, then holds; the
+    scales' learning rate is large enough for Adam to move them to zero in that many steps;
+    ASSL aligns for 0.4 of the holding part first (on top of ``reg_iters``)."""
+    reach = max(1, reg_iters // 2)
+    return {"reg_iters": reg_iters, "t1": 1, "tau": 0.1, "delta": 0.1 / reach,
+            "t2": reg_iters - reach, "scale_lr": min(0.1, 2.0 / reg_iters),
+            "align_iters": max(1, round(0.4 * (reg_iters - reach)))}
+
+
 def alignment_iters(s: PruneSettings) -> int:
     """Iterations of ASSL's alignment phase under settings ``s``."""
     return s.align_iters if s.align_iters is not None else default_align_iters(s.t2)

@@ -61,7 +61,9 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
                  latency_frames: int, latency_repeats: int,
                  validate: Callable[[Any], dict[str, float]] | None, latency: bool = True,
                  latency_lr_size: tuple[int, int] | None = None,
-                 temporal: dict[str, Any] | None = None) -> dict[str, Any]:
+                 temporal: dict[str, Any] | None = None,
+                 fidelity: Callable[[Any], dict[str, float]] | None = None,
+                 distill: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measure dense vs compact and write report.json, report.md and ratios.png into ``out``.
 
     Args:
@@ -75,6 +77,10 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
         validate: scores a model on the validation data (None: no quality rows).
         temporal: per-frame drift from the dense model (``runs/propagation.py``), written to
             temporal.json and plotted in temporal.png (None: not measured).
+        fidelity: scores a model against the dense model's output on held-out LR clips
+            (``eval/fidelity.py``; distillation), None: no such columns.
+        distill: how the compact model was distilled (``data``, ``loss``, ``held_out`` clip
+            names), recorded in the report (None: trained on HR).
     """
     dense = load_model(dense_path)
     compact = load_model(compact_path)
@@ -93,19 +99,7 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
         for name, row in sized.items():
             row["latency_ms_per_frame"] = statistics.median(runs[name])
             row["latency_runs_ms"] = runs[name]
-    if validate is None:
-        rows = sized
-    else:  # reading order; the pruned-before-finetune model has the compact one's size
-        from srprune.models.bicubic import Bicubic, BicubicConfig
-
-        models = {"bicubic": Bicubic(BicubicConfig(scale=dense.config.scale)), "dense": dense}
-        rows = {"bicubic": {}, "dense": sized["dense"]}
-        if before_finetune is not None:
-            models["pruned (before finetune)"] = load_model(before_finetune)
-            rows["pruned (before finetune)"] = dict(sized["compact"])
-        models["compact"], rows["compact"] = compact, sized["compact"]
-        for name, model in models.items():
-            rows[name].update(validate(model.to(device)))
+    rows = _quality_rows(sized, dense, compact, before_finetune, device, validate, fidelity)
     d, c = rows["dense"], rows["compact"]
     report = {
         "method": selection["method"], "ratio": selection["ratio"],
@@ -120,6 +114,8 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
         "mean_ratio_by_role": ratio_summary(selection),
         "units": selection["units"], "units_removed": selection["removed"],
     }
+    if distill is not None:
+        report["distill"] = distill
     if temporal is not None:
         from srprune.runs.propagation import plot_temporal
 
@@ -134,6 +130,32 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
     plot_ratios(selection, out / "ratios.png")
     write_text_atomic(out / "report.md", report_markdown(report))
     return report
+
+
+def _quality_rows(sized: dict[str, dict[str, Any]], dense: Any, compact: Any,
+                  before_finetune: Path | None, device: str,
+                  validate: Callable[[Any], dict[str, float]] | None,
+                  fidelity: Callable[[Any], dict[str, float]] | None
+                  ) -> dict[str, dict[str, Any]]:
+    """The report's rows in reading order with PSNR/SSIM to HR (``validate``) and to the dense
+    model's output (``fidelity``; not for the dense model itself); the pruned-before-finetune
+    model has the compact one's size."""
+    if validate is None and fidelity is None:
+        return sized
+    from srprune.models.bicubic import Bicubic, BicubicConfig
+
+    models = {"bicubic": Bicubic(BicubicConfig(scale=dense.config.scale)), "dense": dense}
+    rows: dict[str, dict[str, Any]] = {"bicubic": {}, "dense": sized["dense"]}
+    if before_finetune is not None:
+        models["pruned (before finetune)"] = load_model(before_finetune)
+        rows["pruned (before finetune)"] = dict(sized["compact"])
+    models["compact"], rows["compact"] = compact, sized["compact"]
+    for name, model in models.items():
+        if validate is not None:
+            rows[name].update(validate(model.to(device)))
+        if fidelity is not None and name != "dense":
+            rows[name].update(fidelity(model.to(device)))
+    return rows
 
 
 def latency_setup(device: str, lr_size: tuple[int, int], frames: int, repeats: int,
@@ -161,26 +183,45 @@ def latency_sentence(t: dict[str, Any]) -> str:
             "compact interleaved; ms per output frame.")
 
 
+def distill_sentence(d: dict[str, Any]) -> str:
+    """One line saying how the compact model was distilled and where fidelity was measured."""
+    held = ", ".join(d.get("held_out", [])) or "-"
+    return (f"Distilled from the dense model on the LR frames of `{d['data']}` ({d['loss']} "
+            f"loss, no HR); \"to dense\": PSNR/SSIM against the dense model's output on "
+            f"held-out {held}.")
+
+
 def report_markdown(r: dict[str, Any]) -> str:
     """The report as a Markdown table."""
     h, w = r["lr_size"]
     timed = r.get("speedup") is not None
+    to_hr = any("psnr" in row for row in r["rows"].values()) or not r.get("distill")
+    to_dense = any("fidelity_psnr" in row for row in r["rows"].values())
+    quality = (["PSNR", "SSIM"] if to_hr else []) + (
+        ["PSNR to dense", "SSIM to dense"] if to_dense else [])
     lines = [f"# {r['method']} at p = {r['ratio']}", "",
              f"Dense: `{r['dense']}`; compact: `{r['compact']}`. MACs per output frame at LR "
              f"{h}x{w}. " + latency_sentence(r.get("latency", {})), "",
              "| model | params | GMACs/frame | GMACs w/o flow net | "
-             + ("ms/frame | " if timed else "") + "PSNR | SSIM |",
-             "|---|---|---|---|" + ("---|" if timed else "") + "---|---|"]
+             + ("ms/frame | " if timed else "") + "".join(f"{q} | " for q in quality),
+             "|---|---|---|---|" + ("---|" if timed else "") + "---|" * len(quality)]
+    if r.get("distill"):
+        lines[2:2] = [distill_sentence(r["distill"]), ""]
     for name, row in r["rows"].items():
         params = f"{row['params'] / 1e6:.3f} M" if row.get("params") else "-"
         macs = f"{row['macs_per_frame'] / 1e9:.2f}" if row.get("macs_per_frame") else "-"
         excl = row.get("macs_per_frame_excl_flow")
         excl = f"{excl / 1e9:.2f}" if excl else "-"
         lat = f"{row['latency_ms_per_frame']:.1f}" if "latency_ms_per_frame" in row else "-"
-        psnr = f"{row['psnr']:.2f}" if "psnr" in row else "-"
-        ssim = f"{row['ssim']:.4f}" if "ssim" in row else "-"
+        cells = []
+        for key, shown in (("psnr", to_hr), ("fidelity_psnr", to_dense)):
+            if shown:
+                ssim_key = key.replace("psnr", "ssim")
+                cells += [f"{row[key]:.2f}" if key in row else "-",
+                          f"{row[ssim_key]:.4f}" if ssim_key in row else "-"]
         lat = f" {lat} |" if timed else ""
-        lines.append(f"| {name} | {params} | {macs} | {excl} |{lat} {psnr} | {ssim} |")
+        lines.append(f"| {name} | {params} | {macs} | {excl} |{lat}"
+                     + "".join(f" {c} |" for c in cells))
     speed = f", latency /{r['speedup']:.2f}" if timed else ""
     lines += ["", f"Params /{r['param_reduction']:.2f}, MACs /{r['mac_reduction']:.2f} "
               f"(/{r['mac_reduction_excl_flow']:.2f} without the flow network, which is never "

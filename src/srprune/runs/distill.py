@@ -1,0 +1,127 @@
+"""Pruning by distillation: the dense model teaches its compact self on the user's LR frames.
+
+``srprune prune --distill --data DIR``: the regularise and finetune stages train on random LR
+crops of ``DIR`` (no HR anywhere) against the frozen dense model's output on the same crops
+(:mod:`srprune.train.distill`); the report scores fidelity to the dense model on a held-out
+part of ``DIR`` (:mod:`srprune.eval.fidelity`). This module holds the run-level pieces: the
+default config (``--config`` is optional then), the data's fingerprint and the loaded data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from srprune.data.lr_frames import LRClip, find_sources, load_lr_clips, split_held_out
+from srprune.models.contract import require
+from srprune.runs.fingerprint import file_hash
+from srprune.train.config import TrainConfig
+from srprune.train.distill import DistillSettings
+
+DEFAULT_REG_ITERS = 100
+DEFAULT_FINETUNE_ITERS = 300
+
+
+def default_config(is_video: bool, data: str | Path) -> dict[str, Any]:
+    """The pruning config of ``srprune prune --distill --data DIR`` without ``--config``:
+    100 regularisation and 300 finetuning iterations (``--reg-iters``/``--finetune-iters``),
+    batches sized for a CPU (2 windows of 5 frames or 8 single frames, 32-pixel LR crops),
+    Adam at 5e-4 with a cosine decay, the flow network (if any) kept as it is."""
+    from srprune.pruning.config import short_schedule
+
+    crops = ({"num_frames": 5, "lr_patch": 32, "batch_size": 2} if is_video
+             else {"lr_patch": 32, "batch_size": 8})
+    return {
+        "prune": {"ratio": 0.5, **short_schedule(DEFAULT_REG_ITERS)},
+        "data": crops,
+        "optim": {"lr": 5e-4, "flow_lr_mult": 0.0,
+                  "scheduler": {"name": "cosine_restart", "eta_min": 1e-5}},
+        "train": {"iters": DEFAULT_FINETUNE_ITERS, "log_every": 50, "ckpt_every": 100,
+                  "tensorboard": False},
+        "distill": {"data": str(data)},
+    }
+
+
+def data_fingerprint(settings: DistillSettings, is_video: bool) -> dict[str, Any]:
+    """What the distillation data is, for the stages' fingerprints: the number of files and
+    a sha256 over their paths (relative to ``data``) and contents."""
+    assert settings.data is not None
+    root = Path(settings.data)
+    base = root if root.is_dir() else root.parent
+    h = hashlib.sha256()
+    files = [f for s in find_sources(root, is_video) for f in s.files()]
+    for f in files:
+        h.update(f"{f.relative_to(base).as_posix()}\0{file_hash(f)}\n".encode())
+    return {"files": len(files), "sha256": h.hexdigest()}
+
+
+def distill_inputs(settings: DistillSettings, cfg: TrainConfig, is_video: bool
+                   ) -> dict[str, Any]:
+    """A distillation stage's fingerprint inputs: the data, the loss and its weights."""
+    return {"data": data_fingerprint(settings, is_video), "loss": settings.loss,
+            "eps": cfg.loss.eps if settings.loss == "charbonnier" else None,
+            "feature_weight": settings.feature_weight, "max_frames": settings.max_frames}
+
+
+@dataclass
+class DistillData:
+    """The LR clips of a distillation run: what it trains on and what it holds out."""
+
+    train: list[LRClip]
+    held_out: list[LRClip]
+
+    def held_out_names(self, settings: DistillSettings) -> list[str]:
+        """Names of the held-out clips fidelity is measured on."""
+        return [c.name for c in self.held_out[: settings.val_clips]]
+
+
+_LOADED: dict[tuple[Any, ...], DistillData] = {}
+
+
+def window(cfg: TrainConfig, is_video: bool) -> int | None:
+    """Frames per training window (video models) or None (single frames)."""
+    return cfg.data.num_frames if is_video else None
+
+
+def load_distill_data(settings: DistillSettings, cfg: TrainConfig, is_video: bool
+                      ) -> DistillData:
+    """Read ``settings.data`` once per process (the last one is kept) and split it."""
+    assert settings.data is not None
+    n = window(cfg, is_video)
+    fp = data_fingerprint(settings, is_video)["sha256"]
+    key = (str(Path(settings.data).resolve()), fp, is_video, settings.max_frames, n)
+    if key not in _LOADED:
+        segment = max(3 * n, 30) if n else 1
+        clips = load_lr_clips(settings.data, is_video, settings.max_frames, segment)
+        train, held = split_held_out(clips, n or 1)
+        _LOADED.clear()
+        _LOADED[key] = DistillData(train, held)
+    return _LOADED[key]
+
+
+def distill_dataset(settings: DistillSettings, cfg: TrainConfig, model: nn.Module) -> Any:
+    """The training crops for ``model`` (windows for video models)."""
+    from srprune.data.lr_sampling import LRCropDataset
+
+    video = require(model).is_video
+    data = load_distill_data(settings, cfg, video)
+    return LRCropDataset(data.train, cfg.data.lr_patch, window(cfg, video), seed=cfg.train.seed)
+
+
+def fidelity_scorer(settings: DistillSettings, cfg: TrainConfig, teacher: nn.Module,
+                    device: str) -> Any:
+    """Scores a model against ``teacher`` on the held-out clips."""
+    from srprune.eval.fidelity import TeacherFidelity
+
+    data = load_distill_data(settings, cfg, require(teacher).is_video)
+    return TeacherFidelity(teacher, data.held_out, device, settings.val_clips,
+                           settings.val_frames)
+
+
+def check_distill_data(settings: DistillSettings, cfg: TrainConfig, model: nn.Module) -> None:
+    """Read and check the data before anything is written (UserError naming the problem)."""
+    distill_dataset(settings, cfg, model)
