@@ -33,6 +33,13 @@ The config is a training config (data, optim, loss, train = the finetuning run) 
 score_norm, delta, t1, tau, t2, reg_iters, reg_lr, scale_lr, align_iters, align_weight,
 lambda_tf, ...).
 See docs/pruning.md.
+
+--distill --data DIR: no HR anywhere. DIR holds LR frames (images, folders of frames or video
+files); the regularise and finetune stages train the student on random LR crops against the
+frozen dense model's output on the same crops (`distill:` section: loss, feature_weight,
+max_frames, val_clips, val_frames), and the report scores fidelity to the dense model on a
+held-out part of DIR. --config is optional then (100 regularisation + 300 finetuning
+iterations; --reg-iters / --finetune-iters change them, as on `srprune demo`).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srprune.commands.common import resolve_device
+from srprune.commands.common import int_arg, resolve_device
 from srprune.errors import UserError
 from srprune.runs.prune import STAGES
 
@@ -53,7 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path,
                    help="trained dense model (.safetensors; import others with convert); "
                         "fmp: optional, its architecture replaces the config's model")
-    p.add_argument("--config", required=True, type=Path, help="pruning YAML config")
+    p.add_argument("--config", type=Path,
+                   help="pruning YAML config (optional with --distill --data: defaults)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--ratio", type=float, help="fraction of prunable units to remove "
                                                "(overrides prune.ratio)")
@@ -76,32 +84,90 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
                    help="autocast precision of the regularize and finetune stages (sets "
                         "train.precision; fp16 needs CUDA); losses stay fp32")
+    p.add_argument("--distill", action="store_true",
+                   help="train against the dense model's output on LR frames only (no HR): "
+                        "needs --data DIR or distill.data in the config")
+    p.add_argument("--data", type=Path, metavar="DIR",
+                   help="LR frames for --distill: a folder of images, of frame folders or of "
+                        "videos, or one video file (sets distill.data)")
+    p.add_argument("--reg-iters", type=int_arg(1, 1_000_000), default=None,
+                   help="regularisation iterations, with the demo's short growing-L2 schedule "
+                        "(sets prune.reg_iters, delta, t1, tau, t2, scale_lr, align_iters)")
+    p.add_argument("--finetune-iters", type=int_arg(1, 10_000_000), default=None,
+                   help="finetuning iterations of the compact model (sets train.iters)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def run(args: argparse.Namespace) -> int:
-    from srprune.pruning.methods import get_recipe
-    from srprune.runs.prune import PrunePipeline, load_prune_config
-
+def _check_flags(args: argparse.Namespace) -> None:
+    """The flag combinations that cannot work, as one line each."""
     if args.method == "fmp":
-        from srprune.commands.prune_fmp import run_fmp
-
-        return run_fmp(args)
+        for flag in ("distill", "data", "reg_iters", "finetune_iters"):
+            if getattr(args, flag):
+                raise UserError(f"--{flag.replace('_', '-')} is for the channel-pruning methods;"
+                                " fmp takes its settings from the config's fmp section")
+        if args.config is None:
+            raise UserError("--method fmp needs --config (with an fmp section)")
+        return
+    if args.data is not None and not args.distill:
+        raise UserError("--data gives the LR frames of --distill; add --distill (HR training "
+                        "data comes from --config)")
+    if args.config is None and args.data is None:
+        raise UserError("--config is needed (or --distill --data DIR, which has defaults)")
     if args.model is None:
         raise UserError(f"--method {args.method} needs --model (the trained dense model)")
     if not args.model.is_file():
         raise UserError(f"model file not found: {args.model}")
-    overrides = list(args.overrides)
+
+
+def _overrides(args: argparse.Namespace) -> list:
+    """--set and the flags as config overrides: the iteration flags first (so --set refines
+    them), then --set, then the flags that name one key."""
+    from srprune.pruning.config import short_schedule
+
+    overrides: list = []
+    if args.reg_iters is not None:
+        overrides += [(f"prune.{k}", v) for k, v in short_schedule(args.reg_iters).items()]
+    if args.finetune_iters is not None:
+        overrides.append(("train.iters", args.finetune_iters))
+    overrides += list(args.overrides)
+    if args.data is not None:
+        overrides.append(("distill.data", str(args.data)))
     if args.target:
         overrides.append(("prune.target", args.target))
     if args.no_latency:
         overrides.append(("prune.latency", False))
     if args.precision:
         overrides.append(("train.precision", args.precision))
-    settings, cfg = load_prune_config(args.config, args.model, overrides, args.ratio)
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    from srprune.pruning.methods import get_recipe
+    from srprune.runs.distill import check_distill_data, default_config, load_distill_settings
+    from srprune.runs.prune import PrunePipeline, load_prune_config
+
+    _check_flags(args)
+    if args.method == "fmp":
+        from srprune.commands.prune_fmp import run_fmp
+
+        return run_fmp(args)
+    overrides = _overrides(args)
+    source = args.config
+    if source is None:
+        from srprune.io.model_file import load_model
+
+        source = default_config(load_model(args.model).is_video, args.data)
+    settings, cfg = load_prune_config(source, args.model, overrides, args.ratio)
+    distill = load_distill_settings(source, overrides)
+    if args.distill and distill is None:
+        raise UserError("--distill needs --data DIR (or distill.data in the config)")
+    if distill is not None:  # read and check the frames before the run folder exists
+        from srprune.io.model_file import load_model
+
+        check_distill_data(distill, cfg, load_model(args.model))
     stages = [s.strip() for s in (args.stages or ",".join(STAGES)).split(",") if s.strip()]
     pipe = PrunePipeline(get_recipe(args.method), settings, cfg, args.model, args.out,
-                         resolve_device(args.device), quiet=args.quiet)
+                         resolve_device(args.device), quiet=args.quiet, distill=distill)
     pipe.run(stages, force=args.force)
     from srprune.train.distributed import shutdown
 

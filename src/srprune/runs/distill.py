@@ -17,10 +17,11 @@ from typing import Any
 from torch import nn
 
 from srprune.data.lr_frames import LRClip, find_sources, load_lr_clips, split_held_out
+from srprune.errors import UserError
 from srprune.models.contract import require
 from srprune.runs.fingerprint import file_hash
-from srprune.train.config import TrainConfig
-from srprune.train.distill import DistillSettings
+from srprune.train.config import TrainConfig, apply_overrides, read_yaml
+from srprune.train.distill import DistillSettings, distill_settings
 
 DEFAULT_REG_ITERS = 100
 DEFAULT_FINETUNE_ITERS = 300
@@ -46,23 +47,38 @@ def default_config(is_video: bool, data: str | Path) -> dict[str, Any]:
     }
 
 
-def data_fingerprint(settings: DistillSettings, is_video: bool) -> dict[str, Any]:
+def load_distill_settings(source: Path | dict[str, Any], overrides: list[Any]
+                          ) -> DistillSettings | None:
+    """The ``distill`` section of a pruning config (a YAML file or its mapping) after
+    ``overrides``; None when it names no data (no distillation)."""
+    data = apply_overrides(read_yaml(source) if isinstance(source, Path) else source, overrides)
+    section = data.get("distill")
+    if section is None:
+        return None
+    try:
+        settings = distill_settings(section)
+    except UserError as e:
+        raise UserError(f"{source}: {e}" if isinstance(source, Path) else str(e)) from None
+    return settings if settings.data is not None else None
+
+
+def data_fingerprint(settings: DistillSettings) -> dict[str, Any]:
     """What the distillation data is, for the stages' fingerprints: the number of files and
     a sha256 over their paths (relative to ``data``) and contents."""
     assert settings.data is not None
     root = Path(settings.data)
     base = root if root.is_dir() else root.parent
     h = hashlib.sha256()
-    files = [f for s in find_sources(root, is_video) for f in s.files()]
-    for f in files:
-        h.update(f"{f.relative_to(base).as_posix()}\0{file_hash(f)}\n".encode())
+    files = sorted(f.relative_to(base).as_posix()
+                   for s in find_sources(root, False) for f in s.files())
+    for name in files:
+        h.update(f"{name}\0{file_hash(base / name)}\n".encode())
     return {"files": len(files), "sha256": h.hexdigest()}
 
 
-def distill_inputs(settings: DistillSettings, cfg: TrainConfig, is_video: bool
-                   ) -> dict[str, Any]:
+def distill_inputs(settings: DistillSettings, cfg: TrainConfig) -> dict[str, Any]:
     """A distillation stage's fingerprint inputs: the data, the loss and its weights."""
-    return {"data": data_fingerprint(settings, is_video), "loss": settings.loss,
+    return {"data": data_fingerprint(settings), "loss": settings.loss,
             "eps": cfg.loss.eps if settings.loss == "charbonnier" else None,
             "feature_weight": settings.feature_weight, "max_frames": settings.max_frames}
 
@@ -92,7 +108,7 @@ def load_distill_data(settings: DistillSettings, cfg: TrainConfig, is_video: boo
     """Read ``settings.data`` once per process (the last one is kept) and split it."""
     assert settings.data is not None
     n = window(cfg, is_video)
-    fp = data_fingerprint(settings, is_video)["sha256"]
+    fp = data_fingerprint(settings)["sha256"]
     key = (str(Path(settings.data).resolve()), fp, is_video, settings.max_frames, n)
     if key not in _LOADED:
         segment = max(3 * n, 30) if n else 1
@@ -123,5 +139,9 @@ def fidelity_scorer(settings: DistillSettings, cfg: TrainConfig, teacher: nn.Mod
 
 
 def check_distill_data(settings: DistillSettings, cfg: TrainConfig, model: nn.Module) -> None:
-    """Read and check the data before anything is written (UserError naming the problem)."""
+    """Check the settings against the model and read the data, before anything is written
+    (UserError naming the problem)."""
+    if settings.feature_weight > 0 and not require(model).hidden_states:
+        raise UserError("distill.feature_weight: this model declares no hidden states to "
+                        "distil (video models do); leave it at 0")
     distill_dataset(settings, cfg, model)
