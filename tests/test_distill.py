@@ -8,6 +8,7 @@ is one line, exit 2 and no run folder.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -58,7 +59,10 @@ def _mp4(path: Path, n: int, seed: int = 0) -> Path:
 
 def _dense(tmp_path: Path, arch: str) -> Path:
     torch.manual_seed(0)
-    return save_model(tmp_path / f"{arch}.safetensors", build_model(TINY[arch]))
+    cfg = TINY[arch]
+    if hasattr(cfg, "flow_feat"):  # a narrower flow network: the test's time goes there
+        cfg = dataclasses.replace(cfg, flow_feat=8)
+    return save_model(tmp_path / f"{arch}.safetensors", build_model(cfg))
 
 
 def _prune(dense: Path, data: Path, out: Path, method: str = "ssl", *extra: str) -> int:
@@ -67,8 +71,9 @@ def _prune(dense: Path, data: Path, out: Path, method: str = "ssl", *extra: str)
                  *SMALL, *extra])
 
 
-def _check_compact(out: Path, tmp_path: Path) -> None:
-    """The compact model reloads, is smaller, upscales a folder and exports to ONNX."""
+def _check_compact(out: Path, tmp_path: Path, export: bool = True) -> None:
+    """The compact model reloads, is smaller, upscales a folder and (``export``) exports to
+    ONNX."""
     report = json.loads((out / "report.json").read_text())
     assert report["distill"]["loss"] == "charbonnier" and report["distill"]["held_out"]
     assert "fidelity_psnr" in report["rows"]["compact"]
@@ -84,8 +89,9 @@ def _check_compact(out: Path, tmp_path: Path) -> None:
                  "--output", str(sr), "--device", "cpu", "--quiet"]) == 0
     s = compact.config.scale
     assert read_image(list_images(sr)[0]).shape == (24 * s, 28 * s, 3)
-    assert main(["export", "--model", str(out / "model.safetensors"), "--output",
-                 str(tmp_path / "m.onnx"), "--lr-size", "16x16"]) == 0
+    if export:
+        assert main(["export", "--model", str(out / "model.safetensors"), "--output",
+                     str(tmp_path / "m.onnx"), "--lr-size", "16x16"]) == 0
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -104,15 +110,17 @@ def test_every_method_distils_an_image_model_from_lr_frames(method: str, tmp_pat
 def test_video_model_distils_from_clip_folders_and_an_mp4(tmp_path: Path) -> None:
     dense = _dense(tmp_path, "basicvsr")
     data = tmp_path / "clips"
-    _images(data / "a", 6, seed=1)
-    _images(data / "b", 6, seed=2)
-    _mp4(data / "c.mp4", 8, seed=3)
+    _images(data / "a", 4, seed=1)
+    _images(data / "b", 4, seed=2)
+    _mp4(data / "c.mp4", 4, seed=3)
     out = tmp_path / "out"
-    assert _prune(dense, data, out, "ssl", "--set", "data.num_frames=3") == 0
+    assert _prune(dense, data, out, "ssl", "--set", "data.num_frames=3",
+                  "--set", "distill.val_frames=3") == 0
     report = json.loads((out / "report.json").read_text())
     assert report["distill"]["held_out"] == ["c.mp4"]
     assert "fidelity_psnr" in report["rows"]["pruned (before finetune)"]
-    _check_compact(out, tmp_path)
+    # tracing a bidirectional window takes a minute here; video export: tests/test_export_onnx.py
+    _check_compact(out, tmp_path, export=False)
 
 
 def test_the_distillation_loss_goes_down(tmp_path: Path) -> None:
