@@ -123,6 +123,21 @@ def test_video_model_distils_from_clip_folders_and_an_mp4(tmp_path: Path) -> Non
     _check_compact(out, tmp_path, export=False)
 
 
+@pytest.mark.parametrize("arch", [a for a in TINY if a != "basicvsr"])  # basicvsr: above
+def test_every_architecture_distils(arch: str, tmp_path: Path) -> None:
+    dense = _dense(tmp_path, arch)
+    video = load_model(dense).is_video
+    data = tmp_path / "lr"
+    for name in ("a", "b") if video else ("",):
+        _images(data / name, 4, seed=len(name))
+    out = tmp_path / "out"
+    assert _prune(dense, data, out, "ssl", "--set", "data.num_frames=3",
+                  "--set", "distill.val_frames=2") == 0
+    report = json.loads((out / "report.json").read_text())
+    assert "fidelity_psnr" in report["rows"]["compact"]
+    assert report["param_reduction"] > 1
+
+
 def test_the_distillation_loss_goes_down(tmp_path: Path) -> None:
     dense = _dense(tmp_path, "edsr")
     data = _images(tmp_path / "lr", 6)
