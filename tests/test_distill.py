@@ -131,11 +131,16 @@ def test_every_architecture_distils(arch: str, tmp_path: Path) -> None:
     for name in ("a", "b") if video else ("",):
         _images(data / name, 4, seed=len(name))
     out = tmp_path / "out"
+    features = ["--set", "distill.feature_weight=0.1"] if video else []
     assert _prune(dense, data, out, "ssl", "--set", "data.num_frames=3",
-                  "--set", "distill.val_frames=2") == 0
+                  "--set", "distill.val_frames=2", *features) == 0
     report = json.loads((out / "report.json").read_text())
     assert "fidelity_psnr" in report["rows"]["compact"]
     assert report["param_reduction"] > 1
+    if video:  # the hidden states of the kept channels, in both training stages
+        for stage in ("regularize", "finetune"):
+            last = (out / stage / "train_log.jsonl").read_text().splitlines()[-1]
+            assert "loss/distill_features" in json.loads(last)
 
 
 def test_the_distillation_loss_goes_down(tmp_path: Path) -> None:
@@ -163,6 +168,9 @@ def test_l1_loss_and_a_config_with_a_distill_section(tmp_path: Path) -> None:
     assert main(["prune", "--method", "ssl", "--model", str(dense), "--config", str(config),
                  "--out", str(out), "--reg-iters", "2", *SMALL]) == 0
     assert json.loads((out / "report.json").read_text())["distill"]["loss"] == "l1"
+    stages = json.loads((out / "run.json").read_text())["stages"]
+    assert stages["regularize"]["inputs"]["prune"]["reg_iters"] == 2
+    assert stages["finetune"]["inputs"]["training"]["train"]["iters"] == 2
 
 
 def test_fingerprint_follows_the_data(tmp_path: Path, capsys) -> None:
@@ -223,7 +231,8 @@ def test_flag_combinations_are_one_line(tmp_path: Path, capsys) -> None:
     dense = _dense(tmp_path, "edsr")
     data = _images(tmp_path / "lr", 4)
     base = ["prune", "--method", "ssl", "--model", str(dense), "--out", str(tmp_path / "o")]
-    for argv in (base + ["--data", str(data)], base, base + ["--distill"]):
+    features = base + ["--distill", "--data", str(data), "--set", "distill.feature_weight=1"]
+    for argv in (base + ["--data", str(data)], base, base + ["--distill"], features):
         capsys.readouterr()
         assert main(argv) == 2
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
