@@ -173,6 +173,23 @@ def test_l1_loss_and_a_config_with_a_distill_section(tmp_path: Path) -> None:
     assert stages["finetune"]["inputs"]["training"]["train"]["iters"] == 2
 
 
+def test_srprune_test_scores_fidelity_to_a_reference(tmp_path: Path, capsys) -> None:
+    dense = _dense(tmp_path, "edsr")
+    data = _images(tmp_path / "lr", 3)
+    other = tmp_path / "other.safetensors"
+    torch.manual_seed(1)
+    save_model(other, build_model(TINY["edsr"]))
+    scores = {}
+    for name, model in (("self", dense), ("other", other)):
+        capsys.readouterr()
+        assert main(["test", "--model", str(model), "--reference", str(dense), "--data",
+                     str(data), "--device", "cpu", "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert len(result["rows"]) == 3
+        scores[name] = result["fidelity_psnr"]
+    assert scores["self"] == 100.0 and scores["other"] < 40
+
+
 def test_fingerprint_follows_the_data(tmp_path: Path, capsys) -> None:
     dense = _dense(tmp_path, "edsr")
     data = _images(tmp_path / "lr", 4)

@@ -9,6 +9,10 @@ SISR sets: ``HR/`` + ``LR_bicubic/X{s}/`` (DIV2K, EDSR-PyTorch's benchmark) or `
 ``LRbicx{s}/`` (BasicSR); without the LR folder LR is made with MATLAB bicubic from the
 mod-cropped HR. A --data folder holding several sets (benchmark/ with Set5, Set14, B100, ...)
 is scored set by set: one row per set (PSNR/SSIM on Y, crop border = scale).
+
+--reference DENSE: no HR. --data is then LR frames (images, folders of frames or video files,
+as `srprune prune --distill` reads them) and each clip is scored against DENSE's output on it:
+fidelity of a compact model to the dense one it came from (RGB, no border crop).
 """
 
 from __future__ import annotations
@@ -58,6 +62,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="autocast of the model's forward pass (fp16 needs CUDA); PSNR/SSIM "
                         "are computed in fp32")
     p.add_argument("--json", action="store_true", help="print JSON (per-frame scores included)")
+    p.add_argument("--reference", metavar="MODEL",
+                   help="score against this model's output instead of HR: --data is LR frames "
+                        "(images, frame folders or videos; no --layout)")
+    p.add_argument("--max-frames", type=int_arg(1, 100_000), default=None,
+                   help="with --reference: frames scored per clip (default all, up to 300 "
+                        "read per video or folder)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     from srprune.eval.conventions import convention_for
     from srprune.eval.evaluate import summary_rows
 
+    if args.reference is not None:
+        return _fidelity(args)
     if args.layout is None and str(args.data) != "default":
         raise UserError("--layout is needed with a --data folder (reds4, vid4, vimeo, frames "
                         "or sisr)")
@@ -168,4 +180,36 @@ def _print_sets(args: argparse.Namespace, name: str, conv: MetricConvention,
     for row in rows:
         print(f"  {row['set']:<16} {row['images']:>4} images  {float(row['psnr']):7.3f} dB  "
               f"{row['ssim']:.4f}")
+    return 0
+
+
+def _fidelity(args: argparse.Namespace) -> int:
+    """``--reference``: every clip of the LR folder scored against the reference's output."""
+    from srprune.data.lr_frames import load_lr_clips
+    from srprune.eval.fidelity import PSNR_KEY, SSIM_KEY, TeacherFidelity
+
+    if args.layout is not None or args.save_frames is not None or args.flip_ensemble:
+        raise UserError("--reference scores LR frames against a model's output: leave out "
+                        "--layout, --save-frames and --flip-ensemble")
+    model, name = load_any_model(args.model, args.scale)
+    reference, ref_name = load_any_model(args.reference, args.scale)
+    if (reference.is_video, reference.config.scale) != (model.is_video, model.config.scale):
+        raise UserError(f"--reference {ref_name} is not the same kind of model as {name} "
+                        "(video vs image, or another scale)")
+    limit = args.max_frames or 300
+    clips = load_lr_clips(args.data, model.is_video, max(limit, 2), 30)[: args.max_clips]
+    device = resolve_device(args.device)
+    rows = []
+    for clip in clips:
+        score = TeacherFidelity(reference, [clip], device, max_frames=limit, chunk=args.chunk)
+        rows.append({"clip": clip.name, "frames": min(len(clip), limit), **score(model)})
+    mean = {k: sum(r[k] for r in rows) / len(rows) for k in (PSNR_KEY, SSIM_KEY)}
+    if args.json:
+        print(json.dumps({"model": name, "reference": ref_name, "rows": rows, **mean},
+                         indent=2))
+        return 0
+    print(f"{name} against {ref_name}'s output on {args.data} (RGB, PSNR/SSIM to the reference)")
+    for r in rows:
+        print(f"  {r['clip']:<24} {r[PSNR_KEY]:7.3f} dB  {r[SSIM_KEY]:.4f}")
+    print(f"  {'average':<24} {mean[PSNR_KEY]:7.3f} dB  {mean[SSIM_KEY]:.4f}")
     return 0
