@@ -202,8 +202,8 @@ def report_markdown(r: dict[str, Any]) -> str:
     lines = [f"# {r['method']} at p = {r['ratio']}", "",
              f"Dense: `{r['dense']}`; compact: `{r['compact']}`. MACs per output frame at LR "
              f"{h}x{w}. " + latency_sentence(r.get("latency", {})), "",
-             "| model | params | GMACs/frame | GMACs w/o flow net | "
-             + ("ms/frame | " if timed else "") + "".join(f"{q} | " for q in quality),
+             "| " + " | ".join(["model", "params", "GMACs/frame", "GMACs w/o flow net",
+                                 *(["ms/frame"] if timed else []), *quality]) + " |",
              "|---|---|---|---|" + ("---|" if timed else "") + "---|" * len(quality)]
     if r.get("distill"):
         lines[2:2] = [distill_sentence(r["distill"]), ""]
