@@ -143,8 +143,13 @@ def _overrides(args: argparse.Namespace) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from srprune.pruning.methods import get_recipe
-    from srprune.runs.distill import check_distill_data, default_config, load_distill_settings
-    from srprune.runs.prune import PrunePipeline, load_prune_config
+    from srprune.runs.distill import (
+        check_distill_data,
+        default_config,
+        distill_stages,
+        load_distill_settings,
+    )
+    from srprune.runs.prune import PRUNE_STAGES, PrunePipeline, load_prune_config
 
     _check_flags(args)
     if args.method == "fmp":
@@ -166,8 +171,9 @@ def run(args: argparse.Namespace) -> int:
 
         check_distill_data(distill, cfg, load_model(args.model))
     stages = [s.strip() for s in (args.stages or ",".join(STAGES)).split(",") if s.strip()]
+    table = distill_stages(distill) if distill is not None else PRUNE_STAGES
     pipe = PrunePipeline(get_recipe(args.method), settings, cfg, args.model, args.out,
-                         resolve_device(args.device), quiet=args.quiet, distill=distill)
+                         resolve_device(args.device), quiet=args.quiet, stages=table)
     pipe.run(stages, force=args.force)
     from srprune.train.distributed import shutdown
 

@@ -145,3 +145,50 @@ def check_distill_data(settings: DistillSettings, cfg: TrainConfig, model: nn.Mo
         raise UserError("distill.feature_weight: this model declares no hidden states to "
                         "distil (video models do); leave it at 0")
     distill_dataset(settings, cfg, model)
+
+
+def distill_stages(settings: DistillSettings, stages: Any = None) -> tuple[Any, ...]:
+    """``srprune prune``'s stage table with distillation: both training stages train on the
+    LR crops against the dense model's output, the report adds fidelity to it."""
+    from srprune.runs.prune import PRUNE_STAGES, LossSource, with_loss
+
+    def batches(run: Any, model: nn.Module) -> Any:
+        return distill_dataset(settings, run.cfg, model)
+
+    def prepare(run: Any, model: nn.Module) -> Any:
+        from srprune.io.model_file import load_model
+        from srprune.train.distill import TeacherTargets
+
+        return TeacherTargets(load_model(run.dense), hidden=settings.feature_weight > 0)
+
+    def inputs(run: Any) -> dict[str, Any]:
+        return distill_inputs(settings, run.cfg)
+
+    def reconstruction(run: Any) -> Any:
+        from srprune.train.distill import distill_loss
+
+        return distill_loss(settings.loss, run.cfg.loss.eps)
+
+    def terms(run: Any, model: nn.Module) -> list[Any]:
+        from srprune.runs.prune_files import SELECTION, read_selection, stream_kept
+        from srprune.train.distill import HiddenStateTerm
+
+        hidden = require(model).hidden_states
+        if settings.feature_weight == 0 or not hidden:
+            return []
+        selection = run.path(SELECTION)  # narrower states (coupled streams): the kept channels
+        kept = stream_kept(read_selection(selection, "finetune"), hidden) \
+            if run.path("pruned.safetensors").is_file() else None
+        return [HiddenStateTerm(settings.feature_weight, kept)]
+
+    def scores(run: Any, dense: nn.Module) -> Any:
+        data = load_distill_data(settings, run.cfg, require(dense).is_video)
+        facts = {"data": settings.data, "loss": settings.loss,
+                 "held_out": data.held_out_names(settings)}
+        return fidelity_scorer(settings, run.cfg, dense, run.device), facts
+
+    training = LossSource(batches=batches, terms=terms, prepare=prepare, inputs=inputs,
+                          reconstruction=reconstruction)
+    report = LossSource(inputs=inputs, scores=scores)
+    return with_loss(PRUNE_STAGES if stages is None else stages,
+                     {"regularize": training, "finetune": training, "report": report})

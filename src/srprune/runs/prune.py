@@ -76,12 +76,15 @@ PRUNE_STAGES: tuple[Stage, ...] = (
 STAGES = tuple(s.name for s in PRUNE_STAGES)
 
 
-def load_prune_config(path: Path, dense: Path, overrides: list[Any], ratio: float | None
-                      ) -> tuple[PruneSettings, TrainConfig]:
-    """(PruneSettings, TrainConfig) from a pruning YAML plus overrides (``KEY=VALUE`` strings
-    or ``(KEY, value)`` pairs) and an optional ratio; ``model`` becomes ``{file: dense}``."""
-    data = apply_overrides(read_yaml(path), overrides)
+def load_prune_config(path: Path | dict[str, Any], dense: Path, overrides: list[Any],
+                      ratio: float | None) -> tuple[PruneSettings, TrainConfig]:
+    """(PruneSettings, TrainConfig) from a pruning YAML (or its mapping) plus overrides
+    (``KEY=VALUE`` strings or ``(KEY, value)`` pairs) and an optional ratio; ``model`` becomes
+    ``{file: dense}``. The ``distill`` section is read by
+    :func:`srprune.runs.distill.load_distill_settings`."""
+    data = apply_overrides(read_yaml(path) if isinstance(path, Path) else path, overrides)
     data.pop("fmp", None)
+    data.pop("distill", None)
     prune = data.pop("prune", None)
     if ratio is not None and (prune is None or isinstance(prune, dict)):
         prune = {**(prune or {}), "ratio": ratio}  # a malformed section is left to the checker
@@ -89,7 +92,7 @@ def load_prune_config(path: Path, dense: Path, overrides: list[Any], ratio: floa
     try:
         return settings_from_dict(prune), config_from_dict(data)
     except UserError as e:
-        raise UserError(f"{path}: {e}") from None
+        raise UserError(f"{path}: {e}" if isinstance(path, Path) else str(e)) from None
 
 
 class PrunePipeline(StagedRun):

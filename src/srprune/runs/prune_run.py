@@ -81,6 +81,12 @@ Prepare = Callable[[PruneRun, nn.Module], Any]
 """``(run, model) -> batch transform or None`` (the Trainer's ``prepare``)."""
 Inputs = Callable[[PruneRun], dict[str, Any]]
 """``(run) -> plain values`` a stage's fingerprint depends on."""
+Reconstruction = Callable[[PruneRun], Any]
+"""``(run) -> (output, gt) -> loss``, or None for the trainer's Charbonnier (``loss.eps``)."""
+Scores = Callable[[PruneRun, nn.Module], Any]
+"""``(run, dense) -> (scorer, facts) or None``: the report's extra quality columns (a
+``scorer(model) -> {column: value}``, e.g. fidelity to the dense model) and what the report
+records about them."""
 
 
 def config_batches(run: PruneRun, model: nn.Module) -> Any:
@@ -100,19 +106,31 @@ def no_inputs(run: PruneRun) -> dict[str, Any]:
     return {}
 
 
+def no_reconstruction(run: PruneRun) -> Any:
+    return None
+
+
+def no_scores(run: PruneRun, dense: nn.Module) -> Any:
+    return None
+
+
 @dataclass(frozen=True)
 class LossSource:
     """Where a training stage's batches and losses come from.
 
     The default: the config's data, Charbonnier against ``gt`` and nothing else. ``inputs``
     becomes the ``loss`` key of the stage's fingerprint when it returns anything (so the
-    default leaves existing fingerprints as they were).
+    default leaves existing fingerprints as they were). ``reconstruction`` replaces the
+    trainer's Charbonnier; the report stage reads ``scores`` (extra columns, e.g. fidelity to
+    the teacher after distillation, :mod:`srprune.runs.distill`).
     """
 
     batches: Batches = config_batches
     terms: Terms = no_terms
     prepare: Prepare = no_prepare
     inputs: Inputs = no_inputs
+    reconstruction: Reconstruction = no_reconstruction
+    scores: Scores = no_scores
 
 
 DATA = LossSource()

@@ -100,6 +100,8 @@ def report(run: PruneRun, stage: Stage) -> None:
     compact = final if final.exists() else need(run.path("pruned.safetensors"), stage.name)
     before = run.path("pruned.safetensors") if final.exists() else None
     dense = load_model(run.dense)
+    scores = stage.loss.scores(run, dense)
+    scorer, facts = scores if scores is not None else (None, None)
     result = write_report(
         run.out, selection, run.dense, compact, before,
         lr_size=tuple(s.report_lr_size), device=run.device,
@@ -107,7 +109,8 @@ def report(run: PruneRun, stage: Stage) -> None:
         latency=s.latency,
         latency_lr_size=tuple(s.latency_lr_size) if s.latency_lr_size else None,
         validate=validator(run.cfg, dense, run.device),
-        temporal=temporal_drift(run, selection, dense, compact, before))
+        temporal=temporal_drift(run, selection, dense, compact, before),
+        fidelity=scorer, distill=facts)
     if run.show_report and not run.quiet:
         print(report_markdown(result), flush=True)
 

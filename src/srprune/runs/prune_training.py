@@ -120,7 +120,8 @@ def regularize(run: PruneRun, stage: Stage) -> None:
                       terms=([handles.term] if handles else []) + stage.loss.terms(run, model),
                       param_groups=scale_param_groups(handles, s.scale_lr or s.reg_lr),
                       frozen=[flow] if flow else [], callbacks=[record],
-                      prepare=stage.loss.prepare(run, model), device=run.device,
+                      prepare=stage.loss.prepare(run, model),
+                      reconstruction=stage.loss.reconstruction(run), device=run.device,
                       quiet=run.quiet, save_final=False, extra={"stage": "regularize"})
     trainer.fit(resume=resume)
     model = trainer.model
@@ -171,7 +172,8 @@ def finetune(run: PruneRun, stage: Stage) -> None:
     facts = {"method": run.recipe.name, "ratio": run.settings.ratio}
     trainer = Trainer(model, stage.loss.batches(run, model), cfg, terms=terms,
                       validate=validator(run.cfg, model, run.device),
-                      prepare=stage.loss.prepare(run, model), device=run.device,
+                      prepare=stage.loss.prepare(run, model),
+                      reconstruction=stage.loss.reconstruction(run), device=run.device,
                       quiet=run.quiet, extra={"stage": "finetune", **facts})
     result = trainer.fit(resume=has_checkpoint(folder))
     if not run.env.is_main:
