@@ -260,7 +260,8 @@ def arguments() -> argparse.Namespace:
                             "rrdbnet:num_feat=16,num_block=2,num_grow_ch=8"],
                    help="arch:key=value,... registry configs (none: skip)")
     p.add_argument("--video-model", nargs="*",
-                   default=["basicvsrpp:num_feat=32,num_block=2"],
+                   default=["basicvsrpp:num_feat=32,num_block=2,extract_block=2,"
+                            "deform_groups=8,recon_feat=32,flow_feat=8"],
                    help="arch:key=value,... of the video model (none: skip)")
     p.add_argument("--ratios", type=float, nargs="+", default=[0.3, 0.5, 0.7])
     p.add_argument("--video-ratio", type=float, default=0.5)
