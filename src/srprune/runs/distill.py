@@ -169,17 +169,20 @@ def distill_stages(settings: DistillSettings, stages: Any = None) -> tuple[Any, 
 
         return distill_loss(settings.loss, run.cfg.loss.eps)
 
-    def terms(run: Any, model: nn.Module) -> list[Any]:
-        from srprune.runs.prune_files import SELECTION, read_selection, stream_kept
-        from srprune.train.distill import HiddenStateTerm
+    def terms_of(compact: bool) -> Any:
+        def terms(run: Any, model: nn.Module) -> list[Any]:
+            from srprune.runs.prune_files import SELECTION, read_selection, stream_kept
+            from srprune.train.distill import HiddenStateTerm
 
-        hidden = require(model).hidden_states
-        if settings.feature_weight == 0 or not hidden:
-            return []
-        selection = run.path(SELECTION)  # narrower states (coupled streams): the kept channels
-        kept = stream_kept(read_selection(selection, "finetune"), hidden) \
-            if run.path("pruned.safetensors").is_file() else None
-        return [HiddenStateTerm(settings.feature_weight, kept)]
+            hidden = require(model).hidden_states
+            if settings.feature_weight == 0 or not hidden:
+                return []
+            # a compact model's narrower states (coupled streams): the teacher's kept channels
+            kept = stream_kept(read_selection(run.path(SELECTION), "finetune"), hidden) \
+                if compact else None
+            return [HiddenStateTerm(settings.feature_weight, kept)]
+
+        return terms
 
     def scores(run: Any, dense: nn.Module) -> Any:
         data = load_distill_data(settings, run.cfg, require(dense).is_video)
@@ -187,8 +190,10 @@ def distill_stages(settings: DistillSettings, stages: Any = None) -> tuple[Any, 
                  "held_out": data.held_out_names(settings)}
         return fidelity_scorer(settings, run.cfg, dense, run.device), facts
 
-    training = LossSource(batches=batches, terms=terms, prepare=prepare, inputs=inputs,
-                          reconstruction=reconstruction)
-    report = LossSource(inputs=inputs, scores=scores)
+    def training(compact: bool) -> LossSource:
+        return LossSource(batches=batches, terms=terms_of(compact), prepare=prepare,
+                          inputs=inputs, reconstruction=reconstruction)
+
     return with_loss(PRUNE_STAGES if stages is None else stages,
-                     {"regularize": training, "finetune": training, "report": report})
+                     {"regularize": training(False), "finetune": training(True),
+                      "report": LossSource(inputs=inputs, scores=scores)})
