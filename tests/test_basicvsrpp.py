@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from srprune.models.deform import modulated_deform_conv2d, torchvision_deform_co
 from srprune.pruning.criteria import score_groups, select_units
 from srprune.pruning.scales import UnitScales
 from srprune.pruning.surgery import remove_units
+from vsrpp_reference import STRIDE, formula_clip, formula_params
 
 TINY = BasicVSRPPConfig(num_feat=8, num_block=1, extract_block=1, deform_groups=4,
                         recon_feat=8, flow_feat=8)
@@ -187,3 +189,38 @@ def test_coupled_pruning_twice_composes_the_deformable_groups() -> None:
         masked, compact = _prune_masked_compact(model, "coupled", 0.3, x)
         torch.testing.assert_close(compact, masked, atol=1e-5, rtol=1e-5)
     assert any(a.in_index is not None for a in model.deform_align.values())
+
+
+# -- BasicSR's own module (tests/fixtures/basicvsrpp_reference.safetensors) ---------------------
+REFERENCE_CONFIG = BasicVSRPPConfig(num_feat=8, num_block=1)
+"""srprune's config for tests/vsrpp_reference.py's BASICSR_KWARGS."""
+
+
+def _reference() -> torch.Tensor:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(__file__).parent / "fixtures" /
+                         "basicvsrpp_reference.safetensors"))["output"]
+
+
+def _basicsr_state() -> dict[str, torch.Tensor]:
+    """The formula weights under BasicSR's names (srprune's own), buffers as built."""
+    model = BasicVSRPlusPlus(REFERENCE_CONFIG)
+    params = formula_params({k: tuple(v.shape) for k, v in model.named_parameters()})
+    return {**model.state_dict(), **params}
+
+
+def _sr_on_grid(model: torch.nn.Module) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(formula_clip())[..., ::STRIDE, ::STRIDE]
+
+
+def test_output_equals_basicsr_module() -> None:
+    model = BasicVSRPlusPlus(REFERENCE_CONFIG)
+    model.load_state_dict(_basicsr_state(), strict=True)
+    ref = _reference()
+    torch.testing.assert_close(_sr_on_grid(model), ref, atol=1e-4, rtol=0)
+    with torch.no_grad():  # the reference really depends on the learned offsets
+        for align in model.deform_align.values():
+            align.conv_offset[-1].weight.zero_()
+    assert (_sr_on_grid(model) - ref).abs().max() > 1e-3
