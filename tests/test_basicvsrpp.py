@@ -224,3 +224,13 @@ def test_output_equals_basicsr_module() -> None:
         for align in model.deform_align.values():
             align.conv_offset[-1].weight.zero_()
     assert (_sr_on_grid(model) - ref).abs().max() > 1e-3
+
+
+def test_profile_breakdown_covers_the_branches() -> None:
+    """The deformable alignments and backbones sit in ModuleDicts (never called themselves):
+    the per-part MACs still add up to the total."""
+    from srprune.profile import count_macs
+
+    total, parts = count_macs(BasicVSRPlusPlus(TINY), (16, 16), frames=3)
+    assert {"deform_align", "backbone"} <= set(parts)
+    assert sum(parts.values()) == pytest.approx(total)

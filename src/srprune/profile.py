@@ -133,13 +133,22 @@ def count_macs(model: nn.Module, lr_size: tuple[int, int], frames: int = 2,
     def raw(k: str) -> float:
         return sum(counts.get(k, {}).values()) / 2
 
+    def raw_subtree(k: str) -> float:
+        """A module's MACs; for a container that is never called itself (``nn.ModuleDict``),
+        the sum over its outermost called descendants."""
+        if k in counts:
+            return raw(k)
+        inner = [c for c in counts if c.startswith(f"{k}.")]
+        return sum(raw(c) for c in inner
+                   if not any(c.startswith(f"{o}.") for o in inner if o != c))
+
     # MACs by zero weights, per module path; FlopCounterMode also adds them to every ancestor
     saved = {name: (1.0 - d) * raw(key(name)) for name, d in densities.items() if d < 1.0}
 
     def macs(name: str | None) -> float:
         if name is None:
             return raw("Global") - sum(saved.values())
-        return raw(key(name)) - sum(v for n, v in saved.items()
+        return raw_subtree(key(name)) - sum(v for n, v in saved.items()
                                     if n == name or n.startswith(f"{name}."))
 
     n_frames = frames if is_video(meta) else 1
