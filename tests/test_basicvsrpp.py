@@ -234,3 +234,30 @@ def test_profile_breakdown_covers_the_branches() -> None:
     total, parts = count_macs(BasicVSRPlusPlus(TINY), (16, 16), frames=3)
     assert {"deform_align", "backbone"} <= set(parts)
     assert sum(parts.values()) == pytest.approx(total)
+
+
+def test_compact_coupled_model_survives_save_and_load(tmp_path) -> None:
+    """The rebuilt compact model has the deformable convs' widths and input-group indices."""
+    from srprune.io.model_file import load_model, save_model
+
+    model = _model()
+    x = _clip()
+    _prune_masked_compact(model, "coupled", 0.4, x)
+    again = load_model(save_model(tmp_path / "compact.safetensors", model))
+    assert isinstance(again, BasicVSRPlusPlus)
+    for name, align in again.deform_align.items():
+        assert type(align) is type(model.deform_align[name])
+        assert align.weight.shape == model.deform_align[name].weight.shape
+        assert torch.equal(align.in_index, model.deform_align[name].in_index)
+    with torch.no_grad():
+        assert torch.equal(again(x), model(x))
+
+
+def test_registered_names() -> None:
+    from srprune.errors import UserError
+    from srprune.models.registry import config_from_name, create_model
+
+    assert config_from_name("basicvsrpp") == BasicVSRPPConfig()
+    assert config_from_name("basicvsrpp-32-4") == BasicVSRPPConfig(num_feat=32, num_block=4)
+    with pytest.raises(UserError, match="deform_groups"):
+        create_model("basicvsrpp-12-1")  # 24 inputs do not split into 16 groups

@@ -91,7 +91,7 @@ def test_unknown_arch_is_an_error_everywhere():
                  lambda: inference_floats_per_pixel(cfg),
                  lambda: estimate_inference_bytes(cfg, (8, 8)),
                  lambda: estimate_training_bytes(cfg, (8, 8), 1, 1)):
-        with pytest.raises(UserError, match=r"unknown architecture .*known: basicvsr, edsr"):
+        with pytest.raises(UserError, match=r"unknown architecture .*known: basicvsr, .*edsr"):
             call()
     with pytest.raises(UserError, match="cannot import into architecture 'vgg'"):
         parse_arch("vgg")

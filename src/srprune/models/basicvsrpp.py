@@ -31,6 +31,8 @@ from srprune.models.blocks import (
     make_blocks,
 )
 from srprune.models.deform_align import SecondOrderDeformableAlignment
+from srprune.models.limits import BLOCKS, FEAT, residual_trunk_floats
+from srprune.models.spec import MemoryModel, NamePattern, register_arch
 from srprune.models.spynet import SpyNet
 from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
@@ -89,6 +91,38 @@ class ConvResidualBlocks(nn.Module):
                      layer=f"{path}.main.0")
 
 
+def _inference_floats(cfg: BasicVSRPPConfig) -> tuple[float, float]:
+    """Per frame ``5 C + 200`` (frame features, the four branch states, flows, SPyNet's batched
+    pyramid, the SR output and its stacked copy); fixed ``40 R + 80 C + 30 G`` (one
+    reconstruction at 2x and 4x, one alignment step: its condition, offsets, masks, sampling
+    grid and the 18 C sampled taps)."""
+    c, g = cfg.num_feat, cfg.deform_groups
+    return float(5 * c + 200), float(40 * cfg.recon_feat + 80 * c + 30 * g)
+
+
+def _training_floats(cfg: BasicVSRPPConfig) -> float:
+    """The four backbones, ``feat_extract`` and ``reconstruction``, plus per branch one
+    alignment step's kept tensors (``40 C + 60 G``)."""
+    c, g = cfg.num_feat, cfg.deform_groups
+    return (residual_trunk_floats(c, cfg.num_block, 4)
+            + residual_trunk_floats(c, cfg.extract_block, 2) + 4 * (40 * c + 60 * g))
+
+
+@register_arch(
+    arch="basicvsrpp", title="BasicVSR++", config=BasicVSRPPConfig,
+    names=(NamePattern("basicvsrpp", r"basicvsrpp"),
+           NamePattern("basicvsrpp-C-B", r"basicvsrpp-(\d+)-(\d+)",
+                       lambda m: {"num_feat": int(m[1]), "num_block": int(m[2])})),
+    tiny={"basicvsrpp": BasicVSRPPConfig(num_feat=8, num_block=1, extract_block=1,
+                                         deform_groups=2, recon_feat=8, flow_feat=8)},
+    bounds={"num_feat": FEAT, "num_block": BLOCKS, "extract_block": BLOCKS,
+            "deform_groups": ("int", (2, 512)),
+            "max_residue_magnitude": ("float", (0.0, 1000.0, True)), "recon_feat": FEAT,
+            "flow_feat": ("int", (2, 32)), "scale": ("int", (4, 4))},
+    scales=(4,),
+    memory=MemoryModel(_inference_floats, _training_floats),
+    export=lambda cfg: "window",
+)
 class BasicVSRPlusPlus(nn.Module):
     """BasicVSR++ x4. Input (N,T,3,h,w) in [0,1]; output (N,T,3,4h,4w)."""
 

@@ -4,13 +4,13 @@ Each model file registers its family with :func:`~srprune.models.spec.register_a
 imports the model files (:data:`MODEL_MODULES`, ordinary imports) so that
 :data:`~srprune.models.spec.SPECS` is complete, and answers from the specs. Names (each
 family's ``names``): ``basicvsr`` (64 x 30, bidirectional), ``basicvsr-uni``, ``basicvsr-C-B`` and
-``basicvsr-uni-C-B``; ``edsr`` (baseline 16 x 64), ``edsr-B-C`` (e.g. ``edsr-8-128``);
-``esrb-N-C`` (e.g. ``esrb-6-256``); ``msrresnet`` (16 x 64), ``msrresnet-B-C``; ``srvgg``
-(Real-ESRGAN's compact SRVGGNetCompact, 64 x 16), ``srvgg-F-N``, ``realesr-animevideov3``,
-``realesr-general-x4v3``; ``rrdbnet`` (ESRGAN's RRDBNet, 64 x 23), ``rrdbnet-F-B``,
-``realesrgan-x4plus``, ``realesrgan-x2plus``, ``realesrgan-x4plus-anime-6b``; ``bicubic``.
-Image models take ``scale`` (each family's ``scales``: 2, 3, 4 for most; SRVGG 1 to 4, RRDBNet
-1, 2, 4).
+``basicvsr-uni-C-B``; ``basicvsrpp`` (BasicVSR++, 64 x 7), ``basicvsrpp-C-B``; ``edsr`` (baseline
+16 x 64), ``edsr-B-C`` (e.g. ``edsr-8-128``); ``esrb-N-C`` (e.g. ``esrb-6-256``); ``msrresnet``
+(16 x 64), ``msrresnet-B-C``; ``srvgg`` (Real-ESRGAN's compact SRVGGNetCompact, 64 x 16),
+``srvgg-F-N``, ``realesr-animevideov3``, ``realesr-general-x4v3``; ``rrdbnet`` (ESRGAN's
+RRDBNet, 64 x 23), ``rrdbnet-F-B``, ``realesrgan-x4plus``, ``realesrgan-x2plus``,
+``realesrgan-x4plus-anime-6b``; ``bicubic``. Image models take ``scale`` (each family's
+``scales``: 2, 3, 4 for most; SRVGG 1 to 4, RRDBNet 1, 2, 4).
 
 Adding an architecture: one model file with its ``@register_arch(...)``, and its line in
 :data:`MODEL_MODULES` (docs/architecture.md).
@@ -24,12 +24,12 @@ from typing import Any
 from torch import nn
 
 from srprune.errors import UserError
-from srprune.models import basicvsr, bicubic, edsr, esrb, msrresnet, rrdbnet, srvgg
+from srprune.models import basicvsr, basicvsrpp, bicubic, edsr, esrb, msrresnet, rrdbnet, srvgg
 from srprune.models.limits import check_config, check_config_dict, check_name
 from srprune.models.spec import SPECS, ModelSpec, spec_for
 from srprune.resources import check_model_fits
 
-MODEL_MODULES = (basicvsr, edsr, esrb, msrresnet, srvgg, rrdbnet, bicubic)
+MODEL_MODULES = (basicvsr, basicvsrpp, edsr, esrb, msrresnet, srvgg, rrdbnet, bicubic)
 """The model files whose import registers the built-in architectures (in this order)."""
 
 
