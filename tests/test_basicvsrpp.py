@@ -261,3 +261,51 @@ def test_registered_names() -> None:
     assert config_from_name("basicvsrpp-32-4") == BasicVSRPPConfig(num_feat=32, num_block=4)
     with pytest.raises(UserError, match="deform_groups"):
         create_model("basicvsrpp-12-1")  # 24 inputs do not split into 16 groups
+
+
+@pytest.fixture(scope="module")
+def exported_window(tmp_path_factory) -> tuple[BasicVSRPlusPlus, Path]:
+    """A coupled-compact tiny BasicVSR++ (pruned deformable-conv inputs) exported as a 3-frame
+    window (the exporter takes tens of seconds: once per module)."""
+    from srprune.export.onnx_writer import export_onnx
+
+    pytest.importorskip("onnx")
+    torch.manual_seed(0)
+    model = _model()
+    _prune_masked_compact(model, "coupled", 0.4, _clip())
+    path = tmp_path_factory.mktemp("onnx") / "basicvsrpp.onnx"
+    info = export_onnx(model, path, (16, 20), frames=3)
+    assert (info.kind, info.frames) == ("window", 3)
+    return model, path
+
+
+def _window_parity(model: BasicVSRPlusPlus, path: Path, runtime: str) -> None:
+    from srprune.eval.metrics import tensor_to_uint8
+    from srprune.export.runtime import ExportedModel
+
+    x = torch.rand(1, 3, 3, 16, 20, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        ref = model(x)[0]
+    got = torch.from_numpy(ExportedModel(path, runtime).run([x.numpy()])[0][0])
+    assert float((got - ref).abs().max()) < 1e-4
+    for a, b in zip(got, ref, strict=True):  # within one 8-bit level after rounding
+        diff = tensor_to_uint8(a).astype(int) - tensor_to_uint8(b).astype(int)
+        assert abs(diff).max() <= 1
+
+
+def test_window_export_matches_in_onnxruntime(exported_window) -> None:
+    pytest.importorskip("onnxruntime")
+    _window_parity(*exported_window, "onnxruntime")
+
+
+def test_window_export_matches_in_openvino(exported_window) -> None:
+    pytest.importorskip("openvino")
+    _window_parity(*exported_window, "openvino")
+
+
+def test_exported_graph_uses_standard_ops(exported_window) -> None:
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(exported_window[1])).graph.node}
+    assert "GridSample" in ops and "MatMul" in ops
+    assert all(n.domain in ("", "ai.onnx") for n in onnx.load(str(exported_window[1])).graph.node)
