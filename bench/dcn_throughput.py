@@ -80,13 +80,15 @@ def main() -> None:
                      "gmac_per_s": macs / 1e9 / (ms / 1000) if macs else None})
     h, w = args.lr_size
     load = os.getloadavg()[0]
-    data = {"lr_size": [h, w], "load_average": load, "num_feat": args.num_feat, "groups": args.groups,
+    data = {"lr_size": [h, w], "load_average": load, "num_feat": args.num_feat,
+            "groups": args.groups,
             "threads": args.threads, "repeats": args.repeats, "torch": torch.__version__,
             "cpu": platform.processor() or platform.machine(), "rows": rows}
     lines = [f"# One BasicVSR++ alignment step at LR {h}x{w}, C = {args.num_feat}, "
              f"{args.groups} deformable groups",
              "", f"CPU, {args.threads} threads (load average {load:.1f} when it ended), torch "
-             f"{torch.__version__}, median of {args.repeats}. Re-run: `python bench/dcn_throughput.py --lr-size {h}x{w} "
+             f"{torch.__version__}, median of {args.repeats}. Re-run: "
+             f"`python bench/dcn_throughput.py --lr-size {h}x{w} "
              f"--threads {args.threads} --repeats {args.repeats}`.", "",
              "| op | ms | GMACs | GMAC/s |", "|---|---:|---:|---:|"]
     for r in rows:
