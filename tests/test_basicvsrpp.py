@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -309,3 +310,32 @@ def test_exported_graph_uses_standard_ops(exported_window) -> None:
     ops = {n.op_type for n in onnx.load(str(exported_window[1])).graph.node}
     assert "GridSample" in ops and "MatMul" in ops
     assert all(n.domain in ("", "ai.onnx") for n in onnx.load(str(exported_window[1])).graph.node)
+
+
+def _mmagic_key(key: str) -> str:
+    """BasicSR's name -> mmagic's ``BasicVSRPlusPlusNet`` name (``generator.`` prefix added)."""
+    for old, new in (("upconv1.", "upsample1.upsample_conv."),
+                     ("upconv2.", "upsample2.upsample_conv.")):
+        if key.startswith(old):
+            key = new + key[len(old):]
+    m = re.match(r"^(spynet\.basic_module\.\d+\.basic_module\.)(\d+)\.(weight|bias)$", key)
+    if m:
+        key = f"{m[1]}{int(m[2]) // 2}.conv.{m[3]}"
+    return "generator." + key
+
+
+@pytest.mark.parametrize("layout", ["basicsr-params", "basicsr-params_ema", "mmagic"])
+def test_imported_checkpoint_equals_basicsr_module(layout: str, tmp_path) -> None:
+    from srprune.io.importers import import_checkpoint
+
+    state = _basicsr_state()
+    if layout == "mmagic":
+        blob = {"meta": {}, "state_dict": {_mmagic_key(k): v for k, v in state.items()}}
+    else:
+        blob = {layout.split("-")[1]: state}
+    path = tmp_path / "basicvsrpp.pth"
+    torch.save(blob, path)
+    model, report = import_checkpoint(path)
+    assert model.config == REFERENCE_CONFIG
+    assert report.source == ("mmagic" if layout == "mmagic" else "basicsr")
+    torch.testing.assert_close(_sr_on_grid(model), _reference(), atol=1e-4, rtol=0)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srprune.models.basicvsrpp_import import IMPORTER
 from srprune.models.blocks import (
     chain_groups,
     chain_stream_ports,
@@ -122,6 +123,7 @@ def _training_floats(cfg: BasicVSRPPConfig) -> float:
     scales=(4,),
     memory=MemoryModel(_inference_floats, _training_floats),
     export=lambda cfg: "window",
+    importer=IMPORTER,
 )
 class BasicVSRPlusPlus(nn.Module):
     """BasicVSR++ x4. Input (N,T,3,h,w) in [0,1]; output (N,T,3,4h,4w)."""
