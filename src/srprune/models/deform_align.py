@@ -7,15 +7,13 @@ one and two frames back); the first half of the deformable groups reads ``feat_n
 along ``flow_1``, the second half ``feat_n2`` along ``flow_2``. Offsets are the flows plus
 ``max_residue_magnitude * tanh(residue)``. Parameter names are BasicSR's and mmagic's.
 
-Being a ``Conv2d``, the layer is counted, scaled and weight-normalised like one; its handler
-(registered here) rebuilds it as this type. When its input channels are pruned it keeps
+Being a ``Conv2d``, the layer is counted, scaled, weight-normalised and narrowed like one; its
+handler (registered here) adds one thing. When its input channels are pruned it keeps
 ``in_index`` (the dense input channels it still reads) so every kept channel still samples at
 its own deformable group's offsets.
 """
 
 from __future__ import annotations
-
-import copy
 
 import torch
 from torch import nn
@@ -76,30 +74,19 @@ class SecondOrderDeformableAlignment(nn.Conv2d):
 
 
 class DeformAlignHandler(Conv2dHandler):
-    """Conv2d's scoring and scaling; rebuilding keeps the type, ``conv_offset`` and the input
-    channels' deformable groups."""
-
-    def resized(self, layer: nn.Module, c_in: int, c_out: int) -> nn.Module:
-        new = SecondOrderDeformableAlignment.__new__(SecondOrderDeformableAlignment)
-        nn.Conv2d.__init__(new, c_in, c_out, 3, 1, 1, device=layer.weight.device,
-                           dtype=layer.weight.dtype)
-        new.deform_groups = layer.deform_groups
-        new.max_residue_magnitude = layer.max_residue_magnitude
-        new.group_channels = layer.group_channels
-        new.conv_offset = copy.deepcopy(layer.conv_offset)
-        new.register_buffer("in_index", None)
-        return new
+    """Conv2d's scoring, scaling and in-place narrowing (the layer keeps its class and
+    ``conv_offset``), plus the input channels' deformable groups."""
 
     @torch.no_grad()
     def shrink(self, layer: nn.Module, keep_out: torch.Tensor, keep_in: torch.Tensor
                ) -> nn.Module:
-        new = super().shrink(layer, keep_out, keep_in)
-        old = layer.in_index
-        if old is not None or len(keep_in) < layer.in_channels:
-            base = old if old is not None else torch.arange(layer.in_channels)
-            new.register_buffer("in_index", base.to(keep_in.device)[keep_in].to(
-                layer.weight.device))
-        return new
+        width, old = layer.in_channels, layer.in_index
+        layer = super().shrink(layer, keep_out, keep_in)
+        if old is not None or len(keep_in) < width:
+            base = old if old is not None else torch.arange(width)
+            kept = base.to(keep_in.device)[keep_in]
+            layer.register_buffer("in_index", kept.to(layer.weight.device))
+        return layer
 
 
 register_handler(SecondOrderDeformableAlignment, DeformAlignHandler())
