@@ -44,7 +44,8 @@ def _search(tmp_path: Path, **fmp) -> tuple[FMPSearch, int, bool]:
                             "optim": {"lr": 1e-3}, "out": str(tmp_path),
                             "train": {"iters": settings.search_iters, "log_every": 100,
                                       "ckpt_every": 0, "device": "cpu", "ema": None}})
-    trainer = Trainer(model, _Patches(), cfg, param_groups=search.param_groups,
+    trainer = Trainer(model, _Patches(), cfg,
+                      param_groups=lambda m, optim: search.param_groups(m, optim.lr),
                       callbacks=[search.after_step], quiet=True, save_final=False)
     result = trainer.fit()
     return search, result.iters_done, result.stopped

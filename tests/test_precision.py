@@ -12,10 +12,10 @@ from torch.utils.data import Dataset
 from srprune.errors import UserError
 from srprune.eval.evaluate import super_resolve
 from srprune.models.registry import create_model
+from srprune.precision import check_precision
 from srprune.runs.common import training_inputs
 from srprune.train.config import config_from_dict
 from srprune.train.loop import Trainer
-from srprune.train.precision import check_precision
 
 # bf16 keeps 8 bits of mantissa (relative step 2^-8 = 0.4 %): a tiny BasicVSR's [0, 1] output
 # moves by at most BF16_OUT (5e-4 measured) and the first Charbonnier loss by at most BF16_LOSS

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from srprune.models.registry import create_model
+from srprune.protocols import ModelOutput
 from srprune.train.losses import charbonnier, temporal_loss
-from srprune.train.terms import ModelOutput, TemporalTerm
+from srprune.train.terms import TemporalTerm
 
 
 def test_charbonnier_by_hand() -> None:

@@ -13,10 +13,11 @@ from torch.utils.data import Dataset
 from srprune.errors import UserError
 from srprune.io.model_file import load_model
 from srprune.models.registry import create_model
+from srprune.protocols import ModelOutput
 from srprune.train.config import config_from_dict
 from srprune.train.loop import Trainer
 from srprune.train.schedule import cosine_restart_lr
-from srprune.train.terms import ModelOutput, TemporalTerm
+from srprune.train.terms import TemporalTerm
 
 
 class _Clips(Dataset):

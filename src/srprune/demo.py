@@ -28,8 +28,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from srprune.data.layouts import load_clip
+from srprune.eval.evaluate import super_resolve
+from srprune.eval.metrics import psnr, tensor_to_uint8
+from srprune.infer.io import FrameSink, FrameSource
+from srprune.infer.upscale import UpscaleOptions, upscale
 from srprune.io.atomic import atomic_path, write_text_atomic
+from srprune.io.model_file import load_model
+from srprune.models.basicvsr import BasicVSR, BasicVSRConfig
+from srprune.models.bicubic import Bicubic, BicubicConfig
 from srprune.progress import INTERVAL
+from srprune.pruning.config import settings_from_dict, short_schedule
+from srprune.pruning.methods import get_recipe
+from srprune.runs.prune import PrunePipeline
+from srprune.train.checkpoint import LAST, checkpoint_dir
+from srprune.train.config import ValConfig, config_from_dict
+from srprune.train.datasets import build_train_dataset, val_clips
+from srprune.train.loop import Trainer
 
 ASSETS = "assets"
 DEMO_MODELS = {True: "demo_basicvsr-32-8_fp16.safetensors",
@@ -105,8 +120,6 @@ def demo_config(opt: DemoOptions) -> dict[str, Any]:
 def prune_config(opt: DemoOptions) -> dict[str, Any]:
     """The pruning config of the demo (same schema as ``srprune prune --config`` YAML, as in
     configs/prune/demo_ssl.yaml but shorter): regularisation, finetuning, report."""
-    from srprune.pruning.config import short_schedule
-
     # without reg_iters: the schedule's own length is the same, and the demo's fingerprints stay
     schedule = {k: v for k, v in short_schedule(opt.reg_iters).items() if k != "reg_iters"}
     return {
@@ -136,12 +149,6 @@ def zero_flow(spynet: nn.Module) -> None:
 
 def train_dense(opt: DemoOptions, say: Any) -> Path:
     """Train the dense demo BasicVSR into ``out/train`` (resumes); its model file."""
-    from srprune.models.basicvsr import BasicVSR, BasicVSRConfig
-    from srprune.train.checkpoint import LAST, checkpoint_dir
-    from srprune.train.config import config_from_dict
-    from srprune.train.datasets import build_train_dataset
-    from srprune.train.loop import Trainer
-
     cfg = config_from_dict(demo_config(opt))
     torch.manual_seed(opt.seed)
     # A narrow reconstruction (recon_feat = num_feat instead of BasicSR's fixed 64) keeps the
@@ -179,15 +186,6 @@ def _montage(images: list[tuple[str, np.ndarray]], path: Path) -> None:
 def _pictures(opt: DemoOptions, dense: nn.Module, compact: nn.Module) -> dict[str, str]:
     """Upscale the first held-out clip with the compact model to an MP4 and draw crops of
     bicubic, dense, compact and the ground truth."""
-    from srprune.data.layouts import load_clip
-    from srprune.eval.evaluate import super_resolve
-    from srprune.eval.metrics import psnr, tensor_to_uint8
-    from srprune.infer.io import FrameSink, FrameSource
-    from srprune.infer.upscale import UpscaleOptions, upscale
-    from srprune.models.bicubic import Bicubic, BicubicConfig
-    from srprune.train.config import ValConfig
-    from srprune.train.datasets import val_clips
-
     clips, _ = val_clips(ValConfig(layout="frames", root="default"), 4, True)
     clip = clips[0]
     lr, gt = load_clip(clip, 4)
@@ -214,12 +212,6 @@ def _pictures(opt: DemoOptions, dense: nn.Module, compact: nn.Module) -> dict[st
 
 def run_demo(opt: DemoOptions) -> dict[str, Any]:
     """(Train,) prune, report, upscale; returns the demo report (also in ``out``)."""
-    from srprune.io.model_file import load_model
-    from srprune.pruning.config import settings_from_dict
-    from srprune.pruning.methods import get_recipe
-    from srprune.runs.prune import PrunePipeline
-    from srprune.train.config import config_from_dict
-
     def say(text: str) -> None:
         if not opt.quiet:
             print(f"[demo] {text}", flush=True)

@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from srprune.models.contract import flow_network, is_video
+from srprune.precision import autocast, check_precision
 from srprune.pruning.handlers import handler_for
 
 MAC_CONVENTION = ("conv + linear multiply-accumulates (torch FlopCounterMode / 2); video: per "
@@ -240,9 +241,7 @@ def latency_side_by_side(models: dict[str, nn.Module], lr_size: tuple[int, int],
                          ) -> dict[str, list[float]]:
     """ms per frame of several models on one seeded input each, timed by
     :func:`time_interleaved` (``precision``: autocast of the forward passes, see
-    :mod:`srprune.train.precision`)."""
-    from srprune.train.precision import autocast, check_precision
-
+    :mod:`srprune.precision`)."""
     check_precision(precision, device)
     device = torch.device(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format

@@ -9,11 +9,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from srprune.data.images import write_image
 from srprune.data.layouts import Clip, load_clip
 from srprune.eval.conventions import MetricConvention
 from srprune.eval.ensemble import flip_ensemble
 from srprune.eval.metrics import tensor_to_uint8
 from srprune.eval.scores import ScoreBook
+from srprune.precision import autocast, check_precision
 
 
 @torch.no_grad()
@@ -26,8 +28,6 @@ def super_resolve(model: nn.Module, lr: torch.Tensor, device: str | torch.device
     recurrence), with temporal-flip self-ensemble if ``flip``; image models frame by frame.
     ``precision``: autocast of the forward passes (outputs are cast back to float32).
     """
-    from srprune.train.precision import autocast
-
     def forward(x: torch.Tensor) -> torch.Tensor:
         with autocast(precision, device):
             return model(x.to(device)).float().cpu()
@@ -53,9 +53,6 @@ def evaluate(model: nn.Module, clips: list[Clip], scale: int, conv: MetricConven
              precision: str = "fp32") -> ScoreBook:
     """Score ``model`` on ``clips``; optionally save the SR frames as PNGs per clip.
     ``precision``: autocast of the forward passes; metrics are computed in fp32."""
-    from srprune.data.images import write_image
-    from srprune.train.precision import check_precision
-
     check_precision(precision, device)
     model = model.to(device).eval()
     book = ScoreBook(conv)

@@ -11,10 +11,12 @@ from torch import nn
 from tqdm import tqdm
 
 from srprune.data.images import to_tensor
+from srprune.errors import UserError
 from srprune.eval.metrics import tensor_to_uint8
 from srprune.infer.chunks import tiled
 from srprune.infer.io import FrameSink, FrameSource
 from srprune.infer.windows import windows
+from srprune.precision import autocast, check_precision
 
 MIN_LR_SIZE = 4
 
@@ -34,8 +36,6 @@ class UpscaleOptions:
 
 
 def _check_size(frame: np.ndarray) -> None:
-    from srprune.errors import UserError
-
     h, w = frame.shape[:2]
     if h < MIN_LR_SIZE or w < MIN_LR_SIZE:
         raise UserError(f"frame {h}x{w} is too small: the model needs at least "
@@ -83,8 +83,6 @@ def _frames_out(model: nn.Module, source: FrameSource, opt: UpscaleOptions
 def upscale(model: nn.Module, source: FrameSource, sink: FrameSink, opt: UpscaleOptions,
             progress: bool = True) -> int:
     """Upscale every frame of ``source`` into ``sink``; returns the number of frames written."""
-    from srprune.train.precision import autocast, check_precision
-
     check_precision(opt.precision, opt.device)
     fmt = torch.channels_last if opt.channels_last else torch.contiguous_format
     model = model.to(opt.device, memory_format=fmt).eval()

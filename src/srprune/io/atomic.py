@@ -24,6 +24,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from srprune.errors import UserError
+
 # Below this many free bytes a failed write is reported as a full disk.
 FULL_DISK_BYTES = 1 << 20
 _FULL_DISK_TEXT = ("no space left", "os error 28", "errno 28", "disk full", "file write failed",
@@ -103,8 +105,6 @@ def disk_full(folder: Path, exc: BaseException) -> bool:
 
 def as_path_error(exc: BaseException, target: Path) -> BaseException:
     """``exc`` turned into an ``OSError`` naming ``target`` when it is a filesystem fault."""
-    from srprune.errors import UserError
-
     if isinstance(exc, (UserError, KeyboardInterrupt, SystemExit)) or not isinstance(
             exc, Exception):
         return exc

@@ -10,7 +10,6 @@ EDSR-PyTorch's plain state dict, and any bare state dict; DataParallel ``module.
 
 from __future__ import annotations
 
-import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,8 @@ from safetensors.torch import load_file
 
 from srprune.errors import UserError
 from srprune.io.import_keymaps import SOURCES, guess_source, strip_prefix
+from srprune.io.model_file import read_state_dict
+from srprune.io.readable import require_readable
 from srprune.io.torch_load import first_line, load_weights_only, refused_pickle, torch_failure
 
 PARAMS_KEYS = ("params", "params_ema")
@@ -50,8 +51,6 @@ def read_checkpoint(path: str | Path) -> Any:
     path = Path(path)
     require_readable(path, "checkpoint")
     if is_srprune_file(path):  # possibly packed (sparse / half): unpack to the dense tensors
-        from srprune.io.model_file import read_state_dict
-
         return read_state_dict(path)
     if path.suffix == ".safetensors":
         try:
@@ -75,22 +74,6 @@ def read_checkpoint(path: str | Path) -> Any:
     except Exception as e:  # torch raises many types for damaged or foreign files
         raise UserError(f"{path} cannot be read as a PyTorch checkpoint "
                         f"({type(e).__name__}: {_one_line(str(e))})") from None
-
-
-def require_readable(path: Path, what: str) -> None:
-    """UserError unless ``path`` is a file this process may read: missing, a folder, or not
-    readable (permission denied) are told apart."""
-    try:
-        exists = path.exists()
-    except PermissionError:
-        raise UserError(f"{what} {path} is not readable (permission denied on its folder)") \
-            from None
-    if not exists:
-        raise UserError(f"{what} not found: {path}")
-    if path.is_dir():
-        raise UserError(f"{what} {path} is a folder, not a file")
-    if not os.access(path, os.R_OK):
-        raise UserError(f"{what} {path} is not readable (permission denied)")
 
 
 def is_srprune_file(path: str | Path) -> bool:

@@ -14,8 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from srprune import resources
 from srprune.errors import UserError
 from srprune.models.limits import MAX_FEAT
+from srprune.pruning.declared import RSCBlock
 from srprune.pruning.handlers import handler_for
 
 MAX_WIDTH = 16 * MAX_FEAT  # widest conv (a pixel-shuffle conv: s^2 x C)
@@ -56,17 +58,17 @@ def check_structure(path: Path, structure: Any, dense: nn.Module) -> None:
             else 1
         resized += c_in * c_out * kernel + c_out
     if resized:
-        from srprune.resources import available_memory, format_bytes
-
-        avail = available_memory()
+        avail = resources.available_memory()
         if avail is not None and 8 * resized > avail:
-            raise _bad(path, f"its pruned structure asks for {format_bytes(4 * resized)} of conv "
-                             f"weights, more than the memory available ({format_bytes(avail)})")
+            need, have = resources.format_bytes(4 * resized), resources.format_bytes(avail)
+            raise _bad(path, f"its pruned structure asks for {need} of conv weights, more than "
+                             f"the memory available ({have})")
     for key, length in index.items():
         owner, _, buffer = str(key).rpartition(".")
-        if buffer not in ("in_index", "out_index") or owner not in modules:
-            raise _bad(path, f"structure index entry {key!r} does not name a module's "
-                             "in_index / out_index")
+        block = modules.get(owner)
+        if not isinstance(block, RSCBlock) or buffer not in block.rsc_buffers.values():
+            raise _bad(path, f"structure index entry {key!r} does not name an index buffer of "
+                             "one of the model's RSC blocks")
         if not _is_count(length, 0, MAX_INDEX):
             raise _bad(path, f"structure index length of {key!r} must be a whole number from 0 "
                              f"to {MAX_INDEX}, not {length!r}")

@@ -19,6 +19,8 @@ from torch import nn
 from srprune import __version__
 from srprune.errors import UserError
 from srprune.io.atomic import atomic_path
+from srprune.io.model_checks import check_structure, check_tensors
+from srprune.io.readable import require_readable
 from srprune.io.sparse import pack_state, packing_from_metadata, packing_to_metadata, unpack_state
 from srprune.models.registry import build_model, config_from_dict, config_to_dict
 from srprune.pruning.structure import apply_structure, describe_structure
@@ -65,8 +67,6 @@ def _foreign(path: Path) -> UserError:
 
 def _file_metadata(path: Path) -> dict[str, str]:
     """The raw safetensors metadata of an srprune model file (UserError otherwise)."""
-    from srprune.io.import_load import require_readable
-
     require_readable(path, "model file")
     if path.suffix.lower() in FOREIGN_SUFFIXES:
         raise _foreign(path)
@@ -115,8 +115,6 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model stored at ``path`` (dense or pruned, packed or not), loaded strictly."""
-    from srprune.io.model_checks import check_structure, check_tensors
-
     path = Path(path)
     meta = _file_metadata(path)
     header = _decode_header(path, meta)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srprune.models.basicvsr_export import export_module
 from srprune.models.basicvsr_import import IMPORTER
 from srprune.models.blocks import (
     ACTIVATIONS,
@@ -274,8 +275,6 @@ class BasicVSR(nn.Module):
         """An export-shaped view sharing these weights: ``stream`` (the streaming cell,
         unidirectional only) or ``window`` (``frames`` frames in, as many out); see
         :mod:`srprune.models.basicvsr_export`."""
-        from srprune.models.basicvsr_export import export_module
-
         return export_module(self, kind, frames)
 
     def export_hidden_channels(self) -> int:

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srprune.models.basicvsr_export import WindowGraph
 from srprune.models.basicvsrpp_import import IMPORTER
 from srprune.models.blocks import (
     chain_groups,
@@ -308,8 +309,6 @@ class BasicVSRPlusPlus(nn.Module):
     def export_module(self, kind: str, frames: int = 0) -> nn.Module:
         """``window``: ``frames`` frames in, as many out (the graph unrolls every branch);
         BasicVSR++ is bidirectional, so there is no streaming cell."""
-        from srprune.models.basicvsr_export import WindowGraph
-
         if kind != "window":
             raise ValueError("BasicVSR++ is bidirectional: export it as a window of frames")
         return WindowGraph(self, frames)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from srprune.data.degrade import imresize
 from srprune.models.spec import MemoryModel, NamePattern, image_export, register_arch
 
 
@@ -38,8 +39,6 @@ class Bicubic(nn.Module):
         self.config = config or BicubicConfig()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from srprune.data.degrade import imresize  # the data layer owns MATLAB resizing
-
         if x.dim() == 5:
             n, t = x.shape[:2]
             out = imresize(x.flatten(0, 1), float(self.config.scale))

@@ -8,11 +8,15 @@ channels its last conv adds into). With both unset it is the plain block.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from srprune.errors import UserError
+from srprune.pruning.declared import Side
 from srprune.pruning.groups import Group, Port, ResidualMode, filter_group
 
 ACTIVATIONS = ("lrelu", "relu")
@@ -77,7 +81,8 @@ class ResidualBlock(nn.Module):
     """``x + res_scale * conv2(relu(conv1(x)))``, optionally as an RSC block.
 
     Subclasses change the residual branch (:meth:`branch`) and keep the RSC plumbing and the
-    group declarations.
+    group declarations. It satisfies :class:`~srprune.pruning.declared.RSCBlock`: surgery sets
+    its index buffers through :meth:`set_rsc_index`.
 
     Args:
         channels: stream width C (input and output of the block).
@@ -93,11 +98,22 @@ class ResidualBlock(nn.Module):
         self.conv2 = conv3x3(mid, channels)
         self.relu = nn.ReLU(inplace=True)
         self.res_scale = res_scale
-        self.register_buffer("in_index", None)
-        self.register_buffer("out_index", None)
+        for buffer in self.rsc_buffers.values():
+            self.register_buffer(buffer, None)
         self.owns_input = False
         """Set by the chain that builds the block when nothing else reads its input (it is
         the previous block's output): inference may then scatter-add into it in place."""
+
+    rsc_buffers: Mapping[Side, str] = MappingProxyType({"in": "in_index", "out": "out_index"})
+    """The RSC index buffer of each side (:class:`~srprune.pruning.declared.RSCBlock`)."""
+
+    def rsc_index(self, side: Side) -> torch.Tensor | None:
+        """Stream channels the branch reads (``in``) or adds into (``out``); None: all."""
+        return getattr(self, self.rsc_buffers[side])
+
+    def set_rsc_index(self, side: Side, index: torch.Tensor | None) -> None:
+        """Set (None: clear) the index buffer of ``side``."""
+        self.register_buffer(self.rsc_buffers[side], index)
 
     def branch(self, h: torch.Tensor) -> torch.Tensor:
         """The residual branch on the (gathered) block input."""

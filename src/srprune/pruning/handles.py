@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from srprune.protocols import LossTerm
 from srprune.pruning.aligned_l2 import AlignedGrowingL2, OnAlign
 from srprune.pruning.groups import Group
 from srprune.pruning.regularizers import GrowingL2, GrowingL2Schedule
@@ -26,7 +27,6 @@ from srprune.pruning.weightnorm import (
     producer_convs,
     scale_parameters,
 )
-from srprune.train.terms import LossTerm
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Handles:
     """The sparsity handles of one regularisation run.
 
     Attributes:
-        term: the loss term (a :class:`~srprune.train.terms.LossTerm`).
+        term: the loss term (a :class:`~srprune.protocols.LossTerm`).
         params: the scale parameters (trained in their own group at ``scale_lr``).
         status: mean relative scale of selected / kept units (and more) for the logs.
         fold: write the scales into plain weights and detach everything.

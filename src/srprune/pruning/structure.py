@@ -12,9 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from srprune.pruning.declared import RSCBlock, rsc_block
 from srprune.pruning.handlers import handler_for, layer_at, prunable_layers
-
-INDEX_BUFFERS = ("in_index", "out_index")
 
 
 def _widths(layer: nn.Module) -> tuple[int, int]:
@@ -27,7 +26,8 @@ def describe_structure(model: nn.Module, dense: nn.Module) -> dict[str, Any]:
     """What differs between ``model`` and the ``dense`` model of the same config.
 
     Returns:
-        ``{"convs": {path: [in_channels, out_channels]}, "index": {path.buffer: length}}``;
+        ``{"convs": {path: [in_channels, out_channels]}, "index": {path.buffer: length}}``
+        (``buffer``: a name from the block's ``rsc_buffers``);
         empty dicts for an unpruned model.
     """
     dense_layers = prunable_layers(dense)
@@ -38,8 +38,10 @@ def describe_structure(model: nn.Module, dense: nn.Module) -> dict[str, Any]:
             convs[path] = list(widths)
     index = {}
     for path, module in model.named_modules():
-        for name in INDEX_BUFFERS:
-            buf = getattr(module, name, None)
+        if not isinstance(module, RSCBlock):
+            continue
+        for side, name in module.rsc_buffers.items():
+            buf = module.rsc_index(side)
             if isinstance(buf, torch.Tensor):
                 index[f"{path}.{name}"] = int(buf.numel())
     return {"convs": convs, "index": index}
@@ -61,6 +63,7 @@ def apply_structure(model: nn.Module, structure: dict[str, Any]) -> nn.Module:
             set_submodule(model, path, new)
     for key, length in structure.get("index", {}).items():
         path, _, name = key.rpartition(".")
-        owner = model.get_submodule(path) if path else model
-        owner.register_buffer(name, torch.zeros(length, dtype=torch.long))
+        owner = rsc_block(model.get_submodule(path) if path else model, path)
+        side = next(s for s, n in owner.rsc_buffers.items() if n == name)
+        owner.set_rsc_index(side, torch.zeros(length, dtype=torch.long))
     return model

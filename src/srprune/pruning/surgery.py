@@ -3,7 +3,8 @@
 Every conv axis touched by a removal is sliced once, in place (masks are gathered over all groups
 first, so offsets into concatenated inputs stay valid; each layer keeps its identity and class,
 so a user's Conv2d subclass keeps its ``forward``); RSC blocks record which stream channels their
-first conv still reads (``in_index``) and which their last conv still writes (``out_index``).
+first conv still reads and which their last conv still writes, in the index buffers each block
+declares (:class:`~srprune.pruning.declared.RSCBlock`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from srprune.pruning.criteria import kept_units
+from srprune.pruning.declared import Side, rsc_block
 from srprune.pruning.groups import Group, unit_channels
 from srprune.pruning.handlers import layer_at
 from srprune.pruning.structure import set_submodule
@@ -37,7 +39,7 @@ def remove_units(model: nn.Module, groups: list[Group], removed: dict[str, torch
         removed: ``{group name: unit indices}``; groups not named lose nothing.
     """
     keep: dict[tuple[str, str], torch.Tensor] = {}
-    index_updates: list[tuple[str, str, torch.Tensor, int]] = []
+    index_updates: list[tuple[str, Side, torch.Tensor, int]] = []
     for g in groups:
         units = removed.get(g.name)
         if units is None or len(units) == 0:
@@ -52,9 +54,9 @@ def remove_units(model: nn.Module, groups: list[Group], removed: dict[str, torch
             mask[unit_channels(port, units)] = False
         kept = kept_units(g, units)
         if g.gather:
-            index_updates.append((g.gather, "in_index", kept, g.units))
+            index_updates.append((g.gather, "in", kept, g.units))
         if g.scatter:
-            index_updates.append((g.scatter, "out_index", kept, g.units))
+            index_updates.append((g.scatter, "out", kept, g.units))
 
     for path in sorted({p for p, _ in keep}):
         layer, handler = layer_at(model, path)
@@ -66,13 +68,12 @@ def remove_units(model: nn.Module, groups: list[Group], removed: dict[str, torch
         if new is not layer:  # a handler that builds a new layer instead of narrowing it
             set_submodule(model, path, new)
 
-    for path, name, kept, width in index_updates:
-        block = model.get_submodule(path)
-        old = getattr(block, name)
-        new_index = _compose_index(old, kept, width)
+    for path, side, kept, width in index_updates:
+        module = model.get_submodule(path)
+        block = rsc_block(module, path)
+        new_index = _compose_index(block.rsc_index(side), kept, width)
         if new_index is not None:
-            device = next(block.parameters()).device
-            block.register_buffer(name, new_index.to(device))
+            block.set_rsc_index(side, new_index.to(next(module.parameters()).device))
     return model
 
 

@@ -11,6 +11,8 @@ from torch import nn
 
 from srprune.models.contract import require
 from srprune.train.config import TrainConfig
+from srprune.train.datasets import build_train_dataset
+from srprune.train.validate import make_validator
 from srprune.typed import to_plain
 
 # Train-config keys that change no trained weight (cadence, device, output, loaders).
@@ -40,16 +42,12 @@ def training_inputs(cfg: TrainConfig) -> dict[str, Any]:
 
 def train_dataset(cfg: TrainConfig, model: nn.Module) -> Any:
     """The training dataset of ``cfg.data`` for ``model``'s scale and kind."""
-    from srprune.train.datasets import build_train_dataset
-
     m = require(model)
     return build_train_dataset(cfg.data, m.config.scale, m.is_video, cfg.train.seed)
 
 
 def validator(cfg: TrainConfig, model: nn.Module, device: str) -> Any:
     """Scores a model on ``cfg.data.val`` (None when the config has no validation data)."""
-    from srprune.train.validate import make_validator
-
     if cfg.data.val is None:
         return None
     m = require(model)

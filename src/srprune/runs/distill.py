@@ -17,11 +17,23 @@ from typing import Any
 from torch import nn
 
 from srprune.data.lr_frames import LRClip, find_sources, load_lr_clips, split_held_out
+from srprune.data.lr_sampling import LRCropDataset
 from srprune.errors import UserError
+from srprune.eval.fidelity import TeacherFidelity
+from srprune.io.model_file import load_model
 from srprune.models.contract import require
+from srprune.pruning.config import short_schedule
 from srprune.runs.fingerprint import file_hash
+from srprune.runs.prune import PRUNE_STAGES, LossSource, with_loss
+from srprune.runs.prune_files import SELECTION, read_selection, stream_kept
 from srprune.train.config import TrainConfig, apply_overrides, read_yaml
-from srprune.train.distill import DistillSettings, distill_settings
+from srprune.train.distill import (
+    DistillSettings,
+    HiddenStateTerm,
+    TeacherTargets,
+    distill_loss,
+    distill_settings,
+)
 
 DEFAULT_REG_ITERS = 100
 DEFAULT_FINETUNE_ITERS = 300
@@ -32,8 +44,6 @@ def default_config(is_video: bool, data: str | Path) -> dict[str, Any]:
     100 regularisation and 300 finetuning iterations (``--reg-iters``/``--finetune-iters``),
     batches sized for a CPU (2 windows of 5 frames or 8 single frames, 32-pixel LR crops),
     Adam at 5e-4 with a cosine decay, the flow network (if any) kept as it is."""
-    from srprune.pruning.config import short_schedule
-
     crops = ({"num_frames": 5, "lr_patch": 32, "batch_size": 2} if is_video
              else {"lr_patch": 32, "batch_size": 8})
     return {
@@ -121,8 +131,6 @@ def load_distill_data(settings: DistillSettings, cfg: TrainConfig, is_video: boo
 
 def distill_dataset(settings: DistillSettings, cfg: TrainConfig, model: nn.Module) -> Any:
     """The training crops for ``model`` (windows for video models)."""
-    from srprune.data.lr_sampling import LRCropDataset
-
     video = require(model).is_video
     data = load_distill_data(settings, cfg, video)
     return LRCropDataset(data.train, cfg.data.lr_patch, window(cfg, video), seed=cfg.train.seed)
@@ -131,8 +139,6 @@ def distill_dataset(settings: DistillSettings, cfg: TrainConfig, model: nn.Modul
 def fidelity_scorer(settings: DistillSettings, cfg: TrainConfig, teacher: nn.Module,
                     device: str) -> Any:
     """Scores a model against ``teacher`` on the held-out clips."""
-    from srprune.eval.fidelity import TeacherFidelity
-
     data = load_distill_data(settings, cfg, require(teacher).is_video)
     return TeacherFidelity(teacher, data.held_out, device, settings.val_clips,
                            settings.val_frames)
@@ -150,30 +156,20 @@ def check_distill_data(settings: DistillSettings, cfg: TrainConfig, model: nn.Mo
 def distill_stages(settings: DistillSettings, stages: Any = None) -> tuple[Any, ...]:
     """``srprune prune``'s stage table with distillation: both training stages train on the
     LR crops against the dense model's output, the report adds fidelity to it."""
-    from srprune.runs.prune import PRUNE_STAGES, LossSource, with_loss
-
     def batches(run: Any, model: nn.Module) -> Any:
         return distill_dataset(settings, run.cfg, model)
 
     def prepare(run: Any, model: nn.Module) -> Any:
-        from srprune.io.model_file import load_model
-        from srprune.train.distill import TeacherTargets
-
         return TeacherTargets(load_model(run.dense), hidden=settings.feature_weight > 0)
 
     def inputs(run: Any) -> dict[str, Any]:
         return distill_inputs(settings, run.cfg)
 
     def reconstruction(run: Any) -> Any:
-        from srprune.train.distill import distill_loss
-
         return distill_loss(settings.loss, run.cfg.loss.eps)
 
     def terms_of(compact: bool) -> Any:
         def terms(run: Any, model: nn.Module) -> list[Any]:
-            from srprune.runs.prune_files import SELECTION, read_selection, stream_kept
-            from srprune.train.distill import HiddenStateTerm
-
             hidden = require(model).hidden_states
             if settings.feature_weight == 0 or not hidden:
                 return []

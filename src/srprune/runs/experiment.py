@@ -26,11 +26,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from srprune.devices import resolve_device
 from srprune.errors import UserError
 from srprune.io.atomic import atomic_path, write_text_atomic
+from srprune.io.leftovers import cleaned_on_failure
+from srprune.io.model_file import load_model, read_header
 from srprune.progress import Ticker
-from srprune.pruning.methods import METHODS
+from srprune.pruning.criteria import select_units
+from srprune.pruning.methods import METHODS, get_recipe
+from srprune.runs.common import training_inputs
 from srprune.runs.fingerprint import changes, fingerprint
+from srprune.runs.prune import (
+    PrunePipeline,
+    effective_recipe,
+    load_prune_config,
+    scored_groups,
+    size_function,
+)
+from srprune.train.checkpoint import LAST, checkpoint_dir
+from srprune.train.config import load_config
+from srprune.train.run import run_training
 from srprune.typed import SEED_MAX, build_section, check, check_range, read_yaml_file, to_plain
 
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -204,8 +219,6 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False,
     folder with neither model nor checkpoint, emptied folders); each run's folder is cleaned
     by its pipeline (runs/stages.py).
     """
-    from srprune.io.leftovers import cleaned_on_failure
-
     out = Path(cfg.out)
     with cleaned_on_failure(out, _worth_keeping):
         return _run_experiment(cfg, out, quiet, shard)
@@ -221,8 +234,6 @@ def _worth_keeping(entry: Path) -> bool:
 
 def _run_experiment(cfg: ExperimentConfig, out: Path, quiet: bool,
                     shard: tuple[int, int] | None) -> dict[str, Any]:
-    from srprune.devices import resolve_device
-
     device = resolve_device(cfg.device)
     if shard is not None and cfg.dense is None:
         # n shards must not train the same dense model side by side
@@ -268,9 +279,6 @@ def _run_spec(cfg: ExperimentConfig, spec: RunSpec, dense: Path, targets: dict[f
               device: Any, out: Path, quiet: bool = True) -> tuple[Path, Any]:
     """Run (or skip, when its fingerprints match) one planned run; its folder and pipeline
     (its stage and progress lines unless ``quiet``; its report table is never printed)."""
-    from srprune.pruning.methods import get_recipe
-    from srprune.runs.prune import PrunePipeline, load_prune_config
-
     prune = {**spec.overrides, "seed": spec.seed}
     if spec.table != "control" and spec.ratio in targets:
         prune["target"] = targets[spec.ratio]
@@ -290,16 +298,6 @@ def column_targets(cfg: ExperimentConfig, dense: Path, ratios: set[float]) -> di
     selection on the dense model; no training), which every method is then pruned to."""
     if cfg.size == "ratio":
         return {}
-    from srprune.io.model_file import load_model
-    from srprune.pruning.criteria import select_units
-    from srprune.pruning.methods import get_recipe
-    from srprune.runs.prune import (
-        effective_recipe,
-        load_prune_config,
-        scored_groups,
-        size_function,
-    )
-
     settings, _ = load_prune_config(Path(cfg.prune_config), dense, [], None)
     recipe = effective_recipe(get_recipe(cfg.size_reference), settings)
     model = load_model(dense)
@@ -314,8 +312,6 @@ def column_targets(cfg: ExperimentConfig, dense: Path, ratios: set[float]) -> di
 
 def _trained_iters(folder: Path) -> int:
     """Training iterations a run gave its model: regularisation plus finetuning."""
-    from srprune.io.model_file import read_header
-
     reg = read_header(folder / "regularized.safetensors")["extra"]
     fine = read_header(folder / "model.safetensors")["extra"]
     return int(reg.get("iters", 0)) + int(fine.get("finetune_iters", 0))
@@ -324,11 +320,6 @@ def _trained_iters(folder: Path) -> int:
 def _train_dense(cfg: ExperimentConfig, out: Path, quiet: bool) -> Path:
     """Train the dense model into ``out/dense`` (or take the one there, when it was trained
     from the same effective config; a changed config retrains it)."""
-    from srprune.runs.common import training_inputs
-    from srprune.train.checkpoint import LAST, checkpoint_dir
-    from srprune.train.config import load_config
-    from srprune.train.run import run_training
-
     folder = out / "dense"
     model = folder / "model.safetensors"
     train = load_config(cfg.train_config, [("out", str(folder))])

@@ -32,8 +32,10 @@ from srprune.pruning.fmp.search import FMPSearch
 from srprune.pruning.fmp.settings import FMPSettings
 from srprune.runs.common import one_period, train_dataset, training_inputs, validator
 from srprune.runs.fingerprint import file_hash
+from srprune.runs.fmp_report import fmp_report_markdown, write_fmp_report
 from srprune.runs.stages import StagedRun, has_checkpoint
 from srprune.train.config import TrainConfig
+from srprune.train.loop import Trainer
 from srprune.typed import to_plain
 
 STAGES = ("search", "finetune", "report")
@@ -121,8 +123,6 @@ class FMPPipeline(StagedRun):
     # -- stages ------------------------------------------------------------------------------
     def search(self) -> None:
         """Train through the hypernetwork until the budget is met, then extract."""
-        from srprune.train.loop import Trainer
-
         torch.manual_seed(self.s.seed)
         model = build_model(self.arch)
         search = FMPSearch(model, self.s, self.lr_size())
@@ -143,7 +143,8 @@ class FMPPipeline(StagedRun):
         run_cfg = one_period(self.cfg, self.s.search_iters, folder, val_every=0)
         terms = [search.indicator_penalty] if self.s.weight_reg == "l2" else []
         trainer = Trainer(model, self._dataset(), run_cfg, terms=terms,
-                          param_groups=search.param_groups, callbacks=[keep_history],
+                          param_groups=lambda m, optim: search.param_groups(m, optim.lr),
+                          callbacks=[keep_history],
                           device=self.device, quiet=self.quiet, save_final=False,
                           extra={"stage": "fmp-search"})
         result = trainer.fit(resume=resume)
@@ -182,8 +183,6 @@ class FMPPipeline(StagedRun):
 
     def finetune(self) -> None:
         """Finetune the compact model; removed weights stay exactly zero."""
-        from srprune.train.loop import Trainer
-
         pruned = self.path("pruned.safetensors")
         if not pruned.is_file():
             raise UserError(f"stage finetune needs {pruned}; run the search stage first")
@@ -202,8 +201,6 @@ class FMPPipeline(StagedRun):
 
     def report(self) -> None:
         """Params, MACs (all and non-zero), latency, file size, PSNR/SSIM; budgets reached."""
-        from srprune.runs.fmp_report import fmp_report_markdown, write_fmp_report
-
         final = self.path("model.safetensors")
         compact = final if final.exists() else self.path("pruned.safetensors")
         if not compact.exists():

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model
+from srprune.models.bicubic import Bicubic, BicubicConfig
 from srprune.models.registry import build_model
 from srprune.profile import count_macs, count_params, latency_side_by_side
 from srprune.runs.prune_report import plot_ratios
@@ -43,8 +44,6 @@ def write_fmp_report(out: Path, selection: dict[str, Any], arch: Any,
         compact_path, before_finetune: the compact model, and the one before finetuning.
         validate: scores a model on the validation data (None: no quality columns).
     """
-    from srprune.models.bicubic import Bicubic, BicubicConfig
-
     compact = load_model(compact_path)
     if reference_path is not None:
         dense, dense_name = load_model(reference_path), "dense (reference)"

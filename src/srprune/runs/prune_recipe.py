@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from srprune.profile import count_macs, flow_child
 from srprune.pruning.config import PruneSettings
 from srprune.pruning.criteria import score_groups
 from srprune.pruning.groups import Group
@@ -22,8 +23,6 @@ def size_function(model: nn.Module, groups: list[Group], kind: str,
                   lr_size: tuple[int, int]) -> Any:
     """``removed -> size`` of the compact model: params, or MACs per frame at ``lr_size``
     (``macs``: without the flow network; ``macs+flow``: with one pass of it per frame)."""
-    from srprune.profile import count_macs, flow_child
-
     sizes = SizeModel(model, lr_size)
     flow = 0.0
     if kind == "macs+flow":

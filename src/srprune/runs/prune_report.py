@@ -12,7 +12,9 @@ import torch
 
 from srprune.io.atomic import atomic_path, write_text_atomic
 from srprune.io.model_file import load_model
+from srprune.models.bicubic import Bicubic, BicubicConfig
 from srprune.profile import count_macs, count_params, flow_child, latency_side_by_side
+from srprune.runs.propagation import plot_temporal
 
 ROLE_COLOURS = {"rsc_in": "#4c72b0", "filter": "#55a868", "rsc_out": "#c44e52",
                 "pixel_shuffle": "#8172b2", "stream": "#ccb974"}
@@ -117,8 +119,6 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
     if distill is not None:
         report["distill"] = distill
     if temporal is not None:
-        from srprune.runs.propagation import plot_temporal
-
         write_text_atomic(out / "temporal.json", json.dumps(temporal, indent=1))
         plot_temporal(temporal, out / "temporal.png",
                       f"{selection['method']} at p = {selection['ratio']:.3g}: drift from the "
@@ -142,8 +142,6 @@ def _quality_rows(sized: dict[str, dict[str, Any]], dense: Any, compact: Any,
     model has the compact one's size."""
     if validate is None and fidelity is None:
         return sized
-    from srprune.models.bicubic import Bicubic, BicubicConfig
-
     models = {"bicubic": Bicubic(BicubicConfig(scale=dense.config.scale)), "dense": dense}
     rows: dict[str, dict[str, Any]] = {"bicubic": {}, "dense": sized["dense"]}
     if before_finetune is not None:

@@ -14,16 +14,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from srprune.data.layouts import load_clip
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model, save_model
 from srprune.models.contract import require
 from srprune.models.registry import build_model
 from srprune.pruning.surgery import remove_units
 from srprune.runs.common import validator
+from srprune.runs.propagation import temporal_errors
 from srprune.runs.prune_files import SELECTION, need, read_selection, removed_sets, stream_kept
 from srprune.runs.prune_recipe import prunable_groups, recipe_inputs
+from srprune.runs.prune_report import report_markdown, write_report
 from srprune.runs.prune_run import PruneRun, Stage
 from srprune.runs.prune_select import choose_units, selection_record, selection_summary
+from srprune.train.datasets import val_clips
 from srprune.typed import to_plain
 
 TEMPORAL_FRAMES = 20
@@ -92,8 +96,6 @@ def report_inputs(run: PruneRun) -> dict[str, Any]:
 
 def report(run: PruneRun, stage: Stage) -> None:
     """Params, MACs, latency and PSNR/SSIM before and after; per-layer ratio plot."""
-    from srprune.runs.prune_report import report_markdown, write_report
-
     s = run.settings
     selection = read_selection(run.path(SELECTION), stage.name)
     final = run.path("model.safetensors")
@@ -123,10 +125,6 @@ def temporal_drift(run: PruneRun, selection: dict[str, Any], dense: nn.Module, c
     val = run.cfg.data.val
     if not hidden or val is None:
         return None
-    from srprune.data.layouts import load_clip
-    from srprune.runs.propagation import temporal_errors
-    from srprune.train.datasets import val_clips
-
     clips, _ = val_clips(val, dense.config.scale, True)
     clip = clips[0]
     n = min(len(clip), val.max_frames or TEMPORAL_FRAMES, TEMPORAL_FRAMES)

@@ -32,6 +32,8 @@ from srprune.runs.prune_files import (
 from srprune.runs.prune_recipe import prunable_groups
 from srprune.runs.prune_run import PruneRun, Stage
 from srprune.runs.stages import has_checkpoint
+from srprune.train.loop import Trainer, default_param_groups
+from srprune.train.terms import TemporalTerm
 
 REGULARIZE_KEYS = ("delta", "t1", "tau", "t2", "reg_iters", "reg_lr", "scale_lr",
                    "align_iters", "align_weight")
@@ -74,8 +76,6 @@ def scale_param_groups(handles: Any, scale_lr: float | None) -> Any:
     """The trainer's parameter groups, with the scales in their own group at ``scale_lr``."""
 
     def param_groups(m: nn.Module, optim: Any) -> list[dict[str, Any]]:
-        from srprune.train.loop import default_param_groups
-
         scales = handles.params if handles else []
         ids = {id(p) for p in scales}
         groups = [{**g, "params": [p for p in g["params"] if id(p) not in ids]}
@@ -93,8 +93,6 @@ def regularize(run: PruneRun, stage: Stage) -> None:
     With nothing selected (ratio 0: the experiment's "dense + the same iterations" control)
     this is plain training with the same settings and length, with no scales attached.
     """
-    from srprune.train.loop import Trainer
-
     model = load_model(run.dense)
     if not run.recipe.regularize:
         if run.env.is_main:
@@ -149,8 +147,6 @@ def finetune_inputs(run: PruneRun) -> dict[str, Any]:
 def temporal_terms(run: PruneRun, model: nn.Module) -> list[Any]:
     """Temporal Finetuning against the dense model, when the method, the model and
     ``prune.lambda_tf`` ask for it."""
-    from srprune.train.terms import TemporalTerm
-
     hidden = require(model).hidden_states
     if not (run.recipe.temporal_finetune and hidden and run.settings.lambda_tf > 0):
         return []
@@ -161,8 +157,6 @@ def temporal_terms(run: PruneRun, model: nn.Module) -> list[Any]:
 
 def finetune(run: PruneRun, stage: Stage) -> None:
     """Finetune the compact model (Charbonnier, + lambda_tf * L_tf with SSL)."""
-    from srprune.train.loop import Trainer
-
     model = load_model(need(run.path("pruned.safetensors"), stage.name)).train()
     terms = temporal_terms(run, model) + stage.loss.terms(run, model)
     iters = max(1, round(run.cfg.train.iters * run.recipe.finetune_factor))

@@ -43,6 +43,7 @@ from srprune.io.leftovers import cleaned_on_failure
 from srprune.progress import clock_text
 from srprune.runs.fingerprint import changes, fingerprint
 from srprune.train import distributed
+from srprune.train.checkpoint import LAST, checkpoint_dir
 
 MANIFEST = "run.json"
 OnChange = Literal["refuse", "redo"]
@@ -256,6 +257,4 @@ class StagedRun:
 
 def has_checkpoint(folder: Path) -> bool:
     """Whether a training stage was interrupted in ``folder`` (then it resumes)."""
-    from srprune.train.checkpoint import LAST, checkpoint_dir
-
     return (checkpoint_dir(folder) / LAST).is_file()

@@ -169,7 +169,7 @@ class LoopConfig:
     ``val_every`` / ``ckpt_every`` of 0 mean only at the end; ``ema`` is a decay (e.g. 0.999) or
     null; ``keep_ckpts`` also keeps ``checkpoints/iter_<N>.pt`` beside ``last.pt``;
     ``precision`` is the forward pass's autocast (``fp32``, ``bf16``, ``fp16`` on CUDA only;
-    losses stay fp32, see :mod:`srprune.train.precision`).
+    losses stay fp32, see :mod:`srprune.precision`).
     """
 
     iters: int = 1000

@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from srprune.data import synthetic
+from srprune.data.layouts import open_layout
+from srprune.data.sampling import ImagePatchDataset, VideoWindowDataset
 from srprune.errors import UserError
 from srprune.train.config import DataConfig, ValConfig
 
@@ -29,8 +32,6 @@ def cache_dir() -> Path:
 
 def default_root(is_video: bool, scale: int) -> tuple[Path, str]:
     """Build (or reuse) the embedded set; returns its root and layout name."""
-    from srprune.data import synthetic
-
     if is_video:
         root = cache_dir() / f"synthetic-video-x{scale}"
         return synthetic.build_default_video(root, DEFAULT_DATA_SEED, scale=scale), "frames"
@@ -45,8 +46,6 @@ def open_clips(layout: str, root: str, split: str | None, scale: int, is_video: 
     Returns:
         (clips, layout actually read).
     """
-    from srprune.data.layouts import open_layout
-
     if root == DEFAULT_ROOT:
         base, default_layout = default_root(is_video, scale)
         if layout != default_layout:
@@ -65,8 +64,6 @@ def build_train_dataset(data: DataConfig, scale: int, is_video: bool, seed: int)
     Video windows longer than a clip are mirror-padded in time (Vimeo-90K: 7 frames -> 14, as
     BasicVSR trains); augmentation is BasicVSR's (flips, transposition, temporal reversal).
     """
-    from srprune.data.sampling import ImagePatchDataset, VideoWindowDataset
-
     clips, _ = open_clips(data.layout, data.root, data.split, scale, is_video, "train", "data")
     if is_video:
         dataset: Any = VideoWindowDataset(clips, data.num_frames, data.lr_patch, scale,

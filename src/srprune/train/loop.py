@@ -23,11 +23,14 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
+from srprune.devices import resolve_device
 from srprune.errors import UserError
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import save_model
 from srprune.models.contract import flow_network, is_video
+from srprune.precision import autocast, check_precision, grad_scaler
 from srprune.progress import Ticker, on_terminal
+from srprune.protocols import LossTerm, ModelOutput, StopTraining, needs_hidden
 from srprune.train import distributed
 from srprune.train.batches import StepBatchSampler, StepKeyedDataset
 from srprune.train.checkpoint import (
@@ -40,9 +43,7 @@ from srprune.train.checkpoint import (
 )
 from srprune.train.config import OptimConfig, TrainConfig, config_from_dict
 from srprune.train.losses import charbonnier
-from srprune.train.precision import autocast, check_precision, grad_scaler
 from srprune.train.schedule import ConstantLR, CosineRestartLR, FlowWarmup
-from srprune.train.terms import LossTerm, ModelOutput, needs_hidden
 
 Callback = Callable[[int, dict[str, float]], None]
 """``on_step_end(iters_done, logs)``, right after each optimiser update, before the EMA update,
@@ -59,12 +60,6 @@ BatchTransform = Callable[[dict[str, Any]], dict[str, Any]]
 """``prepare(batch) -> batch`` on the training device before the forward pass, e.g. a teacher's
 output in place of ``gt`` (distillation); it runs without gradients."""
 
-
-
-class StopTraining(Exception):  # noqa: N818 - a signal, not an error
-    """Raised by a callback to end the run after this iteration (e.g. a pruning search that
-    reached its budget). The trainer logs and checkpoints that iteration, then returns with
-    ``TrainResult.stopped`` set."""
 
 
 LOG_FILE = "train_log.jsonl"
@@ -570,6 +565,4 @@ def config_changes(saved: Mapping[str, Any] | None, current: TrainConfig) -> lis
 
 
 def _resolve_device(name: str) -> str:
-    from srprune.devices import resolve_device
-
     return resolve_device(name)

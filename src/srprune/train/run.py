@@ -11,18 +11,24 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from srprune.devices import resolve_device
+from srprune.errors import UserError
+from srprune.io.atomic import write_text_atomic
+from srprune.io.leftovers import cleaned_on_failure
+from srprune.io.model_file import load_model
+from srprune.models.registry import create_model
+from srprune.resources import check_fits, estimate_training_bytes
 from srprune.train import distributed
+from srprune.train.checkpoint import LAST, checkpoint_dir
 from srprune.train.config import TrainConfig
+from srprune.train.datasets import build_train_dataset
 from srprune.train.loop import Trainer, TrainResult
+from srprune.train.validate import make_validator
 
 
 def build_model(cfg: TrainConfig) -> nn.Module:
     """A fresh model by name (initialised under ``train.seed``) or the model in ``model.file``."""
-    from srprune.models.registry import create_model
-
     if cfg.model.file is not None:
-        from srprune.io.model_file import load_model
-
         return load_model(cfg.model.file).train()
     torch.manual_seed(cfg.train.seed)
     return create_model(cfg.model.name or "", cfg.model.scale).train()
@@ -30,8 +36,6 @@ def build_model(cfg: TrainConfig) -> nn.Module:
 
 def check_training_memory(cfg: TrainConfig, model: nn.Module, device: str) -> None:
     """One line, before any data is built, when a training step cannot fit in memory."""
-    from srprune.resources import check_fits, estimate_training_bytes
-
     data = cfg.data
     patch = int(getattr(data, "lr_patch", 64))
     batch = int(getattr(data, "batch_size", 1))
@@ -62,11 +66,6 @@ def run_training(cfg: TrainConfig, resume: bool = False, quiet: bool = False) ->
     as it found it: what it created is removed and an earlier ``out/config.json`` is put back.
     Once it wrote a checkpoint, everything stays, for ``--resume``.
     """
-    from srprune.errors import UserError
-    from srprune.io.atomic import write_text_atomic
-    from srprune.io.leftovers import cleaned_on_failure
-    from srprune.train.checkpoint import LAST, checkpoint_dir
-
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"out {out} is a file, not a folder")
@@ -97,11 +96,6 @@ def run_training(cfg: TrainConfig, resume: bool = False, quiet: bool = False) ->
 def _train(cfg: TrainConfig, out: Path, env: distributed.DistEnv, resume: bool, quiet: bool
            ) -> TrainResult:
     """Build the model, data and validation of ``cfg``, write ``out/config.json``, train."""
-    from srprune.devices import resolve_device
-    from srprune.io.atomic import write_text_atomic
-    from srprune.train.datasets import build_train_dataset
-    from srprune.train.validate import make_validator
-
     device = distributed.device_for(env, resolve_device(cfg.train.device))
     distributed.init(env, device)
     try:

@@ -15,10 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from srprune.data.images import to_tensor
+from srprune.data.layouts import load_clip_uint8
 from srprune.eval.conventions import MetricConvention, convention_for
 from srprune.eval.evaluate import super_resolve
 from srprune.eval.scores import ScoreBook
 from srprune.train.config import ValConfig
+from srprune.train.datasets import val_clips
 
 CACHE_BYTES = 1 << 30  # keep decoded validation clips in memory up to this size
 
@@ -48,9 +51,6 @@ class ClipValidator:
         self._cached_bytes = 0
 
     def _frames(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        from srprune.data.images import to_tensor
-        from srprune.data.layouts import load_clip_uint8
-
         if i in self._cache:
             lr, gt = self._cache[i]
         else:
@@ -75,8 +75,6 @@ class ClipValidator:
 def make_validator(val: ValConfig, scale: int, is_video: bool,
                    device: str | torch.device = "cpu") -> ClipValidator:
     """A :class:`ClipValidator` for the ``data.val`` section of a config."""
-    from srprune.train.datasets import val_clips
-
     clips, layout = val_clips(val, scale, is_video)
     return ClipValidator(clips, scale, convention_for(layout, scale), device, val.chunk,
                          val.max_frames)

@@ -1,13 +1,13 @@
 """FMP's search: the network trained through its hypernetwork while channels and weights go.
 
-After every optimiser step (a :class:`~srprune.train.loop.Trainer` callback):
+After every optimiser step (a trainer callback, :meth:`FMPSearch.after_step`):
 
 * a proximal step on each group's latent, ``z <- sign(z) max(|z| - lambda_c lr, 0)``, and with
   ``weight_reg: l1`` the same on the weight indicators; entries below their threshold are removed
   for good (monotone masks; a group never drops below ``min_units``);
 * every ``check_every`` iterations the accountant measures the masked network, and the run stops
-  (:class:`StopTraining`) once the criterion is met. Under Total Fixed a met budget freezes its own
-  kind of pruning.
+  (:class:`~srprune.protocols.StopTraining`) once the criterion is met. Under Total Fixed a met
+  budget freezes its own kind of pruning.
 
 A search that has not converged when its iterations run out is completed by removing the
 smallest latents (channel budgets) or indicators (weight budgets), and says so.
@@ -22,14 +22,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from srprune.protocols import StopTraining
 from srprune.pruning.fmp.budget import Accountant, ConvState, Ratios, active, converged
 from srprune.pruning.fmp.hyperconv import HyperWeight, bake, install
 from srprune.pruning.fmp.latents import LatentBank, axis_layouts
 from srprune.pruning.fmp.settings import FMPSettings
 from srprune.pruning.groups import Group, conv_layers
 from srprune.pruning.surgery import remove_units
-from srprune.train.config import OptimConfig
-from srprune.train.loop import StopTraining
 
 
 def _soft_threshold_(x: torch.Tensor, amount: float) -> None:
@@ -95,16 +94,16 @@ class FMPSearch:
         return converged(s.criterion, r, s.gamma_c, s.gamma_w, s.tolerance)  # type: ignore[arg-type]
 
     # -- optimisation ------------------------------------------------------------------------
-    def param_groups(self, model: nn.Module, optim: OptimConfig) -> list[dict[str, Any]]:
-        """Adam groups: the network and hypernetworks (``main``), ``latents``, ``indicators``."""
+    def param_groups(self, model: nn.Module, lr: float) -> list[dict[str, Any]]:
+        """Adam groups: the network and hypernetworks (``main``, at ``lr``), ``latents`` and
+        ``indicators`` (at their own rates from the settings, else ``lr``)."""
         latents = [p for p in self.bank.parameters()]
         indicators = [h.indicator for h in self.hypers.values()]  # all: kept ones still learn
         special = {id(p) for p in (*latents, *indicators)}
         main = [p for p in model.parameters() if p.requires_grad and id(p) not in special]
-        return [{"name": "main", "params": main, "lr": optim.lr},
-                {"name": "latents", "params": latents, "lr": self.s.latent_lr or optim.lr},
-                {"name": "indicators", "params": indicators,
-                 "lr": self.s.indicator_lr or optim.lr}]
+        return [{"name": "main", "params": main, "lr": lr},
+                {"name": "latents", "params": latents, "lr": self.s.latent_lr or lr},
+                {"name": "indicators", "params": indicators, "lr": self.s.indicator_lr or lr}]
 
     def indicator_penalty(self, model: nn.Module, batch: Mapping[str, torch.Tensor],
                           output: object, step: int) -> dict[str, torch.Tensor]:
