@@ -112,13 +112,14 @@ class Variant:
             if self.runtime == "pytorch":
                 with torch.inference_mode():
                     if hidden is None:
-                        hidden = lr.new_zeros(1, self.cell.hidden_channels, *lr.shape[-2:])
+                        hidden = lr.new_zeros(1, self.model.cell_spec().states[0].channels,
+                                               *lr.shape[-2:])
                     sr, hidden = self.cell(lr, prev, hidden)
                 outs.append(sr.numpy())
             else:
                 if hidden is None:
-                    hidden = np.zeros((1, self.exported.info.hidden_channels, *lr.shape[-2:]),
-                                      np.float32)
+                    width = self.exported.info.cell.states[0].channels
+                    hidden = np.zeros((1, width, *lr.shape[-2:]), np.float32)
                 sr, hidden = self.exported.run([lr.numpy(), prev.numpy(), hidden])
                 outs.append(sr)
             prev = lr
@@ -227,7 +228,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   f"{ {k: v for k, v in row['parity'].items() if k.startswith(variant)} }",
                   flush=True)
             if args.profile_ops and info.kind == "stream":
-                c = info.hidden_channels
+                c = info.cell.states[0].channels
                 inputs = [clip[1:2], clip[:1], torch.rand(1, c, h, w)]
                 row.setdefault("gridsample", {})[variant] = {
                     "pytorch": torch_op_share(model.export_module("stream"), inputs),

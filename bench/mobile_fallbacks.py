@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cell = model.export_module("stream").eval()
     g = torch.Generator().manual_seed(1)
     inputs = (torch.rand(1, 3, h, w, generator=g), torch.rand(1, 3, h, w, generator=g),
-              torch.rand(1, cell.hidden_channels, h, w, generator=g))
+              torch.rand(1, model.cell_spec().states[0].channels, h, w, generator=g))
     with torch.no_grad():
         ref = [t.numpy() for t in cell(*inputs)]
     tmp = Path(tempfile.mkdtemp(prefix="mobile_"))

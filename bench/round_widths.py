@@ -69,7 +69,7 @@ def latency_part(args: argparse.Namespace) -> list[dict[str, Any]]:
         model.load_state_dict(dense.state_dict())
         pruned(model, args.ratio, k)
         cell = model.export_module("stream").eval()
-        hidden = torch.rand(1, cell.hidden_channels, h, w, generator=g)
+        hidden = torch.rand(1, model.cell_spec().states[0].channels, h, w, generator=g)
         path = tmp / f"round{k}.onnx"
         export_onnx(model, path, args.lr_size)
         ort = ExportedModel(path, "onnxruntime")

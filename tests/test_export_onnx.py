@@ -125,7 +125,7 @@ def test_uni_cell_frame_by_frame_equals_forward(exported, case: str) -> None:
     frames = _frames(6)
     runner = ExportedModel(path)
     assert runner.info.kind == "stream"
-    assert runner.info.hidden_channels == model.export_hidden_channels()
+    assert runner.info.cell == model.cell_spec()
     got = np.stack(list(exported_frames(runner, iter(frames))))
     _assert_parity(got, _torch_frames(model, frames), atol=1e-5)
 

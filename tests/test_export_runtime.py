@@ -28,7 +28,7 @@ def test_streaming_cell_in_pytorch_equals_forward(mode: str) -> None:
         remove_units(model, groups, select_units(groups, score_groups(model, groups), 0.5))
     clip = torch.rand(1, 5, 3, 13, 17)
     cell = model.export_module("stream")
-    hidden = torch.zeros(1, cell.hidden_channels, 13, 17)
+    hidden = torch.zeros(1, model.cell_spec().states[0].channels, 13, 17)
     prev = clip[:, 0]
     outs = []
     with torch.no_grad():
@@ -53,7 +53,7 @@ class _TorchWindow:
 
     def __init__(self, model: torch.nn.Module, t: int) -> None:
         self.model = model
-        self.info = ExportInfo(kind="window", scale=4, lr_size=None, frames=t, hidden_channels=0,
+        self.info = ExportInfo(kind="window", scale=4, lr_size=None, frames=t, cell=None,
                                opset=18, config={}, structure={})
         self.calls: list[int] = []
 

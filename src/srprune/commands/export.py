@@ -46,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _check(model: torch.nn.Module, path: str, info) -> float:
     """Max |onnxruntime - PyTorch| on one random input of the exported shape."""
+    from srprune.export.onnx_writer import cell_example
     from srprune.export.runtime import ExportedModel
 
     h, w = info.lr_size or (64, 64)
@@ -56,10 +57,9 @@ def _check(model: torch.nn.Module, path: str, info) -> float:
             x = torch.rand(1, 3, h, w, generator=g)
             ref, got = [model(x)], runner.run([x.numpy()])
         elif info.kind == "stream":
-            cell = model.export_module("stream")
-            xs = (torch.rand(1, 3, h, w, generator=g), torch.rand(1, 3, h, w, generator=g),
-                  torch.rand(1, info.hidden_channels, h, w, generator=g))
-            ref, got = list(cell(*xs)), runner.run([x.numpy() for x in xs])
+            xs = cell_example(info.cell, (h, w), g)
+            ref = list(model.export_module("stream")(*xs))
+            got = runner.run([x.numpy() for x in xs])
         else:
             x = torch.rand(1, info.frames, 3, h, w, generator=g)
             ref, got = [model(x)], runner.run([x.numpy()])

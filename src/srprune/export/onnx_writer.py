@@ -4,7 +4,8 @@ What is exported depends only on the model contract (``is_video``, ``causal``):
 
 * image models: the whole network, ``lr (N,3,h,w) -> sr (N,3,sh,sw)``;
 * causal video models: the streaming cell from ``model.export_module("stream")``,
-  ``(lr, prev_lr, hidden) -> (sr, new_hidden)``;
+  ``(lr, *previous frames, *states) -> (sr, *new states)``, its inputs, outputs and their widths
+  named by the model's ``cell_spec()`` (BasicVSR-uni: ``lr, prev_lr, hidden -> sr, new_hidden``);
 * bidirectional video models: a window of ``frames`` frames from
   ``model.export_module("window", frames)``, ``lrs (N,T,3,h,w) -> srs (N,T,3,4h,4w)``.
 
@@ -27,6 +28,7 @@ from srprune import __version__
 from srprune.errors import UserError
 from srprune.export.metadata import ExportInfo
 from srprune.io.atomic import atomic_path
+from srprune.models.contract import CellSpec, VideoSRModel, is_video, require
 from srprune.models.registry import config_to_dict
 from srprune.pruning.structure import describe_structure
 
@@ -38,37 +40,43 @@ DYNAMIC_EXAMPLE = (64, 64)
 
 def export_kind(model: nn.Module) -> str:
     """``image``, ``stream`` or ``window`` for ``model`` (from its contract)."""
-    if not getattr(model, "is_video", False):
+    if not is_video(model):
         return "image"
-    return "stream" if getattr(model, "causal", False) else "window"
+    return "stream" if require(model).causal else "window"
+
+
+def cell_example(cell: CellSpec, lr_size: tuple[int, int], generator: torch.Generator
+                 ) -> tuple[torch.Tensor, ...]:
+    """Random inputs of a streaming cell, in :meth:`CellSpec.input_names` order."""
+    h, w = lr_size
+    frames = [torch.rand(1, 3, h, w, generator=generator)
+              for _ in range(1 + cell.previous_frames)]
+    states = [torch.rand(1, s.channels, h, w, generator=generator) for s in cell.states]
+    return (*frames, *states)
 
 
 def _graph(model: nn.Module, kind: str, lr_size: tuple[int, int], frames: int
-           ) -> tuple[nn.Module, tuple[torch.Tensor, ...], list[str], list[str], int]:
-    """(module to trace, example inputs, input names, output names, hidden width)."""
+           ) -> tuple[nn.Module, tuple[torch.Tensor, ...], list[str], list[str], CellSpec | None]:
+    """(module to trace, example inputs, input names, output names, the cell or None)."""
     h, w = lr_size
     g = torch.Generator().manual_seed(0)
     if kind == "image":
-        return model, (torch.rand(1, 3, h, w, generator=g),), ["lr"], ["sr"], 0
+        return model, (torch.rand(1, 3, h, w, generator=g),), ["lr"], ["sr"], None
+    video = require(model, VideoSRModel)
     if kind == "stream":
-        cell = model.export_module("stream").eval()
-        c = cell.hidden_channels
-        example = (torch.rand(1, 3, h, w, generator=g), torch.rand(1, 3, h, w, generator=g),
-                   torch.rand(1, c, h, w, generator=g))
-        return cell, example, ["lr", "prev_lr", "hidden"], ["sr", "new_hidden"], c
-    window = model.export_module("window", frames).eval()
-    return window, (torch.rand(1, frames, 3, h, w, generator=g),), ["lrs"], ["srs"], 0
+        cell = video.cell_spec()
+        return (video.export_module("stream").eval(), cell_example(cell, lr_size, g),
+                cell.input_names(), cell.output_names(), cell)
+    window = video.export_module("window", frames).eval()
+    return window, (torch.rand(1, frames, 3, h, w, generator=g),), ["lrs"], ["srs"], None
 
 
-def _dynamic_shapes(kind: str) -> tuple[dict[int, object], ...]:
+def _dynamic_shapes(kind: str, inputs: int) -> tuple[dict[int, object], ...]:
     height = torch.export.Dim("height", min=8, max=4096)
     width = torch.export.Dim("width", min=8, max=4096)
-    spatial = {2: height, 3: width}
-    if kind == "image":
-        return (spatial,)
-    if kind == "stream":
-        return (spatial, spatial, spatial)
-    return ({3: height, 4: width},)
+    if kind == "window":
+        return ({3: height, 4: width},)
+    return tuple({2: height, 3: width} for _ in range(inputs))
 
 
 def export_onnx(model: nn.Module, path: str | Path, lr_size: tuple[int, int] | None,
@@ -94,17 +102,17 @@ def export_onnx(model: nn.Module, path: str | Path, lr_size: tuple[int, int] | N
     if kind == "window" and frames < 2:
         raise UserError("--frames must be >= 2 for a window graph")
     model = model.to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
-    module, example, inputs, outputs, hidden = _graph(
+    module, example, inputs, outputs, cell = _graph(
         model, kind, lr_size or DYNAMIC_EXAMPLE, frames)
     dense_structure = describe_structure(model, type(model)(model.config))
     info = ExportInfo(kind=kind, scale=int(model.config.scale), lr_size=lr_size,
-                      frames=frames if kind == "window" else 0, hidden_channels=hidden,
+                      frames=frames if kind == "window" else 0, cell=cell,
                       opset=opset, config=config_to_dict(model.config),
                       structure=dense_structure)
     path = Path(path)
     with atomic_path(path) as tmp:
         _trace(module, example, tmp, inputs, outputs, opset,
-               None if lr_size is not None else _dynamic_shapes(kind))
+               None if lr_size is not None else _dynamic_shapes(kind, len(inputs)))
         proto = onnx.load(str(tmp))
         for key, value in info.to_props(__version__).items():
             entry = proto.metadata_props.add()

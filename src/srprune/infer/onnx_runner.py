@@ -1,8 +1,9 @@
 """Upscale a video or frame folder through an exported ONNX model in onnxruntime or OpenVINO.
 
 * ``image`` files run frame by frame;
-* ``stream`` files (unidirectional BasicVSR cells) carry the hidden state and the previous frame
-  from one call to the next: memory holds one frame and one hidden state;
+* ``stream`` files (causal video models' cells) carry the states and previous frames their
+  metadata's cell description lists from one call to the next (BasicVSR-uni: one hidden state
+  and one frame);
 * ``window`` files (bidirectional BasicVSR, T frames) run window by window
   (:func:`srprune.infer.windows.windows` with ``length=T``, the schedule the PyTorch upscaler
   uses with ``chunk``): each window keeps its central outputs and ``overlap`` context frames on
@@ -47,16 +48,21 @@ def _checked(model: ExportedModel, frames: Iterator[np.ndarray]) -> Iterator[np.
 
 
 def stream_frames(model: ExportedModel, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-    """Float SR frames (3, H, W) of a ``stream`` file, one call per frame."""
-    prev: np.ndarray | None = None
-    hidden: np.ndarray | None = None
-    for frame in frames:
+    """Float SR frames (3, H, W) of a ``stream`` file, one call per frame: the inputs are the
+    frame, the previous frames (most recent first; the first frame stands in for missing ones)
+    and the states, zeros at first, in the order the file's cell description gives."""
+    cell = model.info.cell
+    if cell is None:
+        raise UserError(f"{model.path.name} is not a streaming cell")
+    previous: list[np.ndarray] = []
+    states: list[np.ndarray] = []
+    for i, frame in enumerate(frames):
         lr = _lr(frame)[None]
-        if prev is None or hidden is None:
-            prev = lr
-            hidden = np.zeros((1, model.info.hidden_channels, *lr.shape[-2:]), np.float32)
-        sr, hidden = model.run([lr, prev, hidden])
-        prev = lr
+        if i == 0:
+            previous = [lr] * cell.previous_frames
+            states = [np.zeros((1, s.channels, *lr.shape[-2:]), np.float32) for s in cell.states]
+        sr, *states = model.run([lr, *previous, *states])
+        previous = [lr, *previous][:cell.previous_frames]
         yield sr[0]
 
 

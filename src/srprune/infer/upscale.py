@@ -16,6 +16,7 @@ from srprune.eval.metrics import tensor_to_uint8
 from srprune.infer.chunks import tiled
 from srprune.infer.io import FrameSink, FrameSource
 from srprune.infer.windows import windows
+from srprune.models.contract import VideoSRModel, require
 from srprune.precision import autocast, check_precision
 
 MIN_LR_SIZE = 4
@@ -70,7 +71,7 @@ def _frames_out(model: nn.Module, source: FrameSource, opt: UpscaleOptions
             for frame in source:
                 _check_size(frame)
                 yield to_batch([frame])
-        for sr in model.stream(lr_stream()):
+        for sr in require(model, VideoSRModel).stream(lr_stream()):
             yield tensor_to_uint8(sr[0])
         return
     # Non-causal (or tiled) video: a chunk plus context at a time.

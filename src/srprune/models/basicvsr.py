@@ -28,6 +28,7 @@ from srprune.models.blocks import (
     make_activation,
     make_blocks,
 )
+from srprune.models.contract import CellSpec, CellState
 from srprune.models.limits import BLOCKS, FEAT, residual_trunk_floats
 from srprune.models.spec import MemoryModel, NamePattern, register_arch
 from srprune.models.spynet import SpyNet
@@ -272,11 +273,14 @@ class BasicVSR(nn.Module):
 
     # -- deployment ------------------------------------------------------------------------
     def export_module(self, kind: str, frames: int = 0) -> nn.Module:
-        """An export-shaped view sharing these weights: ``stream`` (the streaming cell,
-        unidirectional only) or ``window`` (``frames`` frames in, as many out); see
-        :mod:`srprune.models.basicvsr_export`."""
+        """An export-shaped view sharing these weights: ``stream`` (the streaming cell of
+        :meth:`cell_spec`, unidirectional only) or ``window`` (``frames`` frames in, as many
+        out); see :mod:`srprune.models.basicvsr_export`."""
         return export_module(self, kind, frames)
 
-    def export_hidden_channels(self) -> int:
-        """Width of the hidden state a streaming cell carries."""
-        return self.forward_trunk.width
+    def cell_spec(self) -> CellSpec:
+        """The streaming cell (unidirectional only) carries the forward trunk's hidden state
+        (``hidden``, its current width) and needs one previous frame (for the flow)."""
+        if self.config.bidirectional:
+            raise ValueError("only a unidirectional BasicVSR has a streaming cell")
+        return CellSpec((CellState("hidden", self.forward_trunk.width),), previous_frames=1)

@@ -17,10 +17,11 @@ from srprune.models.blocks import flow_warp
 class StreamingCell(nn.Module):
     """One step of a unidirectional BasicVSR.
 
-    ``(lr, prev_lr, hidden) -> (sr, new_hidden)``: SPyNet flow from ``lr`` to ``prev_lr``, the
-    hidden state warped by it (GridSample), one forward-trunk step, reconstruction. For the first
-    frame pass ``prev_lr = lr`` and a zero hidden state: warping zeros gives zeros, so the cell
-    run over a clip equals ``BasicVSR.forward`` on it.
+    ``(lr, prev_lr, hidden) -> (sr, new_hidden)`` as ``BasicVSR.cell_spec`` declares it: SPyNet
+    flow from ``lr`` to ``prev_lr``, the hidden state warped by it (GridSample), one
+    forward-trunk step, reconstruction. For the first frame pass ``prev_lr = lr`` and a zero
+    hidden state: warping zeros gives zeros, so the cell run over a clip equals
+    ``BasicVSR.forward`` on it.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -28,11 +29,6 @@ class StreamingCell(nn.Module):
         if model.config.bidirectional:
             raise ValueError("a streaming cell needs a unidirectional BasicVSR")
         self.model = model
-
-    @property
-    def hidden_channels(self) -> int:
-        """Width of the hidden state (shrinks under coupled pruning)."""
-        return self.model.forward_trunk.width
 
     def forward(self, lr: torch.Tensor, prev_lr: torch.Tensor, hidden: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:

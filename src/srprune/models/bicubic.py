@@ -32,7 +32,6 @@ class Bicubic(nn.Module):
     is_video = False
     causal = True
     flow_net = None
-    hidden_states: dict[str, str | None] = {}
 
     def __init__(self, config: BicubicConfig | None = None) -> None:
         super().__init__()

@@ -60,7 +60,6 @@ class EDSR(nn.Module):
     is_video = False
     causal = True
     flow_net = None
-    hidden_states: dict[str, str | None] = {}
 
     def __init__(self, config: EDSRConfig | None = None) -> None:
         super().__init__()

@@ -95,7 +95,6 @@ class ESRB(nn.Module):
     is_video = False
     causal = True
     flow_net = None
-    hidden_states: dict[str, str | None] = {}
 
     def __init__(self, config: ESRBConfig | None = None) -> None:
         super().__init__()

@@ -80,7 +80,6 @@ class MSRResNet(nn.Module):
     is_video = False
     causal = True
     flow_net = None
-    hidden_states: dict[str, str | None] = {}
 
     def __init__(self, config: MSRResNetConfig | None = None) -> None:
         super().__init__()
