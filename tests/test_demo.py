@@ -8,18 +8,19 @@ from pathlib import Path
 import pytest
 
 from srprune.cli import main
-from srprune.demo import DEMO_MODELS, shipped_model
+from srprune.demo import shipped_model
 from srprune.io.model_file import load_model, read_header
+from srprune.models.demo_model import SHIPPED
 
 
-@pytest.mark.parametrize("bidirectional", [True, False])
-def test_shipped_dense_models_load_and_say_how_they_were_made(bidirectional: bool) -> None:
-    path = shipped_model(bidirectional)
-    assert path.name == DEMO_MODELS[bidirectional] and path.is_file()
+@pytest.mark.parametrize("causal", [False, True])
+def test_shipped_dense_models_load_and_say_how_they_were_made(causal: bool) -> None:
+    path = shipped_model(causal)
+    assert path.name == SHIPPED[causal] and path.is_file()
     model = load_model(path)
     cfg = model.config
     assert (cfg.num_feat, cfg.num_block, cfg.flow_feat) == (32, 8, 8)
-    assert cfg.bidirectional is bidirectional
+    assert cfg.bidirectional is not causal and model.causal is causal
     extra = read_header(path)["extra"]
     assert extra["demo"] is True and extra["trained_iters"] == 800
 

@@ -183,17 +183,33 @@ NAMES = re.compile(r"basicvsr|edsr|esrb|msrresnet|spynet|trunk|upconv|conv_first
                    r"conv_up|conv_hr|fusion|\besa\b|\"backward\"|\"forward\"|bidirectional",
                    re.IGNORECASE)
 
-# (file, text): architecture names allowed in user-facing help strings only, with the reason.
+# (file, regex) -> reason: architecture names allowed in user-facing help text only (what the
+# regex matches is removed from a string before the check).
 HELP_TEXT = {
-    ("commands/convert.py", "--spynet"): "the flag that imports official SPyNet weights",
+    ("cli.py", r"(?s)^examples:\n.*Every subcommand has its own --help"):
+        "the command-line examples of `srprune --help`",
+    ("cli.py", "BasicSR / mmagic / EDSR-PyTorch checkpoint"):
+        "the checkpoint sources convert reads, named after their repositories",
+    ("data/layouts.py", "EDSR-PyTorch benchmark"):
+        "a dataset folder layout (EDSR-PyTorch's benchmark sets), not the architecture",
+}
+
+# file -> reason: not checked yet, each for a change in flight. A file here must still fail the
+# check (test_pending_files_still_need_their_change): drop it once it is clean.
+PENDING = {
+    "io/importers.py": "the registry rework (helper spec) moves checkpoint importers to models/",
+    "io/import_keymaps.py": "as io/importers.py",
+    "io/import_load.py": "as io/importers.py (the edsr-pytorch source name)",
+    "commands/convert.py": "as io/importers.py (BasicVSR / EDSR / SPyNet import options)",
+    "resources.py": "the registry rework (helper spec) reads memory formulas from models/",
 }
 
 
 def _docstrings(tree: ast.Module) -> set[int]:
-    return {id(n.body[0].value) for n in ast.walk(tree)
-            if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-            and n.body and isinstance(n.body[0], ast.Expr)
-            and isinstance(n.body[0].value, ast.Constant)}
+    """Strings that are statements of their own: docstrings, attribute docstrings included."""
+    return {id(n.value) for n in ast.walk(tree)
+            if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)
+            and isinstance(n.value.value, str)}
 
 
 def _names(node: ast.AST) -> Iterator[str]:
@@ -220,7 +236,9 @@ def architecture_words(source: str, rel: str) -> list[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
             texts.append(node.value)
         for text in texts:
-            if NAMES.search(text) and not any(f == rel and t in text for f, t in HELP_TEXT):
+            for file, allowed in HELP_TEXT:
+                text = re.sub(allowed, "", text) if file == rel else text
+            if NAMES.search(text):
                 bad.append(f"{rel}:{getattr(node, 'lineno', '?')}: {text[:50]!r}")
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and all(
                 isinstance(x, ast.Constant) and isinstance(x.value, int)
@@ -233,7 +251,7 @@ OUTSIDE_MODELS = sorted(p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py")
                         if p.relative_to(SRC).parts[0] != "models")
 
 
-@pytest.mark.parametrize("path", OUTSIDE_MODELS)
+@pytest.mark.parametrize("path", [p for p in OUTSIDE_MODELS if p not in PENDING])
 def test_no_architecture_names_outside_models(path: str) -> None:
     """Code outside ``srprune/models/`` reads models through their contract and registry."""
     bad = architecture_words((SRC / path).read_text(), path)
@@ -241,8 +259,15 @@ def test_no_architecture_names_outside_models(path: str) -> None:
 
 
 def test_help_text_exceptions_are_used() -> None:
-    for file, text in HELP_TEXT:
-        assert text in (SRC / file).read_text(), f"{file} no longer says {text!r}: drop it"
+    for file, pattern in HELP_TEXT:
+        assert re.search(pattern, (SRC / file).read_text(), re.MULTILINE), \
+            f"{file} no longer says {pattern!r}: drop it"
+
+
+@pytest.mark.parametrize("path", sorted(PENDING))
+def test_pending_files_still_need_their_change(path: str) -> None:
+    assert (SRC / path).exists() and architecture_words((SRC / path).read_text(), path), \
+        f"{path} passes the architecture-name check now: remove it from PENDING"
 
 
 def test_the_checks_catch_what_they_are_for() -> None:

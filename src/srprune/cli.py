@@ -25,7 +25,7 @@ from srprune.errors import Terminated, UserError, describe_fault
 
 # Subcommands in the order --help lists them: (module, one-line help).
 COMMANDS: dict[str, str] = {
-    "demo": "train a small BasicVSR on the embedded data, compare it with bicubic, write a report",
+    "demo": "prune a small video model on the embedded clips, compare it with bicubic, report",
     "train": "train a model from a YAML config (flags override config keys)",
     "test": "evaluate a model (or bicubic) on a dataset: per-clip and average PSNR/SSIM",
     "upscale": "super-resolve a video file or a folder of frames",
@@ -33,7 +33,7 @@ COMMANDS: dict[str, str] = {
     "experiment": "every method at every ratio on one dense model: the paper's tables",
     "profile": "params, MACs per frame, latency and peak memory of a model",
     "convert": "import a BasicSR / mmagic / EDSR-PyTorch checkpoint into srprune's format",
-    "export": "export a model to ONNX (streaming cell for BasicVSR-uni) for onnxruntime/OpenVINO",
+    "export": "export a model to ONNX (a streaming cell for causal video models)",
 }
 
 EPILOG = """\

@@ -8,10 +8,9 @@ reports params, MACs, latency and PSNR/SSIM of bicubic, dense and compact on hel
 crops.
 
 Everything runs on the embedded synthetic camera-motion clips rendered from scikit-image's photos
-(train and validation use disjoint photos). No pretrained flow network can be had offline, so the
-demo models keep a narrow SPyNet (``flow_feat`` 8) fixed at zero flow (the synthetic motion is
-under a pixel per LR frame); real use imports the official SPyNet weights
-(``srprune convert --spynet``).
+(train and validation use disjoint photos). The model itself (a small BasicVSR with a zero-flow
+SPyNet, and the shipped files) comes from :mod:`srprune.models.demo_model`; real use imports the
+official SPyNet weights (``srprune convert --spynet``).
 """
 
 from __future__ import annotations
@@ -35,8 +34,9 @@ from srprune.infer.io import FrameSink, FrameSource
 from srprune.infer.upscale import UpscaleOptions, upscale
 from srprune.io.atomic import atomic_path, write_text_atomic
 from srprune.io.model_file import load_model
-from srprune.models.basicvsr import BasicVSR, BasicVSRConfig
 from srprune.models.bicubic import Bicubic, BicubicConfig
+from srprune.models.contract import flow_path
+from srprune.models.demo_model import SHIPPED, build_demo_model, demo_model_name, demo_title
 from srprune.progress import INTERVAL
 from srprune.pruning.config import settings_from_dict, short_schedule
 from srprune.pruning.methods import get_recipe
@@ -47,10 +47,6 @@ from srprune.train.datasets import build_train_dataset, val_clips
 from srprune.train.loop import Trainer
 
 ASSETS = "assets"
-DEMO_MODELS = {True: "demo_basicvsr-32-8_fp16.safetensors",
-               False: "demo_basicvsr-uni-32-8_fp16.safetensors"}
-"""The shipped dense demo models (bidirectional / unidirectional), made by ``srprune demo --train
---feat 32 --blocks 8 --flow-feat 8 --iters 800 [--unidirectional]``."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +57,7 @@ class DemoOptions:
     device: str = "cpu"
     seed: int = 0
     quiet: bool = False
-    bidirectional: bool = True
+    causal: bool = False
     method: str = "ssl"
     ratio: float = 0.5
     finetune_iters: int = 150
@@ -94,7 +90,7 @@ def expected_duration(opt: DemoOptions) -> str:
 
 
 def _name(opt: DemoOptions) -> str:
-    return f"BasicVSR{'' if opt.bidirectional else '-uni'}-{opt.num_feat}-{opt.num_block}"
+    return demo_title(opt.causal, opt.num_feat, opt.num_block)
 
 
 def _data() -> dict[str, Any]:
@@ -105,8 +101,7 @@ def _data() -> dict[str, Any]:
 def demo_config(opt: DemoOptions) -> dict[str, Any]:
     """The training config of ``--train`` (same schema as ``srprune train`` YAML)."""
     return {
-        "model": {"name": f"basicvsr-{'' if opt.bidirectional else 'uni-'}"
-                          f"{opt.num_feat}-{opt.num_block}", "scale": 4},
+        "model": {"name": demo_model_name(opt.causal, opt.num_feat, opt.num_block), "scale": 4},
         "data": {k: v for k, v in _data().items() if k != "val"},
         "optim": {"lr": 1e-3, "flow_lr_mult": 0.0,
                   "scheduler": {"name": "cosine_restart", "eta_min": 1e-5}},
@@ -133,35 +128,21 @@ def prune_config(opt: DemoOptions) -> dict[str, Any]:
     }
 
 
-def shipped_model(bidirectional: bool) -> Path:
+def shipped_model(causal: bool) -> Path:
     """Path of the dense demo model inside the installed package."""
-    return Path(str(resources.files("srprune") / ASSETS / DEMO_MODELS[bidirectional]))
-
-
-@torch.no_grad()
-def zero_flow(spynet: nn.Module) -> None:
-    """Make SPyNet output exactly zero flow (its last conv at every level set to zero)."""
-    for level in spynet.basic_module:
-        last = level.basic_module[-1]
-        last.weight.zero_()
-        last.bias.zero_()
+    return Path(str(resources.files("srprune") / ASSETS / SHIPPED[causal]))
 
 
 def train_dense(opt: DemoOptions, say: Any) -> Path:
-    """Train the dense demo BasicVSR into ``out/train`` (resumes); its model file."""
+    """Train the dense demo model into ``out/train`` (resumes); its model file."""
     cfg = config_from_dict(demo_config(opt))
     torch.manual_seed(opt.seed)
-    # A narrow reconstruction (recon_feat = num_feat instead of BasicSR's fixed 64) keeps the
-    # HR-resolution convs cheap enough for CPU training.
-    model = BasicVSR(BasicVSRConfig(num_feat=opt.num_feat, num_block=opt.num_block,
-                                    recon_feat=opt.num_feat, bidirectional=opt.bidirectional,
-                                    flow_feat=opt.flow_feat))
-    zero_flow(model.spynet)
+    model = build_demo_model(opt.causal, opt.num_feat, opt.num_block, opt.flow_feat)
     dataset = build_train_dataset(cfg.data, 4, True, opt.seed)
     train_dir = opt.out / "train"
     say(f"training {_name(opt)} for {opt.iters} iterations on {opt.device}")
-    trainer = Trainer(model, dataset, cfg, frozen=["spynet"], out=train_dir, device=opt.device,
-                      quiet=opt.quiet, extra={"demo": True})
+    trainer = Trainer(model, dataset, cfg, frozen=[flow_path(model)], out=train_dir,
+                      device=opt.device, quiet=opt.quiet, extra={"demo": True})
     result = trainer.fit(resume=(checkpoint_dir(train_dir) / LAST).is_file())
     return Path(result.model_path)
 
@@ -219,7 +200,7 @@ def run_demo(opt: DemoOptions) -> dict[str, Any]:
     t0 = time.perf_counter()
     say(expected_duration(opt))
     say("rendering the embedded clips (cached after the first run)")
-    dense_path = train_dense(opt, say) if opt.train else shipped_model(opt.bidirectional)
+    dense_path = train_dense(opt, say) if opt.train else shipped_model(opt.causal)
     data = prune_config(opt)
     settings = settings_from_dict(data.pop("prune"))
     cfg = config_from_dict({**data, "model": {"file": str(dense_path)}})

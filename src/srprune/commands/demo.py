@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ratio", type=_ratio, default=0.5,
                    help="fraction of prunable units removed (default 0.5)")
     p.add_argument("--unidirectional", action="store_true",
-                   help="BasicVSR-uni (forward propagation only, streamable)")
+                   help="the causal variant (forward propagation only, streamable)")
     p.add_argument("--reg-iters", type=int_arg(1, 1_000_000), default=40,
                    help="regularisation iterations (default 40)")
     p.add_argument("--finetune-iters", type=int_arg(1, 10_000_000), default=150,
@@ -46,14 +46,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     t = p.add_argument_group("training the dense model first (--train)")
     t.add_argument("--train", action="store_true",
-                   help="train the dense BasicVSR on the embedded clips instead of starting "
+                   help="train the dense model on the embedded clips instead of starting "
                         "from the shipped one (how the shipped one was made)")
     t.add_argument("--feat", type=int_arg(1, 256), default=32,
-                   help="BasicVSR channels (default 32)")
+                   help="channels of the dense model (default 32)")
     t.add_argument("--blocks", type=int_arg(0, 64), default=8,
-                   help="residual blocks per trunk (default 8)")
+                   help="residual blocks per recurrent branch (default 8)")
     t.add_argument("--flow-feat", type=int_arg(2, 32), default=8,
-                   help="SPyNet's first hidden width (official 32; kept at zero flow; default 8)")
+                   help="the flow network's first hidden width (official 32; kept at zero flow; "
+                        "default 8)")
     t.add_argument("--iters", type=int_arg(1, 10_000_000), default=800,
                    help="training iterations (default 800)")
 
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out} is a file, not a folder")
     opt = DemoOptions(out=args.out, device=resolve_device(args.device), seed=args.seed,
-                      quiet=args.quiet, bidirectional=not args.unidirectional,
+                      quiet=args.quiet, causal=args.unidirectional,
                       method=args.method, ratio=args.ratio, finetune_iters=args.finetune_iters,
                       reg_iters=args.reg_iters, train=args.train, num_feat=args.feat,
                       num_block=args.blocks, flow_feat=args.flow_feat, iters=args.iters)

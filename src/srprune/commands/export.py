@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-size", type=_size, default=(180, 320), metavar="HxW|dynamic",
                    help="LR frame size the graph is fixed to (default 180x320), or dynamic")
     p.add_argument("--frames", type=int, default=8,
-                   help="frames per window of a bidirectional BasicVSR (default 8)")
+                   help="frames per window of a video model that is not causal (default 8)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17, default 18)")
     p.add_argument("--scale", type=int, default=4, help="scale when --model is a model name")
     p.add_argument("--no-check", action="store_true",

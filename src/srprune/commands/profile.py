@@ -14,13 +14,14 @@ import json
 import torch
 
 from srprune.commands.common import int_arg, load_any_model, parse_size, resolve_device
+from srprune.models.registry import MODEL_NAMES
 from srprune.profile import profile_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True,
-                   help="a model name (basicvsr, basicvsr-uni, edsr-8-128, esrb-6-256, ...) "
-                        "or an srprune .safetensors file")
+                   help=f"a model name ({', '.join(MODEL_NAMES)}) or an srprune .safetensors "
+                        "file")
     p.add_argument("--lr-size", required=True, type=parse_size, metavar="HxW",
                    help="LR input size, e.g. 180x320")
     p.add_argument("--scale", type=int_arg(1, 8), default=4,

@@ -43,8 +43,8 @@ def run_fmp(args: argparse.Namespace) -> int:
             raise UserError(f"model file not found: {args.model}")
         data["model"] = {"file": str(args.model)}
     if not data.get("model"):
-        raise UserError(f"{args.config}: FMP needs a model section (e.g. name: esrb-6-256, "
-                        "scale: 4) or --model FILE")
+        raise UserError(f"{args.config}: FMP needs a model section (name: NAME and "
+                        "scale: S, or file: FILE) or --model FILE")
     try:
         settings, cfg = fmp_settings_from_dict(fmp), config_from_dict(data)
     except UserError as e:

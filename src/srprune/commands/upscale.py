@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="video file (.mp4, .mkv, ...) or folder (PNG frames)")
     p.add_argument("--scale", type=int_arg(1, 8), default=4, help="scale of the bicubic model")
     p.add_argument("--chunk", type=int_arg(1, 10_000), default=None,
-                   help="frames per bidirectional chunk (default: up to 30, as memory allows)")
+                   help="frames per chunk of a video model that is not causal (default: up to 30, "
+                        "as memory allows)")
     p.add_argument("--overlap", type=int_arg(0, 1000), default=5,
                    help="context frames on each chunk side (default 5)")
     p.add_argument("--tile", type=tile_arg, default=None,

@@ -19,6 +19,7 @@ from torch import nn
 from srprune import __version__
 from srprune.errors import UserError
 from srprune.io.atomic import atomic_path
+from srprune.io.import_keymaps import SOURCES
 from srprune.io.model_checks import check_structure, check_tensors
 from srprune.io.readable import require_readable
 from srprune.io.sparse import pack_state, packing_from_metadata, packing_to_metadata, unpack_state
@@ -62,7 +63,7 @@ FOREIGN_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl")
 
 def _foreign(path: Path) -> UserError:
     return UserError(f"{path} is not an srprune model file (a foreign checkpoint?); import it "
-                     "first with `srprune convert --from basicsr|mmagic|edsr-pytorch IN OUT`")
+                     f"first with `srprune convert --from {'|'.join(SOURCES)} IN OUT`")
 
 
 def _file_metadata(path: Path) -> dict[str, str]:

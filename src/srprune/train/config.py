@@ -64,7 +64,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check((self.name is None) != (self.file is None), "name",
-               "give exactly one of model.name (e.g. basicvsr-16-2) and model.file")
+               "give exactly one of model.name and model.file")
         check(self.scale in (2, 3, 4), "scale", f"must be 2, 3 or 4, got {self.scale}")
 
 
