@@ -201,7 +201,6 @@ PENDING = {
     "io/import_keymaps.py": "as io/importers.py",
     "io/import_load.py": "as io/importers.py (the edsr-pytorch source name)",
     "commands/convert.py": "as io/importers.py (BasicVSR / EDSR / SPyNet import options)",
-    "resources.py": "the registry rework (helper spec) reads memory formulas from models/",
 }
 
 

@@ -8,7 +8,11 @@ The parts, each in its own file:
   latents, gated by per-weight indicators, installed with ``torch.nn.utils.parametrize``;
 * :mod:`.budget`: the accountant (params and MACs of the masked network) and the four
   convergence criteria (Channel, Weight, Total Fixed, Total);
-* :mod:`.search`: proximal steps, mask updates and budget checks during training;
-* :mod:`.extract`: the plain compact model (channels removed, pruned weights exactly zero);
-* :mod:`.pipeline`: ``srprune prune --method fmp``: search -> finetune -> report.
+* :mod:`.search`: proximal steps, mask updates and budget checks during training (a trainer
+  callback and loss term, through :mod:`srprune.protocols`), completion of an unconverged search
+  and extraction of the plain compact model (channels removed, pruned weights exactly zero);
+* :mod:`.settings`: the ``fmp`` config section.
+
+The run itself (``srprune prune --method fmp``: search -> finetune -> report) is
+:mod:`srprune.runs.fmp`.
 """
