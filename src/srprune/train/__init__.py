@@ -10,5 +10,6 @@
 - ``run``: a whole run from a config (what the command calls).
 
 Submodules are imported explicitly (``from srprune.train.loop import Trainer``); this package
-imports nothing itself so that model and pruning code can import it without cycles.
+imports nothing itself. What plugs into the trainer from below (loss terms, ``StopTraining``)
+is defined in :mod:`srprune.protocols`, so the pruning core never imports this package.
 """
