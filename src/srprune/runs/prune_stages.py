@@ -17,7 +17,7 @@ from torch import nn
 from srprune.data.layouts import load_clip
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model, save_model
-from srprune.models.contract import require
+from srprune.models.contract import declared_hidden
 from srprune.models.registry import build_model
 from srprune.pruning.surgery import remove_units
 from srprune.runs.common import validator
@@ -121,7 +121,7 @@ def temporal_drift(run: PruneRun, selection: dict[str, Any], dense: nn.Module, c
                    before: Path | None) -> dict[str, Any] | None:
     """Per-frame drift from the dense model on the first validation clip (video models
     with validation data only)."""
-    hidden = require(dense).hidden_states
+    hidden = declared_hidden(dense)
     val = run.cfg.data.val
     if not hidden or val is None:
         return None

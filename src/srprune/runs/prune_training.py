@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from srprune.io.model_file import load_model, save_model
-from srprune.models.contract import flow_path, require
+from srprune.models.contract import flow_path
 from srprune.pruning.config import alignment_iters
 from srprune.pruning.handles import gamma_handles, weight_norm_handles
 from srprune.pruning.regularizers import GrowingL2Schedule
