@@ -31,7 +31,7 @@ from srprune.models.contract import (
     members,
     require,
 )
-from srprune.models.registry import create_model
+from srprune.models.registry import build_model, create_model, tiny_configs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +115,15 @@ def test_require_names_what_is_missing() -> None:
     assert require(ResidualBlock(4), RSCBlock) is not None
     assert "cell_spec" in members(VideoSRModel) and "config" in members(VideoSRModel)
     assert "hidden_states" not in members(SRModel)
+
+
+@pytest.mark.parametrize("name", sorted(tiny_configs()))
+def test_every_registered_model_satisfies_its_capabilities(name: str) -> None:
+    model = build_model(tiny_configs()[name])
+    require(model, VideoSRModel if model.is_video else SRModel)
+    if model.is_video and not model.causal:
+        with pytest.raises(ValueError):
+            model.cell_spec()
 
 
 def test_hidden_states_are_a_video_capability() -> None:

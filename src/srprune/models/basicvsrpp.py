@@ -16,6 +16,7 @@ saves one SPyNet pass and computes the same flows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,7 @@ from srprune.models.blocks import (
     make_activation,
     make_blocks,
 )
+from srprune.models.contract import CellSpec
 from srprune.models.deform_align import SecondOrderDeformableAlignment
 from srprune.models.limits import BLOCKS, FEAT, residual_trunk_floats
 from srprune.models.spec import MemoryModel, NamePattern, register_arch
@@ -312,3 +314,11 @@ class BasicVSRPlusPlus(nn.Module):
         if kind != "window":
             raise ValueError("BasicVSR++ is bidirectional: export it as a window of frames")
         return WindowGraph(self, frames)
+
+    def stream(self, frames: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+        """Not causal: there is no frame-by-frame inference (contract: ``VideoSRModel``)."""
+        raise ValueError("BasicVSR++ is bidirectional: run forward() on chunks of frames")
+
+    def cell_spec(self) -> CellSpec:
+        """Not causal: there is no streaming cell (contract: ``VideoSRModel``)."""
+        raise ValueError("BasicVSR++ is bidirectional: it has no streaming cell")

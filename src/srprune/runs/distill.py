@@ -21,7 +21,7 @@ from srprune.data.lr_sampling import LRCropDataset
 from srprune.errors import UserError
 from srprune.eval.fidelity import TeacherFidelity
 from srprune.io.model_file import load_model
-from srprune.models.contract import require
+from srprune.models.contract import declared_hidden, require
 from srprune.pruning.config import short_schedule
 from srprune.runs.fingerprint import file_hash
 from srprune.runs.prune import PRUNE_STAGES, LossSource, with_loss
@@ -147,7 +147,7 @@ def fidelity_scorer(settings: DistillSettings, cfg: TrainConfig, teacher: nn.Mod
 def check_distill_data(settings: DistillSettings, cfg: TrainConfig, model: nn.Module) -> None:
     """Check the settings against the model and read the data, before anything is written
     (UserError naming the problem)."""
-    if settings.feature_weight > 0 and not require(model).hidden_states:
+    if settings.feature_weight > 0 and not declared_hidden(model):
         raise UserError("distill.feature_weight: this model declares no hidden states to "
                         "distil (video models do); leave it at 0")
     distill_dataset(settings, cfg, model)
@@ -170,7 +170,7 @@ def distill_stages(settings: DistillSettings, stages: Any = None) -> tuple[Any, 
 
     def terms_of(compact: bool) -> Any:
         def terms(run: Any, model: nn.Module) -> list[Any]:
-            hidden = require(model).hidden_states
+            hidden = declared_hidden(model)
             if settings.feature_weight == 0 or not hidden:
                 return []
             # a compact model's narrower states (coupled streams): the teacher's kept channels

@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from srprune.io.model_file import load_model, save_model
-from srprune.models.contract import flow_path
+from srprune.models.contract import declared_hidden, flow_path
 from srprune.pruning.config import alignment_iters
 from srprune.pruning.handles import gamma_handles, weight_norm_handles
 from srprune.pruning.regularizers import GrowingL2Schedule
@@ -147,7 +147,7 @@ def finetune_inputs(run: PruneRun) -> dict[str, Any]:
 def temporal_terms(run: PruneRun, model: nn.Module) -> list[Any]:
     """Temporal Finetuning against the dense model, when the method, the model and
     ``prune.lambda_tf`` ask for it."""
-    hidden = require(model).hidden_states
+    hidden = declared_hidden(model)
     if not (run.recipe.temporal_finetune and hidden and run.settings.lambda_tf > 0):
         return []
     teacher = load_model(run.dense)
