@@ -77,7 +77,31 @@ def scatter_add_channels(x: torch.Tensor, index: torch.Tensor, r: torch.Tensor,
     return x.index_add_(1, index, r) if inplace else x.index_add(1, index, r)
 
 
-class ResidualBlock(nn.Module):
+class IndexBuffers:
+    """Mixin: a module's channel index buffers, as :class:`~srprune.pruning.declared.RSCBlock`
+    declares them (surgery, saved structures and model-file checks go through these methods).
+
+    ``rsc_buffers`` maps a side to its buffer: ``in`` (the stream channels the module reads) and
+    ``out`` (the channels it adds into); a subclass may declare only one side.
+    """
+
+    rsc_buffers: Mapping[Side, str] = MappingProxyType({"in": "in_index", "out": "out_index"})
+
+    def register_index_buffers(self) -> None:
+        """Register every declared buffer, unset (all channels)."""
+        for buffer in self.rsc_buffers.values():
+            self.register_buffer(buffer, None)  # type: ignore[attr-defined]
+
+    def rsc_index(self, side: Side) -> torch.Tensor | None:
+        """Stream channels read (``in``) or added into (``out``); None: all of them."""
+        return getattr(self, self.rsc_buffers[side])
+
+    def set_rsc_index(self, side: Side, index: torch.Tensor | None) -> None:
+        """Set (None: clear) the index buffer of ``side``."""
+        self.register_buffer(self.rsc_buffers[side], index)  # type: ignore[attr-defined]
+
+
+class ResidualBlock(IndexBuffers, nn.Module):
     """``x + res_scale * conv2(relu(conv1(x)))``, optionally as an RSC block.
 
     Subclasses change the residual branch (:meth:`branch`) and keep the RSC plumbing and the
@@ -98,22 +122,10 @@ class ResidualBlock(nn.Module):
         self.conv2 = conv3x3(mid, channels)
         self.relu = nn.ReLU(inplace=True)
         self.res_scale = res_scale
-        for buffer in self.rsc_buffers.values():
-            self.register_buffer(buffer, None)
+        self.register_index_buffers()
         self.owns_input = False
         """Set by the chain that builds the block when nothing else reads its input (it is
         the previous block's output): inference may then scatter-add into it in place."""
-
-    rsc_buffers: Mapping[Side, str] = MappingProxyType({"in": "in_index", "out": "out_index"})
-    """The RSC index buffer of each side (:class:`~srprune.pruning.declared.RSCBlock`)."""
-
-    def rsc_index(self, side: Side) -> torch.Tensor | None:
-        """Stream channels the branch reads (``in``) or adds into (``out``); None: all."""
-        return getattr(self, self.rsc_buffers[side])
-
-    def set_rsc_index(self, side: Side, index: torch.Tensor | None) -> None:
-        """Set (None: clear) the index buffer of ``side``."""
-        self.register_buffer(self.rsc_buffers[side], index)
 
     def branch(self, h: torch.Tensor) -> torch.Tensor:
         """The residual branch on the (gathered) block input."""

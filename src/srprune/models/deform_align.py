@@ -15,15 +15,21 @@ its own deformable group's offsets.
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import torch
 from torch import nn
 
+from srprune.models.blocks import IndexBuffers
 from srprune.models.deform import modulated_deform_conv2d
 from srprune.pruning.handlers import Conv2dHandler, register_handler
 
 
-class SecondOrderDeformableAlignment(nn.Conv2d):
+class SecondOrderDeformableAlignment(IndexBuffers, nn.Conv2d):
     """``(x, extra_feat, flow_1, flow_2) -> aligned features`` (3x3 DCNv2, stride 1, pad 1).
+
+    Declares one index buffer (``in``: the input channels it still reads, set by its handler),
+    so saved structures record it as they record RSC blocks' (``IndexBuffers``).
 
     Args:
         in_channels: width of ``x`` = ``[feat_n1, feat_n2]`` (BasicVSR++: 2C).
@@ -32,6 +38,8 @@ class SecondOrderDeformableAlignment(nn.Conv2d):
         max_residue_magnitude: bound on the learned offset residue (BasicVSR++: 10).
         cond_channels: width of ``extra_feat`` (default ``3 * out_channels``).
     """
+
+    rsc_buffers = MappingProxyType({"in": "in_index"})
 
     def __init__(self, in_channels: int, out_channels: int, deform_groups: int = 16,
                  max_residue_magnitude: float = 10.0, cond_channels: int | None = None) -> None:
@@ -51,7 +59,7 @@ class SecondOrderDeformableAlignment(nn.Conv2d):
             nn.Conv2d(out_channels, 27 * deform_groups, 3, 1, 1))
         nn.init.zeros_(self.conv_offset[-1].weight)  # start from the flows, masks 0.5
         nn.init.zeros_(self.conv_offset[-1].bias)
-        self.register_buffer("in_index", None)
+        self.register_index_buffers()
 
     def offsets(self, extra_feat: torch.Tensor, flow_1: torch.Tensor, flow_2: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:

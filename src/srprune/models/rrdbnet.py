@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srprune.models.blocks import conv3x3, gather_channels, scatter_add_channels
+from srprune.models.blocks import IndexBuffers, conv3x3, gather_channels, scatter_add_channels
 from srprune.models.limits import BLOCKS, FEAT
 from srprune.models.rrdbnet_import import IMPORTER
 from srprune.models.spec import MemoryModel, NamePattern, image_export, register_arch
@@ -51,7 +51,7 @@ class RRDBNetConfig:
     scale: int = 4
 
 
-class ResidualDenseBlock(nn.Module):
+class ResidualDenseBlock(IndexBuffers, nn.Module):
     """Five convs with dense connections; ``0.2 * conv5(...) + x``, optionally as an RSC block
     (``in_index``: stream channels the convs read; ``out_index``: channels conv5 adds into)."""
 
@@ -61,8 +61,7 @@ class ResidualDenseBlock(nn.Module):
             setattr(self, f"conv{k}", conv3x3(num_feat + (k - 1) * num_grow_ch, num_grow_ch))
         self.conv5 = conv3x3(num_feat + 4 * num_grow_ch, num_feat)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
-        self.register_buffer("in_index", None)
-        self.register_buffer("out_index", None)
+        self.register_index_buffers()
 
     def convs(self) -> list[nn.Conv2d]:
         """conv1..conv5 in order."""
