@@ -215,7 +215,8 @@ def markdown(result: dict[str, Any]) -> str:
     a = result["args"]
     h, w = a["lr_size"]
     lines = ["# Pruning by distillation vs HR finetuning vs one-shot removal", "",
-             f"`{result['command']}` ({result['machine']}, {result['threads']} thread(s)). "
+             f"`{result['image_command']}` ({result['machine']}, {result['threads']} "
+             "thread(s)). "
              f"SSL, {a['reg_iters']} regularisation + {a['finetune_iters']} finetuning "
              "iterations for distill and HR finetune (the same selection, so the same MACs); "
              "one-shot removes the selected units from the dense weights. Fidelity: PSNR/SSIM "
@@ -240,6 +241,8 @@ def markdown(result: dict[str, Any]) -> str:
     for v in result["video"]:
         lines += [f"## {v['label']}: SSL + Temporal Finetuning by distillation at "
                   f"p = {v['ratio']} (dense trained {v['train_iters']} iterations)", "",
+                  f"`{result['video_command']}`; distilled on the embedded clips' LR frames, "
+                  "fidelity on the held-out clips.", "",
                   "| model | params | GMACs/frame | ms/frame | PSNR to dense | SSIM to dense |",
                   "|---|---|---|---|---|---|"]
         for name, r in v["rows"].items():
@@ -275,6 +278,9 @@ def arguments() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path, default=Path("runs/bench_distill"))
     p.add_argument("--out", type=Path, default=Path("results/distill"))
+    p.add_argument("--merge", action="store_true",
+                   help="keep the image or video part of an existing OUT.json that this run "
+                        "skips (--image-models / --video-model with no value)")
     return p.parse_args()
 
 
@@ -291,6 +297,15 @@ def main() -> None:
               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "image": [image_model(s, args) for s in args.image_models],
               "video": [video_model(s, args) for s in args.video_model]}
+    old = args.out.with_suffix(".json")
+    if args.merge and old.is_file():  # the parts this run skipped, with the command that ran them
+        before = json.loads(old.read_text())
+        for part in ("image", "video"):
+            if not result[part] and before.get(part):
+                result[part] = before[part]
+                result[f"{part}_command"] = before.get(f"{part}_command", before["command"])
+    for part in ("image", "video"):
+        result.setdefault(f"{part}_command", result["command"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out.with_suffix(".json"), json.dumps(result, indent=1))
     write_text_atomic(args.out.with_suffix(".md"), markdown(result))
