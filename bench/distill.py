@@ -17,9 +17,11 @@ are timed side by side at LR 180x320 (``srprune.profile.latency_side_by_side``).
 video model (default: BasicVSR++ with 32 channels) trained on the embedded clips is pruned with
 SSL + Temporal Finetuning by distillation on its clips' LR frames: params, MACs, latency and
 fidelity. Writes ``results/distill.{json,md}``; trained models and runs stay in ``--work`` (a
-rerun reuses them).
+rerun reuses them). The two parts can run apart and be merged:
 
-    OMP_NUM_THREADS=1 python bench/distill.py > results/distill.log 2>&1
+    OMP_NUM_THREADS=1 python bench/distill.py > results/distill.log 2>&1      # everything
+    OMP_NUM_THREADS=1 python bench/distill.py --video-model                    # image models
+    OMP_NUM_THREADS=1 python bench/distill.py --image-models --merge           # + video, merged
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def label(cfg: dict[str, Any]) -> str:
 
 
 def train_dense(cfg: dict[str, Any], is_video: bool, iters: int, work: Path,
-                seed: int) -> Path:
+                seed: int, batch: int = 8) -> Path:
     """Train the dense model on the embedded set (resumes); its model file."""
     from srprune.demo import zero_flow
     from srprune.train.checkpoint import LAST, checkpoint_dir
@@ -79,7 +81,7 @@ def train_dense(cfg: dict[str, Any], is_video: bool, iters: int, work: Path,
     if (out / "model.safetensors").is_file():
         return out / "model.safetensors"
     layout = "frames" if is_video else "sisr"
-    crops = {"num_frames": 5, "batch_size": 4} if is_video else {"batch_size": 8}
+    crops = {"num_frames": 5, "batch_size": batch} if is_video else {"batch_size": batch}
     tcfg = train_config({
         "model": {"name": "unused", "scale": cfg.get("scale", 4)},
         "data": {"layout": layout, "root": "default", "lr_patch": 32, **crops},
@@ -187,19 +189,20 @@ def video_model(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     work = args.work / label(cfg)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    dense_path = train_dense(cfg, True, args.video_train_iters, work, args.seed)
+    dense_path = train_dense(cfg, True, args.video_train_iters, work, args.seed,
+                             args.video_batch)
     dense = load_model(dense_path).eval()
     scale = dense.config.scale
     out = work / f"p{args.video_ratio}_distill"
     prune(dense_path, out, args.video_ratio,
           ["--distill", "--data", str(lr_folder(True, scale, "train")), "--reg-iters",
-           str(args.reg_iters), "--finetune-iters", str(args.finetune_iters)])
+           str(args.video_reg_iters), "--finetune-iters", str(args.video_finetune_iters)])
     compact = load_model(out / "model.safetensors").eval()
     held = load_lr_clips(lr_folder(True, scale, "val"), True, 1000, 1000)
     fidelity = TeacherFidelity(dense, held, "cpu", max_clips=1000, max_frames=1000)
     before = load_model(out / "pruned.safetensors").eval()
     times = latency_side_by_side({"dense": dense, "compact": compact}, args.lr_size,
-                                 args.video_frames, "cpu", repeats=args.repeats)
+                                 args.video_frames, "cpu", repeats=args.video_repeats)
     med = {k: statistics.median(v) for k, v in times.items()}
     rows = {"dense": {**sizes(dense, args), "latency_ms": med["dense"]},
             "pruned (before finetune)": {**sizes(before, args), **fidelity(before)},
@@ -207,8 +210,10 @@ def video_model(spec: str, args: argparse.Namespace) -> dict[str, Any]:
                         "latency_ms": med["compact"]}}
     rows["compact"]["speedup"] = med["dense"] / med["compact"]
     return {"model": cfg, "label": label(cfg), "train_iters": args.video_train_iters,
-            "ratio": args.video_ratio, "rows": rows, "latency_runs_ms": times,
-            "latency_frames": args.video_frames, "seconds": time.perf_counter() - t0}
+            "ratio": args.video_ratio, "reg_iters": args.video_reg_iters,
+            "finetune_iters": args.video_finetune_iters, "repeats": args.video_repeats,
+            "rows": rows, "latency_runs_ms": times, "latency_frames": args.video_frames,
+            "seconds": time.perf_counter() - t0}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -241,8 +246,10 @@ def markdown(result: dict[str, Any]) -> str:
     for v in result["video"]:
         lines += [f"## {v['label']}: SSL + Temporal Finetuning by distillation at "
                   f"p = {v['ratio']} (dense trained {v['train_iters']} iterations)", "",
-                  f"`{result['video_command']}`; distilled on the embedded clips' LR frames, "
-                  "fidelity on the held-out clips.", "",
+                  f"`{result['video_command']}`; {v['reg_iters']} regularisation + "
+                  f"{v['finetune_iters']} finetuning iterations, distilled on the embedded "
+                  "clips' LR frames; fidelity on the held-out clips; latency: median of "
+                  f"{v['repeats']} interleaved runs of a {v['latency_frames']}-frame clip.", "",
                   "| model | params | GMACs/frame | ms/frame | PSNR to dense | SSIM to dense |",
                   "|---|---|---|---|---|---|"]
         for name, r in v["rows"].items():
@@ -269,18 +276,25 @@ def arguments() -> argparse.Namespace:
     p.add_argument("--ratios", type=float, nargs="+", default=[0.3, 0.5, 0.7])
     p.add_argument("--video-ratio", type=float, default=0.5)
     p.add_argument("--train-iters", type=int, default=600)
-    p.add_argument("--video-train-iters", type=int, default=400)
+    p.add_argument("--video-train-iters", type=int, default=100,
+                   help="BasicVSR++'s deformable alignment costs ~5 s per batch of 2 windows "
+                        "on one CPU thread: short runs")
+    p.add_argument("--video-batch", type=int, default=2)
+    p.add_argument("--video-reg-iters", type=int, default=30)
+    p.add_argument("--video-finetune-iters", type=int, default=90)
+    p.add_argument("--video-repeats", type=int, default=3)
     p.add_argument("--reg-iters", type=int, default=100)
     p.add_argument("--finetune-iters", type=int, default=300)
     p.add_argument("--lr-size", type=parse_size, default=(180, 320))
-    p.add_argument("--video-frames", type=int, default=3)
+    p.add_argument("--video-frames", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path, default=Path("runs/bench_distill"))
     p.add_argument("--out", type=Path, default=Path("results/distill"))
-    p.add_argument("--merge", action="store_true",
-                   help="keep the image or video part of an existing OUT.json that this run "
-                        "skips (--image-models / --video-model with no value)")
+    p.add_argument("--merge", nargs="*", type=Path, default=None, metavar="JSON",
+                   help="take the image or video part this run skips (--image-models / "
+                        "--video-model with no value) from these results files (none named: "
+                        "OUT.json)")
     return p.parse_args()
 
 
@@ -297,9 +311,9 @@ def main() -> None:
               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "image": [image_model(s, args) for s in args.image_models],
               "video": [video_model(s, args) for s in args.video_model]}
-    old = args.out.with_suffix(".json")
-    if args.merge and old.is_file():  # the parts this run skipped, with the command that ran them
-        before = json.loads(old.read_text())
+    sources = [] if args.merge is None else (args.merge or [args.out.with_suffix(".json")])
+    for path in sources:  # the parts this run skipped, with the command that ran them
+        before = json.loads(path.read_text()) if path.is_file() else {}
         for part in ("image", "video"):
             if not result[part] and before.get(part):
                 result[part] = before[part]
