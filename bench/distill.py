@@ -308,7 +308,7 @@ def main() -> None:
               "machine": f"{platform.processor() or platform.machine()}, "
                          f"torch {torch.__version__}",
               "threads": torch.get_num_threads(),
-              "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+              "args": json.loads(json.dumps(vars(args), default=str)),
               "image": [image_model(s, args) for s in args.image_models],
               "video": [video_model(s, args) for s in args.video_model]}
     sources = [] if args.merge is None else (args.merge or [args.out.with_suffix(".json")])
