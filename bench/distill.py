@@ -246,10 +246,11 @@ def markdown(result: dict[str, Any]) -> str:
     for v in result["video"]:
         lines += [f"## {v['label']}: SSL + Temporal Finetuning by distillation at "
                   f"p = {v['ratio']} (dense trained {v['train_iters']} iterations)", "",
-                  f"`{result['video_command']}`; {v['reg_iters']} regularisation + "
-                  f"{v['finetune_iters']} finetuning iterations, distilled on the embedded "
-                  "clips' LR frames; fidelity on the held-out clips; latency: median of "
-                  f"{v['repeats']} interleaved runs of a {v['latency_frames']}-frame clip.", "",
+                  f"`{result['video_command']}`; {v.get('reg_iters', '?')} regularisation + "
+                  f"{v.get('finetune_iters', '?')} finetuning iterations, distilled on the "
+                  "embedded clips' LR frames; fidelity on the held-out clips; latency: median "
+                  f"of {v.get('repeats', '?')} interleaved runs of a {v['latency_frames']}-frame "
+                  "clip.", "",
                   "| model | params | GMACs/frame | ms/frame | PSNR to dense | SSIM to dense |",
                   "|---|---|---|---|---|---|"]
         for name, r in v["rows"].items():
