@@ -122,6 +122,9 @@ def test_refusals_are_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
         for o in proto.opset_import:
             if o.domain == "":
                 o.version = version
+        for prop in proto.metadata_props:  # the metadata must agree with the graph
+            if prop.key == "opset":
+                prop.value = str(version)
         bad = tmp_path / f"opset{version}.onnx"
         onnx.save(proto, str(bad))
         assert expect in upscale_err(bad)

@@ -62,6 +62,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser with every subcommand's arguments."""
+    from srprune.commands.common import int_arg
+
     parser = OneLineParser(
         prog="srprune", description="Structured pruning for video and image super-resolution.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,10 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=module.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
-        p.add_argument("--threads", type=int, default=None, metavar="N",
+        p.add_argument("--threads", type=int_arg(1, max_threads()), default=None, metavar="N",
                        help="CPU threads for PyTorch's intra-op pool (torch.set_num_threads; "
-                            "default: OMP_NUM_THREADS or all cores). On a shared machine set it "
-                            "to your share of the cores")
+                            "default: OMP_NUM_THREADS or all cores; 1 to 4 x the cores, "
+                            f"{max_threads()} here). On a shared machine set it to your share "
+                            "of the cores")
         p.set_defaults(_run=module.run)
     return parser
 
@@ -112,12 +115,17 @@ def _signals_as_exceptions() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def max_threads() -> int:
+    """The most ``--threads`` accepted: 4 threads per core (more only adds contention)."""
+    return 4 * (os.cpu_count() or 1)
+
+
 def set_threads(n: int | None) -> None:
     """``--threads N``: PyTorch's intra-op thread count (None: leave it as the OS set it)."""
     if n is None:
         return
-    if n < 1:
-        raise UserError(f"--threads must be >= 1, got {n}")
+    if not 1 <= n <= max_threads():
+        raise UserError(f"--threads must be 1 to {max_threads()} (4 x the cores), got {n}")
     import torch
 
     torch.set_num_threads(n)

@@ -15,7 +15,9 @@ import sys
 import numpy as np
 import torch
 
+from srprune.commands.common import int_arg
 from srprune.errors import UserError
+from srprune.export.metadata import MAX_FRAMES, MAX_OPSET, MIN_OPSET
 
 
 def _size(text: str) -> tuple[int, int] | None:
@@ -36,12 +38,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", required=True, help="output .onnx file")
     p.add_argument("--lr-size", type=_size, default=(180, 320), metavar="HxW|dynamic",
                    help="LR frame size the graph is fixed to (default 180x320), or dynamic")
-    p.add_argument("--frames", type=int, default=8,
-                   help="frames per window of a video model that is not causal (default 8)")
-    p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17, default 18)")
-    p.add_argument("--scale", type=int, default=4, help="scale when --model is a model name")
+    p.add_argument("--frames", type=int_arg(2, MAX_FRAMES), default=8,
+                   help=f"frames per window of a video model that is not causal (2 to "
+                        f"{MAX_FRAMES}, default 8)")
+    p.add_argument("--opset", type=int_arg(MIN_OPSET, MAX_OPSET), default=18,
+                   help=f"ONNX opset, from {MIN_OPSET} to the newest the installed onnx package "
+                        "converts to (default 18)")
+    p.add_argument("--scale", type=int_arg(2, 4), default=4,
+                   help="scale when --model is a model name (2 to 4)")
     p.add_argument("--no-check", action="store_true",
                    help="skip the onnxruntime-vs-PyTorch check after writing")
+    p.add_argument("--force", action="store_true", help="replace --output if it exists")
+    p.add_argument("--verbose", action="store_true",
+                   help="let the exporter's own warnings and log lines through to stderr")
 
 
 def _check(model: torch.nn.Module, path: str, info) -> float:
@@ -67,14 +76,19 @@ def _check(model: torch.nn.Module, path: str, info) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srprune.commands.common import load_any_model
-    from srprune.export.onnx_writer import export_onnx
+    from pathlib import Path
+
+    from srprune.commands.common import load_any_model, new_output
+    from srprune.export.onnx_writer import check_opset, export_onnx
 
     if not args.output.lower().endswith(".onnx"):
         raise UserError(f"--output {args.output}: use a .onnx file name")
+    new_output(Path(args.output), "--output", force=args.force)
+    check_opset(args.opset)
     model, name = load_any_model(args.model, args.scale)
     model = model.to("cpu", memory_format=torch.contiguous_format).eval()
-    info = export_onnx(model, args.output, args.lr_size, args.frames, args.opset)
+    info = export_onnx(model, args.output, args.lr_size, args.frames, args.opset,
+                       verbose=args.verbose)
     size = "dynamic" if info.lr_size is None else f"{info.lr_size[0]}x{info.lr_size[1]}"
     what = {"image": "whole network", "stream": "streaming cell",
             "window": f"{info.frames}-frame window"}[info.kind]

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -26,13 +28,12 @@ from torch import nn
 
 from srprune import __version__
 from srprune.errors import UserError
-from srprune.export.metadata import ExportInfo
+from srprune.export.metadata import MIN_OPSET, ExportInfo
 from srprune.io.atomic import atomic_path
 from srprune.models.contract import CellSpec, VideoSRModel, is_video, require
 from srprune.models.registry import config_to_dict
 from srprune.pruning.structure import describe_structure
 
-MIN_OPSET = 17  # GridSample (opset 16) with the opset-17 LayerNorm-era op set ONNX tooling expects
 DEFAULT_OPSET = 18
 DEFAULT_FRAMES = 8
 DYNAMIC_EXAMPLE = (64, 64)
@@ -79,23 +80,42 @@ def _dynamic_shapes(kind: str, inputs: int) -> tuple[dict[int, object], ...]:
     return tuple({2: height, 3: width} for _ in range(inputs))
 
 
-def export_onnx(model: nn.Module, path: str | Path, lr_size: tuple[int, int] | None,
-                frames: int = DEFAULT_FRAMES, opset: int = DEFAULT_OPSET) -> ExportInfo:
-    """Export ``model`` to ``path`` (atomically) and return the metadata written into it.
-
-    Args:
-        lr_size: (h, w) of the LR frames the graph is fixed to, or None for dynamic sizes.
-        frames: T of a bidirectional window graph.
-        opset: ONNX opset (>= 17).
-    """
+def check_opset(opset: int) -> None:
+    """``opset`` is one the exporter writes: from MIN_OPSET to the newest opset the installed
+    onnx package converts to (its version converter does the last step)."""
     try:
         import onnx
     except ImportError:
         raise UserError("exporting needs the onnx package: pip install 'srprune[export]'") \
             from None
+    newest = onnx.defs.onnx_opset_version()
     if opset < MIN_OPSET:
         raise UserError(f"--opset {opset} is too old; srprune exports with opset >= {MIN_OPSET} "
                         "(GridSample, Resize and DepthToSpace as the runtimes expect them)")
+    if opset > newest:
+        raise UserError(f"--opset {opset} is newer than this onnx {onnx.__version__} knows; "
+                        f"choose {MIN_OPSET} to {newest}")
+
+
+def _written_opset(proto: object) -> int:
+    return max((o.version for o in proto.opset_import  # type: ignore[attr-defined]
+                if o.domain in ("", "ai.onnx")), default=0)
+
+
+def export_onnx(model: nn.Module, path: str | Path, lr_size: tuple[int, int] | None,
+                frames: int = DEFAULT_FRAMES, opset: int = DEFAULT_OPSET, *,
+                verbose: bool = False) -> ExportInfo:
+    """Export ``model`` to ``path`` (atomically) and return the metadata written into it.
+
+    Args:
+        lr_size: (h, w) of the LR frames the graph is fixed to, or None for dynamic sizes.
+        frames: T of a bidirectional window graph.
+        opset: ONNX opset (:func:`check_opset`); the file is refused if it comes out otherwise.
+        verbose: let the exporter's warnings and log lines through.
+    """
+    import onnx
+
+    check_opset(opset)
     if not any(True for _ in model.parameters()):
         raise UserError("this model has no weights (bicubic?): nothing to export")
     kind = export_kind(model)
@@ -112,8 +132,11 @@ def export_onnx(model: nn.Module, path: str | Path, lr_size: tuple[int, int] | N
     path = Path(path)
     with atomic_path(path) as tmp:
         _trace(module, example, tmp, inputs, outputs, opset,
-               None if lr_size is not None else _dynamic_shapes(kind, len(inputs)))
+               None if lr_size is not None else _dynamic_shapes(kind, len(inputs)), verbose)
         proto = onnx.load(str(tmp))
+        if _written_opset(proto) != opset:
+            raise UserError(f"the exporter wrote opset {_written_opset(proto)} when asked for "
+                            f"{opset}; choose another --opset (default {DEFAULT_OPSET})")
         for key, value in info.to_props(__version__).items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
@@ -121,13 +144,32 @@ def export_onnx(model: nn.Module, path: str | Path, lr_size: tuple[int, int] | N
     return info
 
 
-def _trace(module: nn.Module, example: tuple[torch.Tensor, ...], out: Path, inputs: list[str],
-           outputs: list[str], opset: int, dynamic: tuple[dict[int, object], ...] | None) -> None:
-    """Run the exporter quietly; its failures become one-line UserErrors."""
-    noise = io.StringIO()
+@contextlib.contextmanager
+def _quiet(verbose: bool) -> Iterator[None]:
+    """Keep the exporter's warnings, log lines and prints off the terminal (unless verbose)."""
+    if verbose:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript",
+                                                    "onnx_ir", "torch._dynamo")]
+    levels = [lg.level for lg in loggers]
     try:
-        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(noise):
+        for lg in loggers:
+            lg.setLevel(logging.CRITICAL)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _trace(module: nn.Module, example: tuple[torch.Tensor, ...], out: Path, inputs: list[str],
+           outputs: list[str], opset: int, dynamic: tuple[dict[int, object], ...] | None,
+           verbose: bool = False) -> None:
+    """Run the exporter quietly; its failures become one-line UserErrors."""
+    try:
+        with torch.no_grad(), _quiet(verbose):
             torch.onnx.export(module, example, str(out), input_names=inputs,
                               output_names=outputs, opset_version=opset, dynamo=True,
                               external_data=False, dynamic_shapes=dynamic, verbose=False)

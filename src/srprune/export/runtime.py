@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from srprune.errors import UserError
-from srprune.export.metadata import ExportInfo
+from srprune.export.graph_checks import check_graph, check_outputs, probe_inputs
+from srprune.export.metadata import MIN_OPSET, ExportInfo
 
 RUNTIMES = ("onnxruntime", "openvino")
-MIN_OPSET = 17
 
 
 def _first_line(e: BaseException) -> str:
@@ -32,8 +32,12 @@ def _load_error(runtime: str, version: str, path: Path, opset: int, e: BaseExcep
                      f"{_first_line(e)}")
 
 
-def read_info(path: str | Path) -> tuple[ExportInfo, int]:
-    """(srprune metadata, default-domain opset) of an exported file, without its weights."""
+def read_info(path: str | Path) -> tuple[ExportInfo, int, bool]:
+    """(srprune metadata, default-domain opset, scale verified) of an exported file.
+
+    The metadata is checked against the graph (``graph_checks``); when shape inference cannot
+    verify the scale, the third value is False and the caller runs ``probe_inputs`` once.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"model file not found: {path}")
@@ -52,7 +56,8 @@ def read_info(path: str | Path) -> tuple[ExportInfo, int]:
     if opset < MIN_OPSET:
         raise UserError(f"{path.name} uses ONNX opset {opset}; srprune runs opset >= "
                         f"{MIN_OPSET} (re-export it with `srprune export --opset 18`)")
-    return info, opset
+    verified = check_graph(proto, info, opset, str(path))
+    return info, opset, verified
 
 
 class ExportedModel:
@@ -63,9 +68,21 @@ class ExportedModel:
             raise UserError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
         self.path = Path(path)
         self.runtime = runtime
-        self.info, self.opset = read_info(self.path)
+        self.info, self.opset, verified = read_info(self.path)
         self._run = (_onnxruntime if runtime == "onnxruntime" else _openvino)(
             self.path, self.opset, threads)
+        if not verified:
+            self._probe()
+
+    def _probe(self) -> None:
+        """One run on zero inputs: the output shapes show the scale the graph really has."""
+        try:
+            outputs = self.run(probe_inputs(self.info))
+        except Exception as e:  # the runtimes raise their own types
+            raise UserError(f"{self.path}: its metadata does not describe its graph (a run on "
+                            f"inputs shaped as the metadata says fails: {_first_line(e)})") \
+                from None
+        check_outputs([list(o.shape) for o in outputs], self.info, str(self.path))
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Run the graph on float32 inputs in the graph's input order."""

@@ -19,6 +19,7 @@ from torch import nn
 from srprune import __version__
 from srprune.errors import UserError
 from srprune.io.atomic import atomic_path
+from srprune.io.bounded_json import loads_bounded
 from srprune.io.import_keymaps import SOURCES
 from srprune.io.model_checks import check_structure, check_tensors
 from srprune.io.readable import require_readable
@@ -88,10 +89,16 @@ def _file_metadata(path: Path) -> dict[str, str]:
 
 
 def _decode_header(path: Path, meta: dict[str, str]) -> dict[str, Any]:
-    try:
-        return {k: json.loads(meta[k]) for k in ("config", "structure", "extra")}
-    except (KeyError, json.JSONDecodeError) as e:
-        raise UserError(f"{path} has damaged srprune metadata ({e})") from None
+    """config, structure and extra of the header, each bounded JSON (see io/bounded_json.py)."""
+    decoded = {}
+    for key in ("config", "structure", "extra"):
+        if key not in meta:
+            raise UserError(f"{path} has damaged srprune metadata (no {key!r} entry)")
+        try:
+            decoded[key] = loads_bounded(meta[key])
+        except ValueError as e:
+            raise UserError(f"{path} has damaged srprune metadata: {key} ({e})") from None
+    return decoded
 
 
 def read_header(path: str | Path) -> dict[str, Any]:

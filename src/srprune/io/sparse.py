@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from srprune.errors import UserError
+from srprune.io.bounded_json import loads_bounded
 
 VALUES, MASK = "::values.", "::mask"
 PACKING_VERSION = 1
@@ -99,9 +100,9 @@ def packing_from_metadata(meta: dict[str, str], source: str) -> dict[str, Any]:
     if text is None:
         return {}
     try:
-        data = json.loads(text)
+        data = loads_bounded(text)
         version, half, tensors = data["version"], data["half"], data["tensors"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError) as e:
         raise UserError(f"{source} has a damaged packing record ({e})") from None
     if version != PACKING_VERSION:
         raise UserError(f"{source} uses packing version {version}; this srprune reads "
