@@ -194,7 +194,10 @@ def read_yaml_file(path: str | Path, what: str = "config") -> Any:
     missing or unreadable file and for YAML syntax errors."""
     import yaml
 
+    from srprune.io.special import refuse_special
+
     path = Path(path)
+    refuse_special(path, f"{what} file", "a YAML file")
     if path.is_dir():
         raise UserError(f"{what} file {path} is a folder; give the YAML file itself")
     if not path.is_file():

@@ -47,9 +47,34 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srprune.commands.common import int_arg, resolve_device
+from srprune.commands.common import float_arg, int_arg, resolve_device
 from srprune.errors import UserError
 from srprune.runs.prune import STAGES
+
+
+def ratio_arg(text: str) -> float:
+    """An argparse type: a ratio 0 <= P < 1."""
+    value = float_arg(0.0, 1.0)(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"{value:g} is out of bounds (0 <= P < 1)")
+    return value
+
+
+def check_size_flags(ratio: float | None, target: str | None) -> None:
+    """``--target`` is a valid size and does not come with ``--ratio`` (one line otherwise)."""
+    from srprune.pruning.targets import SizeTarget
+
+    if target is None:
+        return
+    if ratio is not None:
+        raise UserError(f"--target {target} and --ratio {ratio:g} both set the size; give one")
+    if not target.strip():
+        raise UserError("--target is empty; give a size such as macs=4.0G, params=0.7M or "
+                        "ratio=0.5")
+    try:
+        SizeTarget.parse(target)
+    except ValueError as e:
+        raise UserError(f"--target: {e}") from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -63,12 +88,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path,
                    help="pruning YAML config (optional with --distill --data: defaults)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--ratio", type=float, help="fraction of prunable units to remove "
-                                               "(overrides prune.ratio)")
+    p.add_argument("--ratio", type=ratio_arg, help="fraction of prunable units to remove, "
+                                                   "0 <= P < 1 (overrides prune.ratio)")
     p.add_argument("--target", metavar="SIZE",
                    help="prune to a size instead of a ratio: macs=4.0G (per frame at "
                         "prune.report_lr_size, without the flow network), macs+flow=4.0G, "
-                        "params=0.7M or ratio=0.5 (overrides prune.target)")
+                        "params=0.7M or ratio=0.5 (overrides prune.target; not with --ratio). "
+                        "A size outside what the method can reach is refused with the range")
     p.add_argument("--stages", default=None,
                    help=f"comma-separated stages to run (default: all: {','.join(STAGES)}; "
                         "fmp: search,finetune,report)")
@@ -113,6 +139,7 @@ def _check_flags(args: argparse.Namespace) -> None:
                         "data comes from --config)")
     if args.config is None and args.data is None:
         raise UserError("--config is needed (or --distill --data DIR, which has defaults)")
+    check_size_flags(args.ratio, args.target)
     if args.model is None:
         raise UserError(f"--method {args.method} needs --model (the trained dense model)")
     if not args.model.is_file():
@@ -132,8 +159,10 @@ def _overrides(args: argparse.Namespace) -> list:
     overrides += list(args.overrides)
     if args.data is not None:
         overrides.append(("distill.data", str(args.data)))
-    if args.target:
+    if args.target is not None:
         overrides.append(("prune.target", args.target))
+    if args.ratio is not None:  # --ratio replaces a target the config sets, as it does its ratio
+        overrides.append(("prune.target", None))
     if args.no_latency:
         overrides.append(("prune.latency", False))
     if args.precision:

@@ -19,9 +19,9 @@ def run_fmp(args: argparse.Namespace) -> int:
     """Run FMP's stages as the parsed ``prune`` arguments say."""
     from srprune.pruning.fmp.settings import fmp_settings_from_dict
     from srprune.runs.fmp import STAGES, FMPPipeline
-    from srprune.train.config import apply_overrides, config_from_dict, read_yaml
+    from srprune.train.config import apply_overrides, blame, config_from_dict, read_yaml
 
-    if args.ratio is not None or getattr(args, "target", None):
+    if args.ratio is not None or getattr(args, "target", None) is not None:
         raise UserError("--ratio and --target are for channel-ratio methods; FMP takes budgets: "
                         "--set fmp.gamma_c=0.3 --set fmp.gamma_w=0.1")
     from srprune.train.distributed import detect
@@ -48,7 +48,7 @@ def run_fmp(args: argparse.Namespace) -> int:
     try:
         settings, cfg = fmp_settings_from_dict(fmp), config_from_dict(data)
     except UserError as e:
-        raise UserError(f"{args.config}: {e}") from None
+        raise blame(args.config, overrides, e) from None
     stages = [s.strip() for s in (args.stages or ",".join(STAGES)).split(",") if s.strip()]
     pipe = FMPPipeline(settings, cfg, args.out, resolve_device(args.device), quiet=args.quiet)
     pipe.run(stages, force=args.force)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from srprune.eval.conventions import MetricConvention
     from srprune.eval.scores import ScoreBook
 
+EMBEDDED = ("default", "default-video", "default-images")
 SPLIT_DEFAULTS = {"reds4": ("reds", "reds4"), "vimeo": ("vimeo", "test")}
 
 
@@ -42,12 +43,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="srprune .safetensors file, or bicubic")
     p.add_argument("--data", required=True, type=Path,
                    help="dataset root folder (sisr: one set, or a folder of sets such as "
-                        "benchmark/ holding Set5, Set14, ...), or 'default': the held-out half "
-                        "of the embedded set (layout frames for video, sisr for image models)")
+                        "benchmark/ holding Set5, Set14, ...), or an embedded set's held-out "
+                        "half: default-video (the demo's clips, layout frames), default-images "
+                        "(photo crops, layout sisr) or default (the video clips for a video "
+                        "model or --layout frames, else the images)")
     p.add_argument("--layout", default=None,
                    choices=["reds4", "vid4", "vimeo", "frames", "sisr"],
                    help="dataset layout (reds4 = the REDS4 clips of a REDS root; vimeo = the "
-                        "Vimeo-90K-T test list); needed unless --data default")
+                        "Vimeo-90K-T test list); needed unless --data is an embedded set")
     p.add_argument("--scale", type=int_arg(1, 8), default=4,
                    help="scale (SISR models and bicubic)")
     p.add_argument("--flip-ensemble", action="store_true", help="temporal-flip self-ensemble")
@@ -77,22 +80,16 @@ def run(args: argparse.Namespace) -> int:
 
     if args.reference is not None:
         return _fidelity(args)
-    if args.layout is None and str(args.data) != "default":
+    embedded = str(args.data) in EMBEDDED
+    if args.layout is None and not embedded:
         raise UserError("--layout is needed with a --data folder (reds4, vid4, vimeo, frames "
-                        "or sisr)")
+                        "or sisr), or name an embedded set: --data default-video|default-images")
     if args.save_frames is not None:
         new_output(args.save_frames, "--save-frames")
     model, name = load_any_model(args.model, args.scale)
     scale = model.config.scale
-    if str(args.data) == "default":
-        from srprune.train.datasets import default_root
-
-        base, default_layout = default_root(model.is_video, scale)
-        if args.layout not in (None, default_layout):
-            raise UserError(f"--data default is the embedded set in the {default_layout!r} "
-                            f"layout; pass --layout {default_layout} or leave --layout out")
-        args.layout = default_layout
-        args.data = base / "val"
+    if embedded:
+        args.data, args.layout = _embedded(str(args.data), args.layout, model, scale)
     multi = args.layout == "sisr" and args.data.is_dir() and not is_sisr_set(args.data)
     if multi:
         sets = sisr_sets(args.data, scale)
@@ -120,6 +117,22 @@ def run(args: argparse.Namespace) -> int:
     for row in summary_rows(book):
         print(f"  {row['clip']:<24} {row['psnr']:7.3f} dB  {row['ssim']:.4f}")
     return 0
+
+
+def _embedded(name: str, layout: str | None, model: nn.Module, scale: int
+              ) -> tuple[Path, str]:
+    """(folder, layout) of the held-out half of an embedded set named by ``--data``."""
+    from srprune.train.datasets import default_root
+
+    video = {"default-video": True, "default-images": False}.get(name)
+    if video is None:  # plain "default": --layout decides, else the model's kind
+        video = layout == "frames" if layout in ("frames", "sisr") else bool(model.is_video)
+    base, default_layout = default_root(video, scale)
+    if layout not in (None, default_layout):
+        raise UserError(f"--data {name} is the embedded {'video' if video else 'image'} set in "
+                        f"the {default_layout!r} layout; pass --layout {default_layout} or leave "
+                        "--layout out")
+    return base / "val", default_layout
 
 
 def _check_memory(args: argparse.Namespace, model: nn.Module, clips: list[Clip],

@@ -154,9 +154,14 @@ def to_uint8(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(arr.movedim(-3, -1).cpu().numpy())
 
 
-def natural_key(name: str) -> list[object]:
-    """Sort key that orders embedded numbers numerically ('2' < '10')."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> str:
+    """Sort key that orders embedded numbers numerically ('2' < '10'), case-insensitive: the
+    lower-cased name with every number zero-padded to 24 digits (a string compares fast, so
+    100,000 names sort in a fraction of a second)."""
+    return _DIGITS.sub(lambda m: m.group().zfill(24), name.lower())
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
@@ -165,10 +170,19 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     Hidden files (such as half-written ``.name.part.png`` temporaries) are skipped.
     """
     folder = Path(folder)
+    return [folder / name for name in list_image_names(folder)]
+
+
+def list_image_names(folder: str | os.PathLike[str]) -> list[str]:
+    """The names :func:`list_images` lists, without building a path for each (fast for
+    folders of 100,000 frames)."""
+    folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"image folder not found: {folder}")
-    files = [p for p in folder.iterdir()
-             if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()]
-    if not files:
+    with os.scandir(folder) as entries:  # the type comes with the entry: no stat per file
+        names = [e.name for e in entries
+                 if os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
+                 and not e.name.startswith(".") and e.is_file()]
+    if not names:
         raise UserError(f"no images (png/jpg/bmp/tif) in {folder}")
-    return sorted(files, key=lambda p: natural_key(p.name))
+    return sorted(names, key=natural_key)

@@ -22,6 +22,7 @@ import torch
 
 from srprune.errors import UserError
 from srprune.io.atomic import atomic_path
+from srprune.io.special import refuse_special
 
 DEFAULT_FPS = Fraction(25)
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
@@ -46,6 +47,7 @@ class VideoInfo:
 
 def _open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
     path = Path(path)
+    refuse_special(path, "video", "a video file")
     if not path.is_file():
         raise UserError(f"video not found: {path}")
     if path.stat().st_size == 0:

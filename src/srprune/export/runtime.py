@@ -14,6 +14,7 @@ import numpy as np
 from srprune.errors import UserError
 from srprune.export.graph_checks import check_graph, check_outputs, probe_inputs
 from srprune.export.metadata import MIN_OPSET, ExportInfo
+from srprune.io.special import refuse_special
 
 RUNTIMES = ("onnxruntime", "openvino")
 
@@ -39,6 +40,7 @@ def read_info(path: str | Path) -> tuple[ExportInfo, int, bool]:
     verify the scale, the third value is False and the caller runs ``probe_inputs`` once.
     """
     path = Path(path)
+    refuse_special(path, "model file", "an ONNX file")
     if not path.is_file():
         raise UserError(f"model file not found: {path}")
     try:

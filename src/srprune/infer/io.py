@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from srprune.data.images import image_size, list_images, read_image, write_image
+from srprune.data.images import image_size, list_image_names, read_image, write_image
 from srprune.data.video import VIDEO_SUFFIXES, VideoWriter, iter_frames, probe
 from srprune.errors import UserError
 from srprune.io.atomic import as_path_error, atomic_dir
+from srprune.io.special import refuse_special
 
 DEFAULT_FPS = Fraction(25)
 
@@ -27,13 +28,16 @@ class FrameSource:
     num_frames: int | None
     is_video: bool
     size: tuple[int, int] | None = None  # (height, width) of the frames, from the header
+    names: list[str] | None = None  # a folder's frame names, listed once by open_source
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self.is_video:
             yield from iter_frames(self.path)
             return
         first = None
-        for p in list_images(self.path):
+        names = self.names if self.names is not None else list_image_names(self.path)
+        for name in names:
+            p = self.path / name
             img = read_image(p)
             if first is None:
                 first = img.shape
@@ -46,11 +50,13 @@ class FrameSource:
 def open_source(path: str | Path) -> FrameSource:
     """A video file (by suffix) or a folder of frames."""
     path = Path(path)
+    refuse_special(path, "--input", "a video file or a folder of frames")
     if not path.exists():
         raise UserError(f"input not found: {path}")
     if path.is_dir():
-        files = list_images(path)
-        return FrameSource(path, DEFAULT_FPS, len(files), False, image_size(files[0]))
+        names = list_image_names(path)
+        return FrameSource(path, DEFAULT_FPS, len(names), False, image_size(path / names[0]),
+                           names)
     info = probe(path)
     return FrameSource(path, info.fps, info.num_frames, True, (info.height, info.width))
 

@@ -43,11 +43,15 @@ class MemoryPlan:
     estimate: int
     budget: int
     frames_per_pass: int
+    mode: str = "chunks"  # "chunks" (bidirectional), "stream" (causal, untiled), "frames" (image)
 
     def describe(self) -> str:
-        """``chunk 30, no tiles, <= 1.2 GB (budget 11.4 GB)``."""
+        """``chunk 30, no tiles, memory <= 1.2 GB (budget 11.4 GB)``; ``streamed frame by
+        frame, ...`` for a causal model and ``frame by frame, ...`` for an image model."""
+        how = {"stream": "streamed frame by frame", "frames": "frame by frame"}.get(
+            self.mode, f"chunk {self.chunk}")
         tiles = f"tiles of {self.tile} px" if self.tile else "no tiles"
-        return (f"chunk {self.chunk}, {tiles}, memory <= {format_bytes(self.estimate)} "
+        return (f"{how}, {tiles}, memory <= {format_bytes(self.estimate)} "
                 f"(budget {format_bytes(self.budget)})")
 
 
@@ -95,7 +99,9 @@ def plan_memory(model: Any, lr_size: tuple[int, int], *, chunk: int | None, over
         if best is None or need < best[0]:
             best = (need, c, t)
         if need <= budget:
-            return MemoryPlan(c, t, need, budget, frames)
+            mode = "frames" if not model.is_video else (
+                "stream" if model.causal and t <= 0 else "chunks")
+            return MemoryPlan(c, t, need, budget, frames, mode)
     assert best is not None
     need, c, t = best
     given = [f for f, v in (("--chunk", chunk), ("--tile", tile)) if v is not None]

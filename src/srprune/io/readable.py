@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from srprune.errors import UserError
+from srprune.io.special import refuse_special
 
 
 def require_readable(path: Path, what: str) -> None:
@@ -18,6 +19,7 @@ def require_readable(path: Path, what: str) -> None:
             from None
     if not exists:
         raise UserError(f"{what} not found: {path}")
+    refuse_special(path, what)
     if path.is_dir():
         raise UserError(f"{what} {path} is a folder, not a file")
     if not os.access(path, os.R_OK):

@@ -24,6 +24,7 @@ from typing import Literal
 
 import torch
 
+from srprune.errors import UserError
 from srprune.pruning.criteria import (
     Order,
     Scope,
@@ -37,6 +38,7 @@ from srprune.pruning.groups import Group
 Kind = Literal["macs", "macs+flow", "params", "ratio"]
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
 Removed = dict[str, torch.Tensor]
+TOLERANCE = 0.01  # a target within 1 % of the reachable range is met as closely as it can be
 
 
 @dataclass(frozen=True)
@@ -96,24 +98,56 @@ def _bisect(n_max: int, size_at: Callable[[int], float], target: float) -> int:
     return min((lo, hi), key=lambda k: abs(at(k) - target))
 
 
+def _human(value: float) -> str:
+    """4.2G, 0.71M, 980k: three significant digits and a suffix."""
+    for suffix, unit in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= unit:
+            return f"{value / unit:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def check_reachable(kind: str, target: float, smallest: float, dense: float,
+                    tolerance: float = TOLERANCE) -> None:
+    """Refuse a target outside [smallest, dense] (give or take ``tolerance``), naming the range
+    this method can reach on this model."""
+    what = "params" if kind == "params" else "MACs per frame"
+    reach = f"reachable: {kind}={_human(smallest)} to {kind}={_human(dense)}"
+    if target > dense * (1 + tolerance):
+        raise UserError(f"size target {kind}={_human(target)} is above the dense model's "
+                        f"{_human(dense)} {what}: nothing to remove ({reach})")
+    if target < smallest * (1 - tolerance):
+        raise UserError(f"size target {kind}={_human(target)} is below the smallest model this "
+                        f"method can make, {_human(smallest)} {what}, with one unit left per "
+                        f"group ({reach})")
+
+
 def fit_selection(groups: list[Group], scores: dict[str, torch.Tensor], scope: Scope,
                   order: Order, seed: int, size: Callable[[Removed], float],
-                  target: float) -> TargetFit:
-    """The removal whose compact size (``size(removed)``) is closest to ``target``."""
+                  target: float, kind: str = "size") -> TargetFit:
+    """The removal whose compact size (``size(removed)``) is closest to ``target``.
+
+    A target outside the sizes this selection can reach (above the dense model, or below every
+    group kept at one unit) is refused by :func:`check_reachable` before any search.
+    """
     total = sum(g.units for g in groups)
     most = total - len(groups)  # every group keeps a unit
     if scope == "global":
         def select(n: int) -> Removed:
             return select_units(groups, scores, n / total, scope, order, seed)
 
-        removed = select(_bisect(most, lambda n: size(select(n)), target))
+        at = functools.cache(lambda n: size(select(n)))
+        check_reachable(kind, target, at(most), at(0))
+        removed = select(_bisect(most, at, target))
     else:
         ranking = rank_units(groups, scores, order, seed)
 
         def quotas(n: int) -> list[int]:
             return local_quotas(groups, n / total)
 
-        n = _bisect(most, lambda k: size(take_quotas(groups, ranking, quotas(k))), target)
+        at = functools.cache(lambda k: size(take_quotas(groups, ranking, quotas(k))))
+        fewest = size(take_quotas(groups, ranking, [g.units - 1 for g in groups]))
+        check_reachable(kind, target, min(fewest, at(most)), at(0))
+        n = _bisect(most, at, target)
         removed = _refine(groups, ranking, quotas(n), size, target)
     achieved = size(removed)
     return TargetFit(removed=removed, ratio=sum(len(v) for v in removed.values()) / total,

@@ -56,7 +56,7 @@ from srprune.runs.prune_training import (
 )
 from srprune.runs.stages import StagedRun
 from srprune.train import distributed
-from srprune.train.config import TrainConfig, apply_overrides, config_from_dict, read_yaml
+from srprune.train.config import TrainConfig, apply_overrides, blame, config_from_dict, read_yaml
 
 __all__ = ["PRUNE_STAGES", "STAGES", "LossSource", "PrunePipeline", "Stage", "effective_recipe",
            "load_prune_config", "prunable_groups", "recipe_inputs", "scored_groups",
@@ -87,12 +87,14 @@ def load_prune_config(path: Path | dict[str, Any], dense: Path, overrides: list[
     data.pop("distill", None)
     prune = data.pop("prune", None)
     if ratio is not None and (prune is None or isinstance(prune, dict)):
-        prune = {**(prune or {}), "ratio": ratio}  # a malformed section is left to the checker
+        # --ratio replaces the config's ratio and any target it sets (a malformed section is
+        # left to the checker)
+        prune = {**(prune or {}), "ratio": ratio, "target": None}
     data["model"] = {"file": str(dense)}
     try:
         return settings_from_dict(prune), config_from_dict(data)
     except UserError as e:
-        raise UserError(f"{path}: {e}" if isinstance(path, Path) else str(e)) from None
+        raise blame(path if isinstance(path, Path) else None, overrides, e) from None
 
 
 class PrunePipeline(StagedRun):

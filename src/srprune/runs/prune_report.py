@@ -20,6 +20,11 @@ ROLE_COLOURS = {"rsc_in": "#4c72b0", "filter": "#55a868", "rsc_out": "#c44e52",
                 "pixel_shuffle": "#8172b2", "stream": "#ccb974"}
 
 
+def ratio_text(ratio: float) -> str:
+    """A pruning ratio as titles print it: 4 significant digits (0.2699, not 0.269886...)."""
+    return f"{float(ratio):.4g}"
+
+
 def plot_ratios(selection: dict[str, Any], path: Path) -> None:
     """Bar chart of the pruning ratio of every group, in network order (the paper's Fig. 4)."""
     import matplotlib
@@ -31,16 +36,16 @@ def plot_ratios(selection: dict[str, Any], path: Path) -> None:
     rows = selection["groups"]
     ratios = [len(r["removed"]) / r["units"] for r in rows]
     colours = [ROLE_COLOURS.get(r["role"], "#777777") for r in rows]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.12 * len(rows) + 2), 4.2), dpi=120)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.14 * len(rows) + 2), 5.2), dpi=120)
     ax.bar(range(len(rows)), ratios, color=colours, width=0.85)
     ax.set_ylim(0, 1.18)  # room for the legend above the bars
     ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    ax.set_xlabel("group (network order)")
+    ax.set_xlabel("channel group (network order)")
     ax.set_ylabel("pruning ratio")
-    ax.set_title(f"{selection['method']} at p = {selection['ratio']}: per-layer pruning ratios")
-    if len(rows) <= 40:
-        ax.set_xticks(range(len(rows)))
-        ax.set_xticklabels([r["group"] for r in rows], rotation=90, fontsize=6)
+    ax.set_title(f"{selection['method']} at p = {ratio_text(selection['ratio'])}: per-layer "
+                 "pruning ratios")
+    ax.set_xticks(range(len(rows)))  # every group named, however many (the figure widens)
+    ax.set_xticklabels([r["group"] for r in rows], rotation=90, fontsize=6)
     handles = [Patch(color=colour, label=role) for role, colour in ROLE_COLOURS.items()
                if any(r["role"] == role for r in rows)]
     ax.legend(handles=handles, fontsize=7, ncol=5, loc="upper center")
@@ -197,7 +202,7 @@ def report_markdown(r: dict[str, Any]) -> str:
     to_dense = any("fidelity_psnr" in row for row in r["rows"].values())
     quality = (["PSNR", "SSIM"] if to_hr else []) + (
         ["PSNR to dense", "SSIM to dense"] if to_dense else [])
-    lines = [f"# {r['method']} at p = {r['ratio']}", "",
+    lines = [f"# {r['method']} at p = {ratio_text(r['ratio'])}", "",
              f"Dense: `{r['dense']}`; compact: `{r['compact']}`. MACs per output frame at LR "
              f"{h}x{w}. " + latency_sentence(r.get("latency", {})), "",
              "| " + " | ".join(["model", "params", "GMACs/frame", "GMACs w/o flow net",

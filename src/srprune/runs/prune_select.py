@@ -56,7 +56,7 @@ def choose_units(model: nn.Module, recipe: Recipe, s: PruneSettings, name: str) 
                 return base(round_kept_units(groups, scores, removed, s.round_to))
 
             fit = fit_selection(groups, scores, recipe.scope, recipe.order, s.seed, size,
-                                target.value)
+                                target.value, target.kind)
             ratio = fit.ratio
     removed = (select_units(groups, scores, ratio, recipe.scope, recipe.order, s.seed)
                if fit is None else fit.removed)

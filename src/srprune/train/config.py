@@ -36,6 +36,7 @@ loaded config (use :func:`dataclasses.replace`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,6 +298,21 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def blame(path: str | Path | None, overrides: Iterable[str | tuple[str, Any]],
+          error: UserError) -> UserError:
+    """``error`` of a config built from ``path`` plus ``overrides``, naming where the bad key
+    came from: ``--set KEY=VALUE`` when a (later) override set the key it names, else the file
+    (nothing when the config came from no file).
+    """
+    text = str(error)
+    for item in reversed(list(overrides)):
+        key = (item.split("=", 1)[0] if isinstance(item, str) else item[0]).strip()
+        if key and re.search(rf"(?<![\w.]){re.escape(key)}(?![\w])", text):
+            label = f"--set {item}" if isinstance(item, str) else f"{key} = {item[1]!r}"
+            return UserError(f"{label}: {text}")
+    return UserError(f"{path}: {text}" if path is not None else text)
+
+
 def load_config(path: str | Path,
                 overrides: Sequence[str | tuple[str, Any]] = ()) -> TrainConfig:
     """Read, override and validate a YAML training config.
@@ -310,4 +326,4 @@ def load_config(path: str | Path,
     try:
         return config_from_dict(apply_overrides(data, overrides))
     except UserError as e:
-        raise UserError(f"{path}: {e}") from None
+        raise blame(path, overrides, e) from None
