@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from srprune.io.bounded_json import loads_bounded
 from srprune.typed import to_plain
 
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
@@ -38,8 +39,8 @@ def _safetensors_header(f: Any, size: int) -> bytes | None:
         n = int.from_bytes(head, "little")
         if 2 <= n <= min(size - 8, 100_000_000):
             try:
-                header = json.loads(f.read(n))
-            except (ValueError, UnicodeDecodeError):
+                header = loads_bounded(f.read(n), max_chars=100_000_000)
+            except ValueError:  # not JSON, too deep or too large: hashed as plain bytes
                 header = None
             if isinstance(header, dict):
                 return canonical(header).encode()

@@ -39,6 +39,7 @@ from typing import Any, Literal
 from srprune import __version__
 from srprune.errors import UserError
 from srprune.io.atomic import write_text_atomic
+from srprune.io.bounded_json import read_json
 from srprune.io.leftovers import cleaned_on_failure
 from srprune.progress import clock_text
 from srprune.runs.fingerprint import changes, fingerprint
@@ -91,7 +92,7 @@ class StagedRun:
         if not path.is_file():
             return {"format": "srprune-run", "stages": {}}
         try:
-            data = json.loads(path.read_text())
+            data = read_json(path)
             if not isinstance(data.get("stages"), dict):
                 raise ValueError("no stages")
             return data
