@@ -95,7 +95,11 @@ def test_data_default_scores_the_embedded_held_out_images(capsys) -> None:
     assert cli_main(["test", "--model", "bicubic", "--data", "default", "--layout", "sisr",
                      "--max-clips", "1"]) == 0
     assert "average" in capsys.readouterr().out
-    assert cli_main(["test", "--model", "bicubic", "--data", "default", "--layout",
+    # --layout frames picks the embedded clips (issue 21); a named set keeps its own layout
+    assert cli_main(["test", "--model", "bicubic", "--data", "default", "--layout", "frames",
+                     "--max-clips", "1"]) == 0
+    assert "synthetic-video" in capsys.readouterr().out
+    assert cli_main(["test", "--model", "bicubic", "--data", "default-images", "--layout",
                      "frames"]) == 2
     err = capsys.readouterr().err
     assert "--layout sisr" in err and len(err.strip().splitlines()) == 1

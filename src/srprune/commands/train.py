@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import argparse
 
-from srprune.train.config import load_config
+from srprune.commands.common import int_arg
+from srprune.train.config import MAX_ITERS, load_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoints/last.pt")
     p.add_argument("--out", help="output folder (overrides `out`)")
-    p.add_argument("--iters", type=int, help="training iterations (overrides train.iters)")
+    p.add_argument("--iters", type=int_arg(1, MAX_ITERS),
+                   help=f"training iterations, 1 to {MAX_ITERS:.0e} (overrides train.iters)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides train.device)")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
                    help="forward-pass autocast (overrides train.precision; fp16 needs CUDA); "
