@@ -87,9 +87,7 @@ def load_prune_config(path: Path | dict[str, Any], dense: Path, overrides: list[
     data.pop("distill", None)
     prune = data.pop("prune", None)
     if ratio is not None and (prune is None or isinstance(prune, dict)):
-        # --ratio replaces the config's ratio and any target it sets (a malformed section is
-        # left to the checker)
-        prune = {**(prune or {}), "ratio": ratio, "target": None}
+        prune = {**(prune or {}), "ratio": ratio}  # a malformed section is left to the checker
     data["model"] = {"file": str(dense)}
     try:
         return settings_from_dict(prune), config_from_dict(data)
