@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from srprune.cli import main
@@ -48,6 +49,10 @@ def test_report_says_what_it_timed(tmp_path: Path) -> None:
 
 
 def test_threads_flag_is_checked(capsys) -> None:
-    assert main(["profile", "--model", "basicvsr-4-1", "--lr-size", "8x8", "--no-latency",
-                 "--threads", "0"]) == 2
-    assert "--threads must be >= 1" in capsys.readouterr().err
+    for bad in ("0", "1000000000"):  # 1 to 4 x the cores, checked by argparse (exit 2)
+        with pytest.raises(SystemExit) as stop:
+            main(["profile", "--model", "basicvsr-4-1", "--lr-size", "8x8", "--no-latency",
+                  "--threads", bad])
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument --threads" in err and "out of bounds" in err
