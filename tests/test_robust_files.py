@@ -97,14 +97,14 @@ def test_unreadable_inputs_name_the_path(what: str, tmp_path: Path, model_file: 
         code, _, err = run_cli(capsys, ["train", "--config", tmp_path])
         assert_one_line(code, err, "train", str(tmp_path))
         return
-    real = Path.iterdir
+    real = os.scandir
 
-    def iterdir(self):
-        if self == frames:
-            raise PermissionError(errno.EACCES, "Permission denied", str(self))
-        return real(self)
+    def scandir(path="."):  # frame folders are listed with os.scandir
+        if Path(path) == frames:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path)
 
-    monkeypatch.setattr(Path, "iterdir", iterdir)
+    monkeypatch.setattr(os, "scandir", scandir)
     code, _, err = run_cli(capsys, ["upscale", "--model", model_file, "--input", frames,
                                     "--output", tmp_path / "out"])
     line = assert_one_line(code, err, "upscale", "permission denied")
