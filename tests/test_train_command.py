@@ -37,9 +37,12 @@ def test_config_that_is_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_unknown_key_and_bad_value(capsys: pytest.CaptureFixture[str]) -> None:
     cfg = str(CONFIGS / "tiny_edsr.yaml")
     assert main(["train", "--config", cfg, "--set", "train.nope=1"]) == 2
-    assert "unknown config key train.nope" in capsys.readouterr().err
-    assert main(["train", "--config", cfg, "--iters", "0"]) == 2
+    assert "--set train.nope=1: unknown config key train.nope" in capsys.readouterr().err
+    assert main(["train", "--config", cfg, "--set", "train.iters=0"]) == 2
     assert "train.iters: must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # the flag is bounded by argparse
+        main(["train", "--config", cfg, "--iters", "0"])
+    assert stop.value.code == 2 and "argument --iters" in capsys.readouterr().err
 
 
 def test_print_config_with_flags(capsys: pytest.CaptureFixture[str]) -> None:
