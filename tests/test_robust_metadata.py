@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 
 from robust_helpers import assert_one_line, leftovers, run_cli
 from srprune.data.images import image_size, list_images, write_image
-from srprune.export.metadata import ExportInfo
+from srprune.export.metadata import CellSpec, CellState, ExportInfo
 from srprune.io.model_file import save_model
 from srprune.models.registry import config_to_dict, create_model
 
@@ -37,7 +37,8 @@ def _props(kind: str, name: str, x: int = 4) -> dict[str, str]:
     config = config_to_dict(create_model(name, x).config)
     info = ExportInfo(kind=kind, scale=x, lr_size=(16, 16),  # type: ignore[arg-type]
                       frames=3 if kind == "window" else 0,
-                      hidden_channels=8 if kind == "stream" else 0, opset=18, config=config,
+                      cell=CellSpec((CellState("hidden", 8),), 1) if kind == "stream" else None,
+                      opset=18, config=config,
                       structure={"convs": {}, "index": {}})
     return info.to_props("test")
 
@@ -94,7 +95,22 @@ ONNX_LIES = {
                                    "hidden_channels": "-8"},
                          "inputs": ("lr", "prev_lr", "hidden"),
                          "outputs": ("sr", "new_hidden")}, "hidden_channels"),
-    "stream-kind-on-image-graph": ({"props": _x2(kind="stream", hidden_channels="8"),
+    "cell-width-negative": ({"props": {**_props("stream", "basicvsr-uni-8-1"),
+                                       "cell": '{"states": [["hidden", -8]], '
+                                               '"previous_frames": 1}'},
+                             "inputs": ("lr", "prev_lr", "hidden"),
+                             "outputs": ("sr", "new_hidden")}, "must be >= 1"),
+    "cell-1e9-states": ({"props": {**_props("stream", "basicvsr-uni-8-1"),
+                                   "cell": '{"states": [["h", 8]], "previous_frames": 1e9}'},
+                         "inputs": ("lr", "prev_lr", "hidden"),
+                         "outputs": ("sr", "new_hidden")}, "previous_frames"),
+    "legacy-hidden-negative": ({"props": {k: v for k, v in {
+        **_props("stream", "basicvsr-uni-8-1"), "hidden_channels": "-8"}.items() if k != "cell"},
+        "inputs": ("lr", "prev_lr", "hidden"), "outputs": ("sr", "new_hidden")},
+        "must be >= 1"),
+    "stream-kind-on-image-graph": ({"props": _x2(kind="stream", hidden_channels="8",
+                                                 cell='{"states": [["hidden", 8]], '
+                                                      '"previous_frames": 1}'),
                                     "op": "Resize"}, "kind"),
     "dynamic-on-static-graph": ({"props": _x2(lr_size="dynamic"), "op": "Resize"},
                                 "does not describe its graph"),
