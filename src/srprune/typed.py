@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from srprune.errors import UserError
+from srprune.io.special import refuse_special
 
 T = TypeVar("T")
 
@@ -193,8 +194,6 @@ def read_yaml_file(path: str | Path, what: str = "config") -> Any:
     """The parsed content of a YAML file (None for an empty file); one-line errors for a
     missing or unreadable file and for YAML syntax errors."""
     import yaml
-
-    from srprune.io.special import refuse_special
 
     path = Path(path)
     refuse_special(path, f"{what} file", "a YAML file")

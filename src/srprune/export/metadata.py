@@ -17,8 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
+from torch import nn
+
 from srprune.errors import UserError
-from srprune.models.contract import CellSpec, CellState
+from srprune.io.bounded_json import loads_bounded
+from srprune.io.model_checks import check_structure
+from srprune.models.contract import CellSpec, CellState, is_video, require
+from srprune.models.registry import build_model, config_from_dict
 from srprune.typed import build_section, check, check_range
 
 FORMAT = "srprune-onnx/1"
@@ -101,8 +107,6 @@ class ExportInfo:
             model = _model_of(info)
         except UserError as e:
             raise UserError(f"{source} has damaged srprune metadata: {e}") from None
-        from srprune.io.model_checks import check_structure
-
         check_structure(Path(source), info.structure, model)
         return info
 
@@ -140,8 +144,6 @@ def _check_legacy_width(props: dict[str, str], cell: CellSpec | None) -> None:
 def _cell_fields(props: dict[str, str]) -> Any:
     """The ``cell`` entry as a mapping for the converter; a file written before it (one
     ``hidden`` state of ``hidden_channels``, one previous frame) reads as that cell."""
-    from srprune.io.bounded_json import loads_bounded
-
     if "cell" in props:
         try:
             data = loads_bounded(props["cell"])
@@ -160,8 +162,6 @@ def _cell_fields(props: dict[str, str]) -> Any:
 
 def _raw_fields(props: dict[str, str]) -> dict[str, Any]:
     """The metadata fields, JSON decoded (bounded) and ``lr_size`` parsed, still untyped."""
-    from srprune.io.bounded_json import loads_bounded
-
     names = [f.name for f in dataclasses.fields(ExportInfo) if f.name != "cell"]
     missing = [n for n in names if n not in props]
     if missing:
@@ -184,14 +184,16 @@ def _raw_fields(props: dict[str, str]) -> dict[str, Any]:
     return raw
 
 
+def export_kind(model: nn.Module) -> str:
+    """``image``, ``stream`` or ``window`` for ``model`` (from its contract)."""
+    if not is_video(model):
+        return "image"
+    return "stream" if require(model).causal else "window"
+
+
 def _model_of(info: ExportInfo) -> Any:
     """The dense model of the config, on the meta device, after checking that the config is
     valid and that its model exports as ``info.kind`` at ``info.scale``."""
-    import torch
-
-    from srprune.export.onnx_writer import export_kind
-    from srprune.models.registry import build_model, config_from_dict
-
     config = config_from_dict(info.config)
     with torch.device("meta"):  # the contract only: no memory, whatever the widths
         model = build_model(config)
@@ -205,4 +207,4 @@ def _model_of(info: ExportInfo) -> Any:
     return model
 
 
-__all__ = ["FORMAT", "KINDS", "CellSpec", "CellState", "ExportInfo"]
+__all__ = ["FORMAT", "KINDS", "CellSpec", "CellState", "ExportInfo", "export_kind"]

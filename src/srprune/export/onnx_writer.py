@@ -28,22 +28,15 @@ from torch import nn
 
 from srprune import __version__
 from srprune.errors import UserError
-from srprune.export.metadata import MIN_OPSET, ExportInfo
+from srprune.export.metadata import MIN_OPSET, ExportInfo, export_kind
 from srprune.io.atomic import atomic_path
-from srprune.models.contract import CellSpec, VideoSRModel, is_video, require
+from srprune.models.contract import CellSpec, VideoSRModel, require
 from srprune.models.registry import config_to_dict
 from srprune.pruning.structure import describe_structure
 
 DEFAULT_OPSET = 18
 DEFAULT_FRAMES = 8
 DYNAMIC_EXAMPLE = (64, 64)
-
-
-def export_kind(model: nn.Module) -> str:
-    """``image``, ``stream`` or ``window`` for ``model`` (from its contract)."""
-    if not is_video(model):
-        return "image"
-    return "stream" if require(model).causal else "window"
 
 
 def cell_example(cell: CellSpec, lr_size: tuple[int, int], generator: torch.Generator
