@@ -39,6 +39,8 @@ def test_tiny_demo_trains_prunes_reports_and_upscales(tmp_path: Path, capsys) ->
     assert Path(report["video"]).stat().st_size > 0
     assert (out / "side_by_side.png").is_file() and (out / "report.md").is_file()
     assert load_model(report["compact_model"]).config.num_feat == 4
+    assert report["drift"].startswith("drift over 100 frames") and "temporal drift over" in (
+        out / "report.md").read_text()
     stamp = Path(report["compact_model"]).stat().st_mtime
     assert main(args) == 0  # a rerun reuses the finished stages
     assert Path(report["compact_model"]).stat().st_mtime == stamp

@@ -22,6 +22,7 @@ prune:
   report_lr_size: [16, 16]
   latency_frames: 2
   latency_repeats: 1
+  drift_frames: 0
 data:
   layout: frames
   root: default
@@ -55,6 +56,9 @@ def config(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("method", ["ssl", "l1", "scratch", "assl", "assl-shared"])
 def test_prune_runs_every_stage(method: str, dense: Path, config: Path, tmp_path: Path) -> None:
     out = tmp_path / method
+    if method == "ssl":  # the long-clip drift (off in CONFIG: it costs seconds per run)
+        config.write_text(CONFIG.replace("drift_frames: 0", "drift_frames: 24\n"
+                                         "  drift_lr_size: [16, 12]"))
     assert main(["prune", "--method", method, "--model", str(dense), "--config", str(config),
                  "--out", str(out), "--device", "cpu", "--quiet"]) == 0
     for name in ("selection.json", "regularized.safetensors", "pruned.safetensors",
@@ -75,6 +79,15 @@ def test_prune_runs_every_stage(method: str, dense: Path, config: Path, tmp_path
     assert len(row["output_mae"]) == temporal["frames"] >= 2
     assert len(row["hidden_mae"]["forward"]) == temporal["frames"]  # kept channels if narrowed
     assert (out / "temporal.png").is_file() and "temporal" in report
+    if method == "ssl":  # compact vs dense over the first val clip played ping-pong
+        drift = report["drift"]
+        assert drift["frames"] == len(drift["psnr"]) == 24 and drift["window"] == 10
+        assert drift["lr_size"] == [16, 12] and isinstance(drift["growth"], bool)
+        assert drift["summary"] in (out / "report.md").read_text()
+        assert json.loads((out / "run.json").read_text())["stages"]["report"]["inputs"][
+            "drift"] == [24, [16, 12]]
+    else:
+        assert "drift" not in report
     if method == "ssl":
         gammas = json.loads((out / "regularize" / "gammas.json").read_text())
         assert gammas[-1]["gamma_selected"] < gammas[-1]["gamma_kept"]

@@ -41,7 +41,7 @@ data:
 """
 COMMON = """
 prune: {ratio: 0.5, delta: 0.05, t1: 1, tau: 0.1, t2: 2, report_lr_size: [16, 16],
-        latency_frames: 2, latency_repeats: 1}
+        latency_frames: 2, latency_repeats: 1, drift_frames: 0}
 fmp: {gamma_c: 0.2, gamma_w: 0.1, search_iters: 30, check_every: 5, latency_repeats: 1,
       report_lr_size: [16, 16]}
 train: {iters: 2, log_every: 1, ckpt_every: 1, device: cpu, tensorboard: false}

@@ -215,6 +215,7 @@ def run_demo(opt: DemoOptions) -> dict[str, Any]:
               "method": opt.method, "ratio": opt.ratio, "lr_size": pr["lr_size"],
               "device": pr["device"], "rows": pr["rows"], "speedup": pr.get("speedup"),
               "mac_reduction": pr["mac_reduction"], "param_reduction": pr["param_reduction"],
+              "drift": (pr.get("drift") or {}).get("summary"),
               "prune_report": str(opt.out / "prune" / "report.md"), **pictures,
               "seconds": round(time.perf_counter() - t0, 1)}
     write_text_atomic(opt.out / "report.json", json.dumps(report, indent=2))
@@ -251,6 +252,8 @@ def demo_markdown(r: dict[str, Any]) -> str:
               + (f", runs {r['speedup']:.2f}x faster" if r.get("speedup") else "")
               + f", and scores {c['psnr'] - d['psnr']:+.2f} dB against dense"
               + (f", {c['psnr'] - b['psnr']:+.2f} dB against bicubic." if b else "."), "",
+              *([f"Compact vs dense, temporal {r['drift']} (a held-out clip played forward and "
+                 "backward; per-frame PSNR in the prune report).", ""] if r.get("drift") else []),
               f"Compact model: `{r['compact_model']}`; full prune report: "
               f"`{r['prune_report']}`; upscaled clip: `{r['video']}`.", "",
               "![side by side](side_by_side.png)", ""]

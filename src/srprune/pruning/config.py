@@ -17,6 +17,8 @@ from srprune.typed import SEED_MAX, FieldError, build_section, check, check_rang
 
 MAX_ITERS = 10**9
 MAX_REPORT_SIDE = 4096
+MIN_DRIFT_FRAMES = 20  # two windows of 10 frames
+MAX_DRIFT_FRAMES = 10_000
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ class PruneSettings:
             smaller one makes the report cheaper without changing its MACs.
         round_to: round each group's kept units up to a multiple of this (8 or 16 for
             hardware-friendly widths; 1 = off), giving back the best-scored removed units.
+        drift_frames: video models: frames of the long clip (the first validation clip played
+            forward and backward) on which the report scores the compact model's PSNR against
+            the dense model per frame and flags growth (0 = off).
+        drift_lr_size: the long clip's frames are centre-cropped to at most this LR size
+            (null: whole frames), which bounds the measurement's cost.
     """
 
     ratio: float = 0.5
@@ -79,6 +86,8 @@ class PruneSettings:
     latency: bool = True
     latency_lr_size: tuple[int, int] | None = None
     round_to: int = 1
+    drift_frames: int = 100
+    drift_lr_size: tuple[int, int] | None = (64, 64)
 
     def __post_init__(self) -> None:
         check(0.0 <= self.ratio < 1.0, "ratio", f"must be in [0, 1), got {self.ratio}")
@@ -105,6 +114,11 @@ class PruneSettings:
         check_range(self.latency_frames, "latency_frames", 1, 100)
         check_range(self.latency_repeats, "latency_repeats", 1, 1000)
         check_range(self.round_to, "round_to", 1, 256)
+        check(self.drift_frames == 0 or MIN_DRIFT_FRAMES <= self.drift_frames <= MAX_DRIFT_FRAMES,
+              "drift_frames", f"must be 0 (off) or {MIN_DRIFT_FRAMES} to {MAX_DRIFT_FRAMES}, "
+              f"got {self.drift_frames}")
+        for i, side in enumerate(self.drift_lr_size or ()):
+            check_range(side, f"drift_lr_size[{i}]", 8, MAX_REPORT_SIDE)
 
 
 def short_schedule(reg_iters: int) -> dict[str, Any]:

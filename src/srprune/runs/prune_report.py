@@ -70,7 +70,8 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
                  latency_lr_size: tuple[int, int] | None = None,
                  temporal: dict[str, Any] | None = None,
                  fidelity: Callable[[Any], dict[str, float]] | None = None,
-                 distill: dict[str, Any] | None = None) -> dict[str, Any]:
+                 distill: dict[str, Any] | None = None,
+                 drift: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measure dense vs compact and write report.json, report.md and ratios.png into ``out``.
 
     Args:
@@ -88,6 +89,8 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
             (``eval/fidelity.py``; distillation), None: no such columns.
         distill: how the compact model was distilled (``data``, ``loss``, ``held_out`` clip
             names), recorded in the report (None: trained on HR).
+        drift: the compact model's per-frame PSNR against the dense model over a long clip
+            (``runs/drift.py``'s ``drift_record``; None: not measured).
     """
     dense = load_model(dense_path)
     compact = load_model(compact_path)
@@ -123,6 +126,8 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
     }
     if distill is not None:
         report["distill"] = distill
+    if drift is not None:
+        report["drift"] = drift
     if temporal is not None:
         write_text_atomic(out / "temporal.json", json.dumps(temporal, indent=1))
         plot_temporal(temporal, out / "temporal.png",
@@ -239,4 +244,14 @@ def report_markdown(r: dict[str, Any]) -> str:
         lines += ["Drift from the dense model per frame (mean absolute output difference in "
                   f"uint8 levels): {drift}; hidden states in temporal.json.", "",
                   "![temporal error propagation](temporal.png)", ""]
+    if r.get("drift"):
+        lines += [drift_sentence(r["drift"]), ""]
     return "\n".join(lines)
+
+
+def drift_sentence(d: dict[str, Any]) -> str:
+    """The long-clip drift as one paragraph: where, the two window means, the verdict."""
+    h, w = d["lr_size"]
+    return (f"Temporal drift ({d['compared']}; clip {d['clip']} played forward and backward to "
+            f"{d['frames']} frames at LR {h}x{w}, PSNR per frame in report.json): "
+            f"{d['summary']}.")

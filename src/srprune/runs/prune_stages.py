@@ -17,10 +17,11 @@ from torch import nn
 from srprune.data.layouts import load_clip
 from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model, save_model
-from srprune.models.contract import declared_hidden
+from srprune.models.contract import declared_hidden, is_video
 from srprune.models.registry import build_model
 from srprune.pruning.surgery import remove_units
 from srprune.runs.common import validator
+from srprune.runs.drift import drift_record, long_clip, model_drift
 from srprune.runs.propagation import temporal_errors
 from srprune.runs.prune_files import SELECTION, need, read_selection, removed_sets, stream_kept
 from srprune.runs.prune_recipe import prunable_groups, recipe_inputs
@@ -91,6 +92,8 @@ def report_inputs(run: PruneRun) -> dict[str, Any]:
               "val": to_plain(run.cfg.data.val), "device": run.device}
     if s.latency and s.latency_lr_size is not None:
         inputs["latency_lr_size"] = list(s.latency_lr_size)
+    inputs["drift"] = ([s.drift_frames, list(s.drift_lr_size) if s.drift_lr_size else None]
+                       if s.drift_frames else "off")
     return inputs
 
 
@@ -112,7 +115,7 @@ def report(run: PruneRun, stage: Stage) -> None:
         latency_lr_size=tuple(s.latency_lr_size) if s.latency_lr_size else None,
         validate=validator(run.cfg, dense, run.device),
         temporal=temporal_drift(run, selection, dense, compact, before),
-        fidelity=scorer, distill=facts)
+        fidelity=scorer, distill=facts, drift=long_drift(run, dense, compact))
     if run.show_report and not run.quiet:
         print(report_markdown(result), flush=True)
 
@@ -133,3 +136,18 @@ def temporal_drift(run: PruneRun, selection: dict[str, Any], dense: nn.Module, c
     models["compact"] = load_model(compact)
     errors = temporal_errors(dense, models, lr, gt, stream_kept(selection, hidden))
     return {"clip": clip.name, **errors}
+
+
+def long_drift(run: PruneRun, dense: nn.Module, compact: Path) -> dict[str, Any] | None:
+    """Per-frame PSNR of the compact model against the dense one over a long clip (the first
+    validation clip played ping-pong to ``prune.drift_frames`` frames; video models with
+    validation data only, ``drift_frames: 0`` switches it off)."""
+    s, val = run.settings, run.cfg.data.val
+    if not s.drift_frames or val is None or not is_video(dense):
+        return None
+    scale = dense.config.scale
+    clip = val_clips(val, scale, True)[0][0]
+    frames = long_clip(clip, scale, s.drift_frames, s.drift_lr_size)
+    run.say(f"[report] temporal drift over {len(frames)} frames of {clip.name} (ping-pong)")
+    result = model_drift(dense, load_model(compact), frames, run.device)
+    return drift_record(clip.name, frames, result, "compact vs dense, PyTorch fp32")
