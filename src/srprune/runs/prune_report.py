@@ -253,5 +253,6 @@ def drift_sentence(d: dict[str, Any]) -> str:
     """The long-clip drift as one paragraph: where, the two window means, the verdict."""
     h, w = d["lr_size"]
     return (f"Temporal drift ({d['compared']}; clip {d['clip']} played forward and backward to "
-            f"{d['frames']} frames at LR {h}x{w}, PSNR per frame in report.json): "
-            f"{d['summary']}.")
+            f"{d['frames']} frames at LR {h}x{w}, PSNR per frame in report.json"
+            + (f"; measured in {d['seconds']:.1f} s" if "seconds" in d else "")
+            + f"): {d['summary']}.")

@@ -8,6 +8,7 @@ The training stages (regularize, finetune) are in :mod:`srprune.runs.prune_train
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -149,5 +150,7 @@ def long_drift(run: PruneRun, dense: nn.Module, compact: Path) -> dict[str, Any]
     clip = val_clips(val, scale, True)[0][0]
     frames = long_clip(clip, scale, s.drift_frames, s.drift_lr_size)
     run.say(f"[report] temporal drift over {len(frames)} frames of {clip.name} (ping-pong)")
+    start = time.perf_counter()
     result = model_drift(dense, load_model(compact), frames, run.device)
-    return drift_record(clip.name, frames, result, "compact vs dense, PyTorch fp32")
+    return {**drift_record(clip.name, frames, result, "compact vs dense, PyTorch fp32"),
+            "seconds": round(time.perf_counter() - start, 2)}
