@@ -106,8 +106,9 @@ class DriftReport:
         (-0.05 dB): no growth``."""
         verdict = (f"GROWTH (> {self.threshold:g} dB)" if self.growth
                    else f"no growth (<= {self.threshold:g} dB)")
+        change = round(-self.drop, 2) + 0.0  # + 0.0: no "-0.00"
         return (f"drift over {self.frames} frames: first {self.window} {self.first:.2f} dB, "
-                f"last {self.window} {self.last:.2f} dB ({-self.drop:+.2f} dB): {verdict}")
+                f"last {self.window} {self.last:.2f} dB ({change:+.2f} dB): {verdict}")
 
     def dumps(self) -> str:
         """:meth:`to_json` as a JSON string."""
