@@ -18,13 +18,11 @@ for CPU inference) are timed in one interleaved run. Writes ``results/vs_basicsr
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import platform
 import statistics
 import sys
 import tempfile
-import types
 from pathlib import Path
 
 import torch
@@ -35,47 +33,13 @@ from srprune.io.atomic import write_text_atomic
 from srprune.io.importers import import_checkpoint
 from srprune.profile import count_macs, latency_side_by_side, time_interleaved
 
-
-def _stub(name: str, **attrs: object) -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.__dict__.update(attrs)
-    sys.modules[name] = module
-    return module
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from basicsr_loader import load_basicsr_archs  # noqa: E402
 
 
 def load_basicsr_basicvsr(src: Path) -> type[nn.Module]:
     """BasicSR's ``BasicVSR`` class, executed from ``src/basicsr/archs/basicvsr_arch.py``."""
-    archs = src / "basicsr" / "archs"
-    if not (archs / "basicvsr_arch.py").is_file():
-        raise SystemExit(f"{archs / 'basicvsr_arch.py'} not found: unpack a BasicSR release")
-
-    class Registry:
-        def register(self, obj: object = None, suffix: object = None) -> object:
-            return obj if obj is not None else (lambda o: o)
-
-    class LooseVersion(tuple):
-        def __new__(cls, text: str) -> LooseVersion:
-            return super().__new__(cls, (int(p) for p in text.split("+")[0].split(".")[:2]))
-
-    _stub("basicsr", __path__=[])
-    _stub("basicsr.utils", get_root_logger=lambda *a, **k: None, scandir=lambda *a, **k: [])
-    _stub("basicsr.utils.registry", ARCH_REGISTRY=Registry())
-    _stub("basicsr.ops", __path__=[])
-    _stub("basicsr.ops.dcn", ModulatedDeformConvPack=nn.Module, modulated_deform_conv=None)
-    _stub("basicsr.archs", __path__=[str(archs)])
-    if importlib.util.find_spec("torchvision") is None:
-        _stub("torchvision", __version__="0.0")
-    try:
-        import distutils.version  # noqa: F401
-    except ImportError:
-        _stub("distutils", __path__=[])
-        _stub("distutils.version", LooseVersion=LooseVersion)
-    spec = importlib.util.spec_from_file_location("basicsr.archs.basicvsr_arch",
-                                                  archs / "basicvsr_arch.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.BasicVSR
+    return load_basicsr_archs(src, ["basicvsr_arch"]).BasicVSR
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -18,7 +18,6 @@ through srprune's BasicSR importer and compare.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import types
 from pathlib import Path
@@ -29,6 +28,9 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from basicsr_loader import load_basicsr_archs  # noqa: E402
 
 from formula_weights import (  # noqa: E402
     RRDBNET_CASES,
@@ -38,47 +40,9 @@ from formula_weights import (  # noqa: E402
 )
 
 
-def _stub(name: str, **attrs: object) -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.__dict__.update(attrs)
-    sys.modules[name] = module
-    return module
-
-
-class _Registry:
-    def register(self, obj: object = None, suffix: object = None) -> object:
-        return obj if obj is not None else (lambda o: o)
-
-
-class _LooseVersion(tuple):
-    def __new__(cls, text: str) -> _LooseVersion:
-        return super().__new__(cls, (int(p) for p in text.split("+")[0].split(".")[:2]))
-
-
 def load_basicsr_arch(src: Path, name: str) -> types.ModuleType:
     """``basicsr.archs.<name>`` executed from ``src`` with its unused imports stubbed."""
-    archs = src / "basicsr" / "archs"
-    if not (archs / f"{name}.py").is_file():
-        raise SystemExit(f"{archs / (name + '.py')} not found: unpack a BasicSR release")
-    if "basicsr.archs" not in sys.modules:
-        _stub("basicsr", __path__=[])
-        _stub("basicsr.utils", get_root_logger=lambda *a, **k: None, scandir=lambda *a, **k: [])
-        _stub("basicsr.utils.registry", ARCH_REGISTRY=_Registry())
-        _stub("basicsr.ops", __path__=[])
-        _stub("basicsr.ops.dcn", ModulatedDeformConvPack=nn.Module, modulated_deform_conv=None)
-        _stub("basicsr.archs", __path__=[str(archs)])
-        if importlib.util.find_spec("torchvision") is None:
-            _stub("torchvision", __version__="0.0")
-        try:
-            import distutils.version  # noqa: F401
-        except ImportError:
-            _stub("distutils", __path__=[])
-            _stub("distutils.version", LooseVersion=_LooseVersion)
-    spec = importlib.util.spec_from_file_location(f"basicsr.archs.{name}", archs / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_basicsr_archs(src, [name], restub=False)
 
 
 @torch.no_grad()

@@ -22,9 +22,7 @@ written, on a stride-4 pixel grid, to ``tests/fixtures/basicvsrpp_reference.safe
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
-import types
 from pathlib import Path
 from unittest import mock
 
@@ -34,6 +32,9 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from basicsr_loader import load_basicsr_archs  # noqa: E402
 
 from vsrpp_reference import (  # noqa: E402
     BASICSR_KWARGS,
@@ -104,38 +105,11 @@ class _ModulatedDeformConvPack(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
 
 
-def _stub(name: str, **attrs: object) -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.__dict__.update(attrs)
-    sys.modules[name] = module
-    return module
-
-
-class _Registry:
-    def register(self, obj: object = None, suffix: object = None) -> object:
-        return obj if obj is not None else (lambda o: o)
-
-
 def load_basicsr_basicvsrpp(src: Path) -> type[nn.Module]:
     """BasicSR's ``BasicVSRPlusPlus`` class, executed from ``src``."""
-    archs = src / "basicsr" / "archs"
-    if not (archs / "basicvsrpp_arch.py").is_file():
-        raise SystemExit(f"{archs / 'basicvsrpp_arch.py'} not found: unpack a BasicSR release")
-    _stub("basicsr", __path__=[])
-    _stub("basicsr.utils", get_root_logger=lambda *a, **k: None, scandir=lambda *a, **k: [])
-    _stub("basicsr.utils.registry", ARCH_REGISTRY=_Registry())
-    _stub("basicsr.ops", __path__=[])
-    _stub("basicsr.ops.dcn", ModulatedDeformConvPack=_ModulatedDeformConvPack,
-          modulated_deform_conv=None)
-    _stub("basicsr.archs", __path__=[str(archs)])
-    tv = _stub("torchvision", __path__=[], __version__="0.0")
-    tv.ops = _stub("torchvision.ops", deform_conv2d=naive_deform_conv2d)
-    for name in ("arch_util", "spynet_arch", "basicvsr_arch", "basicvsrpp_arch"):
-        spec = importlib.util.spec_from_file_location(f"basicsr.archs.{name}",
-                                                      archs / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+    module = load_basicsr_archs(
+        src, ["arch_util", "spynet_arch", "basicvsr_arch", "basicvsrpp_arch"],
+        dcn_pack=_ModulatedDeformConvPack, deform_conv2d=naive_deform_conv2d)
     return module.BasicVSRPlusPlus
 
 
