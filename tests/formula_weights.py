@@ -9,22 +9,28 @@ import math
 import torch
 
 
-def formula_tensor(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+def formula_tensor(shape: tuple[int, ...], seed: int, amplitude: float = 2.5,
+                   vector_amplitude: float = 0.1) -> torch.Tensor:
     """``amp * sin(0.7548776662 i + 1.3247179572 seed)`` over the flat index i, float32.
 
-    ``amp`` is ``2.5 / sqrt(fan_in)`` for weights of two or more dimensions, 0.1 for vectors
-    (biases, PReLU slopes), so activations stay of order one through a few layers.
+    ``amp`` is ``amplitude / sqrt(fan_in)`` for weights of two or more dimensions,
+    ``vector_amplitude`` for vectors (biases, PReLU slopes), so activations stay of order one
+    through a few layers (the image fixtures: 2.5 and 0.1; BasicVSR++'s, tests/vsrpp_reference.py:
+    2.0 and 0.05, where 2.5 grows SPyNet's flows to 16 px).
     """
     n = math.prod(shape)
     i = torch.arange(n, dtype=torch.float64)
-    amp = 2.5 / math.sqrt(math.prod(shape[1:])) if len(shape) > 1 else 0.1
+    amp = amplitude / math.sqrt(math.prod(shape[1:])) if len(shape) > 1 else vector_amplitude
     return (amp * torch.sin(0.7548776662 * i + 1.3247179572 * seed)).float().view(shape)
 
 
-def formula_state(shapes: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
-    """A state dict for the given key -> shape map; the seed of a key is its rank in sorted
-    order, so the same keys give the same tensors whatever module lists them."""
-    return {k: formula_tensor(tuple(shapes[k]), j) for j, k in enumerate(sorted(shapes))}
+def formula_state(shapes: dict[str, tuple[int, ...]], amplitude: float = 2.5,
+                  vector_amplitude: float = 0.1) -> dict[str, torch.Tensor]:
+    """A state dict for the given key -> shape map (:func:`formula_tensor`'s amplitudes); the
+    seed of a key is its rank in sorted order, so the same keys give the same tensors whatever
+    module lists them."""
+    return {k: formula_tensor(tuple(shapes[k]), j, amplitude, vector_amplitude)
+            for j, k in enumerate(sorted(shapes))}
 
 
 def formula_image(h: int, w: int) -> torch.Tensor:

@@ -7,9 +7,9 @@ weights (no RNG: a closed formula per key) and compares srprune's output with it
 
 from __future__ import annotations
 
-import math
-
 import torch
+
+from formula_weights import formula_state
 
 BASICSR_KWARGS = {"mid_channels": 8, "num_blocks": 1, "max_residue_magnitude": 10,
                   "is_low_res_input": True}
@@ -23,19 +23,11 @@ STRIDE = 4
 """The fixture keeps the output on a stride-4 pixel grid (``out[..., ::4, ::4]``)."""
 
 
-def formula_tensor(shape: tuple[int, ...], seed: int) -> torch.Tensor:
-    """``amp * sin(0.7548776662 i + 1.3247179572 seed)`` over the flat index i (float32);
-    ``amp = 2 / sqrt(fan_in)`` for weights (features, flows and offsets then matter), 0.05
-    for biases."""
-    i = torch.arange(math.prod(shape), dtype=torch.float64)
-    amp = 2.0 / math.sqrt(math.prod(shape[1:])) if len(shape) > 1 else 0.05
-    return (amp * torch.sin(0.7548776662 * i + 1.3247179572 * seed)).float().view(shape)
-
-
 def formula_params(shapes: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
     """Parameters for a key -> shape map (buffers such as SPyNet's mean / std excluded by
-    the caller); a key's seed is its rank in sorted order."""
-    return {k: formula_tensor(tuple(shapes[k]), j) for j, k in enumerate(sorted(shapes))}
+    the caller): :func:`formula_weights.formula_state` with amplitude ``2 / sqrt(fan_in)``
+    for weights (features, flows and offsets then matter) and 0.05 for biases."""
+    return formula_state(shapes, amplitude=2.0, vector_amplitude=0.05)
 
 
 def formula_clip() -> torch.Tensor:
