@@ -9,7 +9,14 @@ Variants:
 * ``add``: without autograd, plain blocks add the identity into their branch output
   (``blocks.INPLACE_ADD``, srprune's default since this bench);
 * ``scatter``: that, and RSC blocks scatter-add straight into the stream they own
-  (``blocks.INPLACE_SCATTER``, on by default since bench/rsc_block_costs.py showed it).
+  (``blocks.INPLACE_SCATTER``, on by default since bench/rsc_block_costs.py showed it);
+* ``fuse`` (bench-only): that, and each residual block's conv1 + ReLU and the upsampler's
+  conv + LeakyReLU pairs run as one oneDNN call with the activation as a post-op
+  (:func:`fused_conv_act`; not in srprune: equal only to <= 1 ulp, so a hooked run, e.g.
+  attached unit gammas, would no longer match an unhooked one bit for bit);
+* ``padconv`` (bench-only): ``fuse``, and the RSC gather fused into conv1: conv1 reads the
+  whole stream through a weight zero-filled at the channels it does not gather
+  (:func:`padded_conv1`): no gather, conv1 as wide as the stream.
 
 Writes ``results/speed_variants_cpu[_block].{json,md}``.
 
@@ -33,25 +40,92 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from latency_ssl import dense_and_compact
 from torch import nn
 
 import srprune.models.blocks as blocks
 from srprune.commands.common import parse_size
 from srprune.io.atomic import write_text_atomic
+from srprune.models.basicvsr import BasicVSR
 from srprune.profile import example_input
 
+_ORIGINAL_ADD_RESIDUAL = blocks.ResidualBlock.add_residual
+_PADDED: dict[int, nn.Conv2d] = {}
 
-def _switches(add: bool, scatter: bool) -> Callable[[], None]:
+
+def padded_conv1(block: blocks.ResidualBlock, width: int) -> nn.Conv2d:
+    """``conv1`` of an RSC block widened to read the whole ``width``-channel stream: its weight
+    zero at the stream channels the block does not gather (a conv on the gathered input == this
+    conv on the stream), cached per block."""
+    if id(block) not in _PADDED:
+        conv = block.conv1
+        wide = nn.Conv2d(width, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                         bias=conv.bias is not None)
+        with torch.no_grad():
+            wide.weight.zero_()
+            wide.weight[:, block.in_index] = conv.weight
+            if conv.bias is not None:
+                wide.bias.copy_(conv.bias)
+        _PADDED[id(block)] = wide.to(memory_format=torch.channels_last)
+    return _PADDED[id(block)]
+
+
+def _padded_add_residual(self: blocks.ResidualBlock, x: torch.Tensor) -> torch.Tensor:
+    """:meth:`ResidualBlock.add_residual` with the RSC gather fused into a zero-padded conv1."""
+    if self.in_index is None:
+        return _ORIGINAL_ADD_RESIDUAL(self, x)
+    r = self.conv2(fused_conv_act(padded_conv1(self, x.shape[1]), self.relu, x))
+    if self.res_scale != 1.0:
+        r = r * self.res_scale
+    inplace = blocks.INPLACE_SCATTER and not torch.is_grad_enabled() and self.owns_input
+    return blocks.scatter_add_channels(x, self.out_index, r, inplace=inplace)
+
+
+def fused_conv_act(conv: nn.Conv2d, act: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``act(conv(x))`` as one oneDNN call with the ReLU / LeakyReLU as a post-op (the private
+    op torch's inductor uses on the CPU; equal to the two calls to <= 1 ulp)."""
+    name, scalars = (("relu", []) if isinstance(act, nn.ReLU)
+                     else ("leaky_relu", [act.negative_slope]))
+    return torch.ops.mkldnn._convolution_pointwise(
+        x, conv.weight, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation),
+        conv.groups, name, scalars, "")
+
+
+def _fused_branch(self: blocks.ResidualBlock, h: torch.Tensor) -> torch.Tensor:
+    return self.conv2(fused_conv_act(self.conv1, self.relu, h))
+
+
+def _fused_reconstruct(self: BasicVSR, feat: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+    out = fused_conv_act(self.fusion, self.act, feat)
+    out = self.pixel_shuffle(fused_conv_act(self.upconv1, self.act, out))
+    out = self.pixel_shuffle(fused_conv_act(self.upconv2, self.act, out))
+    out = self.conv_last(fused_conv_act(self.conv_hr, self.act, out))
+    return out + F.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False)
+
+
+_ORIGINAL = {"branch": blocks.ResidualBlock.branch, "reconstruct": BasicVSR.reconstruct}
+
+
+def _switches(add: bool, scatter: bool, fuse: bool = False, pad: bool = False
+              ) -> Callable[[], None]:
     def apply() -> None:
         blocks.INPLACE_ADD, blocks.INPLACE_SCATTER = add, scatter
+        blocks.ResidualBlock.add_residual = (  # type: ignore[method-assign]
+            _padded_add_residual if pad else _ORIGINAL_ADD_RESIDUAL)
+        blocks.ResidualBlock.branch = (  # type: ignore[method-assign]
+            _fused_branch if fuse else _ORIGINAL["branch"])
+        BasicVSR.reconstruct = (  # type: ignore[method-assign]
+            _fused_reconstruct if fuse else _ORIGINAL["reconstruct"])
     return apply
 
 
 VARIANTS: dict[str, Callable[[], None]] = {"baseline": _switches(False, False),
                                            "add": _switches(True, False),
-                                           "scatter": _switches(True, True)}
-DEFAULT = _switches(True, False)
+                                           "scatter": _switches(True, True),
+                                           "fuse": _switches(True, True, True),
+                                           "padconv": _switches(True, True, True, True)}
+DEFAULT = _switches(True, True)
 
 
 def run(args: argparse.Namespace) -> dict:
