@@ -62,17 +62,17 @@ def ratio_arg(text: str) -> float:
 
 def check_size_flags(ratio: float | None, target: str | None) -> None:
     """``--target`` is a valid size and does not come with ``--ratio`` (one line otherwise)."""
-    from srprune.pruning.targets import SizeTarget
+    from srprune.pruning.latency_target import parse_target
 
     if target is None:
         return
     if ratio is not None:
         raise UserError(f"--target {target} and --ratio {ratio:g} both set the size; give one")
     if not target.strip():
-        raise UserError("--target is empty; give a size such as macs=4.0G, params=0.7M or "
-                        "ratio=0.5")
+        raise UserError("--target is empty; give a size such as macs=4.0G, params=0.7M, "
+                        "ratio=0.5 or latency=40ms@torch")
     try:
-        SizeTarget.parse(target)
+        parse_target(target)
     except ValueError as e:
         raise UserError(f"--target: {e}") from None
 

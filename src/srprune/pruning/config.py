@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from srprune.pruning.aligned_l2 import default_align_iters
-from srprune.pruning.targets import SizeTarget
+from srprune.pruning.latency_target import parse_target
 from srprune.typed import SEED_MAX, FieldError, build_section, check, check_range
 
 MAX_ITERS = 10**9
@@ -28,8 +28,10 @@ class PruneSettings:
     Attributes:
         ratio: fraction of all prunable units removed.
         target: a size target instead of ``ratio``: ``macs=4.0G`` (per frame at
-            ``report_lr_size``, without the flow network), ``macs+flow=4.0G``, ``params=0.7M``
-            or ``ratio=0.5``; the ratio that meets it is searched on the selection.
+            ``report_lr_size``, without the flow network), ``macs+flow=4.0G``, ``params=0.7M``,
+            ``ratio=0.5`` or ``latency=40ms@openvino:180x320`` (a latency budget per frame,
+            searched on a measured per-layer latency table, ``srprune.latency``); the ratio
+            that meets it is searched on the selection.
         scope, order, residual, pixel_shuffle, temporal_finetune, score_norm: override the
             recipe (ablations; ``score_norm``: ``sum`` or ``mean`` L1 per unit).
         delta, t1, tau, t2: growing-L2 schedule (SSL: 1e-4, 5, 0.1, 3375).
@@ -93,7 +95,7 @@ class PruneSettings:
         check(0.0 <= self.ratio < 1.0, "ratio", f"must be in [0, 1), got {self.ratio}")
         if self.target is not None:
             try:
-                SizeTarget.parse(self.target)
+                parse_target(self.target)
             except ValueError as e:
                 raise FieldError("target", str(e)) from None
         check_range(self.delta, "delta", 0, lo_open=True)

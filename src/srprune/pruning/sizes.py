@@ -51,6 +51,25 @@ def layer_positions(model: nn.Module, example: torch.Tensor, skip: nn.Module | N
     return dict(positions)
 
 
+def layer_widths(layers: dict[str, nn.Module], groups: list[Group],
+                 removed: dict[str, torch.Tensor]) -> dict[str, tuple[int, int]]:
+    """(c_in, c_out) of every layer of ``layers`` (handled layers by path) after removing
+    ``removed`` units of ``groups``: no forward pass needed."""
+    cut_in: dict[str, int] = defaultdict(int)
+    cut_out: dict[str, int] = defaultdict(int)
+    for g in groups:
+        k = len(removed.get(g.name, ()))
+        if not k:
+            continue
+        for port in (*g.producers, *g.consumers, *g.followers):
+            (cut_out if port.axis == "out" else cut_in)[port.module] += k * port.unit
+    out = {}
+    for name, layer in layers.items():
+        c_in, c_out = handler_for(layer).widths(layer)
+        out[name] = (c_in - cut_in[name], c_out - cut_out[name])
+    return out
+
+
 class SizeModel:
     """Params and per-frame MACs of ``model`` after removing units, per handled layer.
 
@@ -86,19 +105,7 @@ class SizeModel:
     def widths(self, groups: list[Group], removed: dict[str, torch.Tensor]
                ) -> dict[str, tuple[int, int]]:
         """(c_in, c_out) of every counted layer after the removal."""
-        cut_in: dict[str, int] = defaultdict(int)
-        cut_out: dict[str, int] = defaultdict(int)
-        for g in groups:
-            k = len(removed.get(g.name, ()))
-            if not k:
-                continue
-            for port in (*g.producers, *g.consumers, *g.followers):
-                (cut_out if port.axis == "out" else cut_in)[port.module] += k * port.unit
-        out = {}
-        for name, h in self.handlers.items():
-            c_in, c_out = h.widths(self.layers[name])
-            out[name] = (c_in - cut_in[name], c_out - cut_out[name])
-        return out
+        return layer_widths(self.layers, groups, removed)
 
     def macs(self, groups: list[Group], removed: dict[str, torch.Tensor]) -> float:
         """MACs per frame of the handled layers outside the flow network."""

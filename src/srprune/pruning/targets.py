@@ -55,7 +55,7 @@ class SizeTarget:
                          r"\s*", text)
         if not m:
             raise ValueError(f"size target {text!r} is not macs=4.0G, macs+flow=4.0G, "
-                             "params=0.7M or ratio=0.5")
+                             "params=0.7M, ratio=0.5 or latency=40ms@torch")
         try:
             value = float(m[2]) * _SUFFIX[m[3].lower()]
         except ValueError:

@@ -71,7 +71,8 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
                  temporal: dict[str, Any] | None = None,
                  fidelity: Callable[[Any], dict[str, float]] | None = None,
                  distill: dict[str, Any] | None = None,
-                 drift: dict[str, Any] | None = None) -> dict[str, Any]:
+                 drift: dict[str, Any] | None = None,
+                 latency_target: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measure dense vs compact and write report.json, report.md and ratios.png into ``out``.
 
     Args:
@@ -91,6 +92,8 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
             names), recorded in the report (None: trained on HR).
         drift: the compact model's per-frame PSNR against the dense model over a long clip
             (``runs/drift.py``'s ``drift_record``; None: not measured).
+        latency_target: a latency target's budget, prediction and measurements
+            (``runs/prune_latency.report_latency``), None: no latency target.
     """
     dense = load_model(dense_path)
     compact = load_model(compact_path)
@@ -128,6 +131,8 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
         report["distill"] = distill
     if drift is not None:
         report["drift"] = drift
+    if latency_target is not None:
+        report["latency_target"] = latency_target
     if temporal is not None:
         write_text_atomic(out / "temporal.json", json.dumps(temporal, indent=1))
         plot_temporal(temporal, out / "temporal.png",
@@ -191,6 +196,19 @@ def latency_sentence(t: dict[str, Any]) -> str:
             "compact interleaved; ms per output frame.")
 
 
+def latency_target_sentence(t: dict[str, Any]) -> str:
+    """One line: the latency budget beside the table's prediction and the measurements."""
+    h, w = t["lr_size"]
+    again = ("" if t["measured_ms"] == t["measured_at_selection_ms"] else
+             f", {t['measured_at_selection_ms']:.4g} ms when it was selected")
+    return (f"Latency target `{t['target']}`: budget {t['budget_ms']:.4g} ms per frame in "
+            f"{t['runtime']} at LR {h}x{w} ({t['threads']} thread"
+            f"{'s' if t['threads'] != 1 else ''}); the latency table predicted "
+            f"{t['predicted_ms']:.4g} ms; measured **{t['measured_ms']:.4g} ms** "
+            f"({100 * t['relative_error']:+.1f} % from the budget{again}; "
+            f"{t['attempts']} selection(s) measured).")
+
+
 def distill_sentence(d: dict[str, Any]) -> str:
     """One line saying how the compact model was distilled and where fidelity was measured."""
     held = ", ".join(d.get("held_out", [])) or "-"
@@ -237,6 +255,8 @@ def report_markdown(r: dict[str, Any]) -> str:
               "units removed.", "", "Mean pruning ratio by group role: " + ", ".join(
                   f"{k} {v:.2f}" for k, v in r["mean_ratio_by_role"].items()) + ".", "",
               "![per-layer pruning ratios](ratios.png)", ""]
+    if r.get("latency_target"):
+        lines += [latency_target_sentence(r["latency_target"]), ""]
     if r.get("temporal"):
         drift = "; ".join(f"{name} {v['output_mae_first']:.2f} at the first frame, "
                           f"{v['output_mae_last']:.2f} at the last"

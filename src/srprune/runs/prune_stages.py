@@ -20,11 +20,13 @@ from srprune.io.atomic import write_text_atomic
 from srprune.io.model_file import load_model, save_model
 from srprune.models.contract import declared_hidden, is_video
 from srprune.models.registry import build_model
+from srprune.pruning.latency_target import is_latency
 from srprune.pruning.surgery import remove_units
 from srprune.runs.common import validator
 from srprune.runs.drift import drift_record, long_clip, model_drift
 from srprune.runs.propagation import temporal_errors
 from srprune.runs.prune_files import SELECTION, need, read_selection, removed_sets, stream_kept
+from srprune.runs.prune_latency import latency_inputs, report_latency
 from srprune.runs.prune_recipe import prunable_groups, recipe_inputs
 from srprune.runs.prune_report import report_markdown, write_report
 from srprune.runs.prune_run import PruneRun, Stage
@@ -40,14 +42,21 @@ TEMPORAL_FRAMES = 20
 def select_inputs(run: PruneRun) -> dict[str, Any]:
     s = run.settings
     sized = s.target is not None and not s.target.startswith("ratio")
-    return {"method": recipe_inputs(run.recipe), "dense": run.dense_hash(),
-            "ratio": s.ratio, "target": s.target, "seed": s.seed, "round_to": s.round_to,
-            "target_lr_size": list(s.report_lr_size) if sized else None}
+    inputs = {"method": recipe_inputs(run.recipe), "dense": run.dense_hash(),
+              "ratio": s.ratio, "target": s.target, "seed": s.seed, "round_to": s.round_to,
+              "target_lr_size": list(s.report_lr_size) if sized else None}
+    if s.target is not None and is_latency(s.target):  # the table, its runtime and threads
+        dense = load_model(run.dense)
+        inputs["latency"] = latency_inputs(dense, prunable_groups(dense, run.recipe), s)
+        inputs["latency_repeats"] = s.latency_repeats
+        inputs["latency_frames"] = s.latency_frames
+    return inputs
 
 
 def select(run: PruneRun, stage: Stage) -> None:
     """Score every unit of the dense model and choose the ones to remove."""
-    choice = choose_units(load_model(run.dense), run.recipe, run.settings, run.dense.name)
+    choice = choose_units(load_model(run.dense), run.recipe, run.settings, run.dense.name,
+                          run.say)
     record = selection_record(choice, run.recipe, run.settings, run.after(stage.name))
     write_text_atomic(run.path(stage.output), json.dumps(record, indent=1))
     run.say(selection_summary(choice, run.recipe, run.settings))
@@ -116,9 +125,18 @@ def report(run: PruneRun, stage: Stage) -> None:
         latency_lr_size=tuple(s.latency_lr_size) if s.latency_lr_size else None,
         validate=validator(run.cfg, dense, run.device),
         temporal=temporal_drift(run, selection, dense, compact, before),
-        fidelity=scorer, distill=facts, drift=long_drift(run, dense, compact))
+        fidelity=scorer, distill=facts, drift=long_drift(run, dense, compact),
+        latency_target=target_latency(selection, compact, s))
     if run.show_report and not run.quiet:
         print(report_markdown(result), flush=True)
+
+
+def target_latency(selection: dict[str, Any], compact: Path, s: Any) -> dict[str, Any] | None:
+    """The latency target's row (budget, predicted, measured) or None without one."""
+    target = selection.get("target") or {}
+    if "latency" not in target:
+        return None
+    return report_latency(target, load_model(compact), s)
 
 
 def temporal_drift(run: PruneRun, selection: dict[str, Any], dense: nn.Module, compact: Path,
