@@ -2,7 +2,9 @@
 
 Stages (each resumable and runnable alone with --stages):
   select      score units (L1 norm; SSL: per-weight mean) and choose the fraction --ratio to
-              remove, or the units that meet --target macs=4.0G|params=0.7M
+              remove, or the units that meet --target macs=4.0G|params=0.7M, or a latency
+              budget --target latency=40ms@openvino:180x320 (a per-layer latency table of
+              this machine, cached; the compact model is timed and the choice corrected)
   regularize  growing L2 on the chosen units' scaling factors (flow network frozen): SSL's gammas,
               or ASSL's weight-norm scales after aligning the residual streams' writers
   remove      fold the scales and physically remove the units (RSC gathers/scatters,
@@ -93,8 +95,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", metavar="SIZE",
                    help="prune to a size instead of a ratio: macs=4.0G (per frame at "
                         "prune.report_lr_size, without the flow network), macs+flow=4.0G, "
-                        "params=0.7M or ratio=0.5 (overrides prune.target; not with --ratio). "
-                        "A size outside what the method can reach is refused with the range")
+                        "params=0.7M, ratio=0.5, or a latency budget per frame: "
+                        "latency=40ms[@torch|@onnxruntime|@openvino][:HxW] (default torch at "
+                        "prune.report_lr_size, --threads threads; searched on a per-layer "
+                        "latency table measured once and cached in ~/.cache/srprune/latency or "
+                        "$SRPRUNE_LATENCY_CACHE, then checked by timing the compact model) "
+                        "(overrides prune.target; not with --ratio). A size outside what the "
+                        "method can reach is refused with the range")
     p.add_argument("--stages", default=None,
                    help=f"comma-separated stages to run (default: all: {','.join(STAGES)}; "
                         "fmp: search,finetune,report)")
