@@ -7,6 +7,7 @@ deterministic function of the widths (MACs); no test asserts a speed.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from srprune.pruning.handlers import prunable_layers
 from srprune.pruning.latency_target import LatencyTarget, parse_target
 from srprune.pruning.methods import get_recipe
 from srprune.pruning.sizes import layer_widths
+from srprune.pruning.surgery import remove_units
 from srprune.runs import prune_latency
 from srprune.runs.prune_recipe import prunable_groups
 from srprune.runs.prune_report import report_markdown
@@ -46,9 +48,21 @@ train: {{iters: 1, device: cpu, tensorboard: false}}
 OVERHEAD_MS = 5.0
 
 
+_MACS: dict[str, float] = {}
+
+
+def _sr_macs(model: nn.Module, lr_size: tuple[int, int], frames: int) -> float:
+    """MACs without the flow network (counted once per structure, size and clip length)."""
+    key = f"{model}{lr_size}{frames}"
+    if key not in _MACS:
+        macs, parts = count_macs(model, lr_size, frames)
+        _MACS[key] = macs - parts.get(flow_child(model), 0.0)
+    return _MACS[key]
+
+
 class FakeTimer:
     """Latency = MACs x 1e-6 ms (+ a fixed overhead for a whole model), times ``slow`` for
-    whole models: the table then predicts a model exactly when ``slow`` is 1."""
+    whole models: a table calibrated on two whole models then predicts any model exactly."""
 
     def __init__(self, runtime: str = "torch", repeats: int = 3, slow: float = 1.0,
                  version: str = "fake 1") -> None:
@@ -65,8 +79,11 @@ class FakeTimer:
 
     def model(self, model: nn.Module, lr_size: tuple[int, int], frames: int) -> float:
         self.model_calls += 1
-        macs, parts = count_macs(model, lr_size, frames)
-        return self.slow * ((macs - parts.get(flow_child(model), 0.0)) * 1e-6 + OVERHEAD_MS)
+        return self.slow * (_sr_macs(model, lr_size, frames) * 1e-6 + OVERHEAD_MS)
+
+    def models(self, models: dict[str, nn.Module], lr_size: tuple[int, int], frames: int
+               ) -> dict[str, float]:
+        return {k: self.model(m, lr_size, frames) for k, m in models.items()}
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -161,6 +178,8 @@ def test_table_predicts_the_dense_model_and_is_cached(tiny, measured) -> None:
     _, _, plan, table, timer = measured
     assert table.predict(plan.full) == pytest.approx(table.dense_ms)
     assert table.remainder_ms >= OVERHEAD_MS  # + the layers no group narrows
+    assert table.scale == pytest.approx(1.0)
+    assert table.predict(plan.reference_widths) == pytest.approx(table.reference_ms)
     calls = (timer.layer_calls, timer.model_calls)
     again, _, hit = latency_cache.cached_table(tiny, plan, timer, LR, 2)
     assert hit and (timer.layer_calls, timer.model_calls) == calls
@@ -181,7 +200,7 @@ def test_a_changed_fingerprint_measures_again(change: str, tiny, measured, monke
     else:
         monkeypatch.setattr(torch, "get_num_threads", lambda: 7)
     _, path, hit = latency_cache.cached_table(tiny, plan, timer, lr, 2)
-    assert not hit and timer.model_calls == 1 and path not in before
+    assert not hit and timer.model_calls == 2 and path not in before
 
 
 def test_a_damaged_table_is_measured_again(tiny, measured, tmp_path, monkeypatch) -> None:
@@ -192,8 +211,24 @@ def test_a_damaged_table_is_measured_again(tiny, measured, tmp_path, monkeypatch
     lines: list[str] = []
     timer = FakeTimer()
     _, _, hit = latency_cache.cached_table(tiny, plan, timer, LR, 2, lines.append)
-    assert not hit and timer.model_calls == 1 and any("damaged" in line for line in lines)
+    assert not hit and timer.model_calls == 2 and any("damaged" in line for line in lines)
     json.loads(path.read_text())
+
+
+def test_whole_models_calibrate_the_layer_timings(tiny, measured, tmp_path, monkeypatch
+                                                  ) -> None:
+    """Whole models 3x slower than their layers timed alone: the calibration finds the factor
+    and the table predicts any selection exactly (the fake timer is linear in MACs)."""
+    _, (_, groups, _), plan, _, _ = measured
+    monkeypatch.setenv(latency_cache.ENV, str(tmp_path))
+    timer = FakeTimer(slow=3.0)
+    table, _, _ = latency_cache.cached_table(tiny, plan, timer, LR, 2)
+    assert table.scale == pytest.approx(3.0)
+    layers = prunable_layers(tiny)
+    removed = {g.name: torch.arange(g.units // 3) for g in groups}
+    compact = remove_units(copy.deepcopy(tiny), groups, removed)
+    assert table.predict(layer_widths(layers, groups, removed)) == pytest.approx(
+        timer.model(compact, LR, 2))
 
 
 def test_cache_dir_follows_the_environment(tmp_path, monkeypatch) -> None:

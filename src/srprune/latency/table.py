@@ -3,15 +3,19 @@ measured remainder.
 
 Layers whose widths a selection can change (every layer a group's port touches) are timed
 alone at each point of their width grid (:mod:`srprune.latency.grid`), with the activation that
-follows them; layers with the same use and full widths share one grid. The whole dense model
-is timed too, and the *remainder* (the whole model minus the table's layers at full width:
-the flow network, the unpruned layers, warps, shuffles, additions, the runtime's overheads) is
-kept as a constant, so the table predicts exactly the measured dense latency and, for any
-widths, ``remainder + sum(calls per frame x interpolated latency)``.
+follows them; layers with the same use and full widths share one grid. The table predicts
+``remainder + scale x sum(calls per frame x interpolated latency)``, calibrated on two whole
+models timed interleaved (same machine load): the dense model and a *reference* compact model
+(every group at about half its units, an odd count). ``scale`` (clamped to [1/4, 4]) carries
+the layers' isolated timings over to the whole graph (caches, fusions, layout reorders, the
+load at the time); the *remainder* (the flow network, the unpruned layers, warps, shuffles,
+the gathers and scatters of a pruned model, the runtime's overheads) is a constant. The
+prediction is exact at both models.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +32,10 @@ from srprune.progress import Ticker
 from srprune.pruning.groups import Group
 from srprune.pruning.handlers import prunable_layers
 from srprune.pruning.sizes import layer_widths
+from srprune.pruning.surgery import remove_units
 
 Widths = dict[str, tuple[int, int]]
+SCALE_RANGE = (0.25, 4.0)
 
 
 @dataclass
@@ -52,8 +58,10 @@ class LatencyTable:
         grids: measured grids by shape key (the layer use and its full widths).
         layers: ``path -> (shape key, calls per output frame)`` of the timed layers.
         dense_ms: the whole dense model, measured (ms per output frame).
-        remainder_ms: ``dense_ms`` minus the timed layers at full width.
+        remainder_ms: what the timed layers do not account for (see the module docstring).
         facts: what the table was measured under (runtime, version, CPU, threads, size).
+        scale: factor from the layers' isolated timings to their share of the whole model.
+        reference_ms: the reference compact model, measured beside the dense one.
     """
 
     grids: dict[str, Grid]
@@ -61,16 +69,22 @@ class LatencyTable:
     dense_ms: float
     remainder_ms: float
     facts: dict[str, Any]
+    scale: float = 1.0
+    reference_ms: float | None = None
+
+    def layers_ms(self, widths: Widths) -> float:
+        """The timed layers' isolated latency at ``widths`` (ms per output frame)."""
+        return sum(calls * self.grids[key].at(*widths[name])
+                   for name, (key, calls) in self.layers.items())
 
     def predict(self, widths: Widths) -> float:
         """Predicted ms per output frame of the model with the timed layers at ``widths``."""
-        return self.remainder_ms + sum(
-            calls * self.grids[key].at(*widths[name]) for name, (key, calls) in
-            self.layers.items())
+        return self.remainder_ms + self.scale * self.layers_ms(widths)
 
     def to_dict(self) -> dict[str, Any]:
         return {"facts": self.facts, "dense_ms": self.dense_ms,
-                "remainder_ms": self.remainder_ms,
+                "remainder_ms": self.remainder_ms, "scale": self.scale,
+                "reference_ms": self.reference_ms,
                 "layers": {k: list(v) for k, v in self.layers.items()},
                 "grids": {k: {"ins": g.ins, "outs": g.outs, "ms": g.ms}
                           for k, g in self.grids.items()}}
@@ -86,8 +100,10 @@ class LatencyTable:
         layers = {k: (str(v[0]), float(v[1])) for k, v in data["layers"].items()}
         if any(key not in grids for key, _ in layers.values()):
             raise ValueError("a layer names a grid the table lacks")
+        reference = data.get("reference_ms")
         return cls(grids, layers, float(data["dense_ms"]), float(data["remainder_ms"]),
-                   dict(data["facts"]))
+                   dict(data["facts"]), float(data.get("scale", 1.0)),
+                   None if reference is None else float(reference))
 
 
 @dataclass
@@ -99,17 +115,31 @@ class TablePlan:
         grids: shape key -> the (empty) grid to measure.
         keys: path -> shape key.
         full: path -> full widths.
+        groups: the groups the plan was made for.
+        reference: the reference compact model's removal (:func:`reference_cut` per group).
+        reference_widths: path -> widths of the timed layers in the reference model.
     """
 
     uses: dict[str, tuple[LayerUse, float]]
     grids: dict[str, Grid]
     keys: dict[str, str]
     full: Widths
+    groups: list[Group]
+    reference: dict[str, torch.Tensor]
+    reference_widths: Widths
 
     def describe(self) -> dict[str, Any]:
         """The plan as plain values."""
         return {"layers": {n: [self.keys[n], calls] for n, (_, calls) in self.uses.items()},
-                "grids": {k: [g.ins, g.outs] for k, g in self.grids.items()}}
+                "grids": {k: [g.ins, g.outs] for k, g in self.grids.items()},
+                "reference": {k: len(v) for k, v in self.reference.items()}}
+
+
+def reference_cut(units: int) -> int:
+    """Units the reference model removes from a group: about half, leaving an odd count (most
+    selections leave widths that are not multiples of 8, which runtimes handle more slowly)."""
+    cut = units // 2
+    return cut - 1 if cut >= 2 and (units - cut) % 2 == 0 else cut
 
 
 def plan_table(model: nn.Module, groups: list[Group], lr_size: tuple[int, int],
@@ -133,7 +163,9 @@ def plan_table(model: nn.Module, groups: list[Group], lr_size: tuple[int, int],
         if key not in grids:
             grids[key] = Grid(axis_grid(lows[key][0], full[n][0]),
                               axis_grid(lows[key][1], full[n][1]))
-    return TablePlan(timed, grids, keys, full)
+    reference = {g.name: torch.arange(reference_cut(g.units)) for g in groups}
+    return TablePlan(timed, grids, keys, full, groups, reference,
+                     layer_widths(layers, groups, reference))
 
 
 def measure_table(model: nn.Module, plan: TablePlan, lr_size: tuple[int, int], frames: int,
@@ -155,9 +187,23 @@ def measure_table(model: nn.Module, plan: TablePlan, lr_size: tuple[int, int], f
         if ticker.due(done):
             say(f"[latency] layer {i + 1}/{len(plan.grids)} ({len(points)} widths) "
                 f"{ticker.timing(done)}")
-    dense = timer.model(model, lr_size, frames)
-    say(f"[latency] whole model: {dense:.1f} ms per frame {ticker.timing(total + 1)}")
+    reference = remove_units(copy.deepcopy(model), plan.groups, plan.reference)
+    whole = timer.models({"dense": model, "reference": reference}, lr_size, frames)
+    say(f"[latency] whole model: {whole['dense']:.1f} ms per frame, reference compact model "
+        f"{whole['reference']:.1f} ms {ticker.timing(total + 1)}")
     layer_map = {n: (plan.keys[n], calls) for n, (_, calls) in plan.uses.items()}
-    table = LatencyTable(plan.grids, layer_map, dense, 0.0, facts)
-    table.remainder_ms = dense - table.predict(plan.full)
+    table = LatencyTable(plan.grids, layer_map, whole["dense"], 0.0, facts,
+                         reference_ms=whole["reference"])
+    table.scale = calibrated_scale(table, plan, whole["dense"], whole["reference"])
+    table.remainder_ms = whole["dense"] - table.scale * table.layers_ms(plan.full)
     return table
+
+
+def calibrated_scale(table: LatencyTable, plan: TablePlan, dense_ms: float,
+                     reference_ms: float) -> float:
+    """The factor that makes the table's layers explain the measured difference between the
+    dense and the reference model (1 when that difference cannot be measured)."""
+    saved = table.layers_ms(plan.full) - table.layers_ms(plan.reference_widths)
+    if saved <= 0:
+        return 1.0
+    return min(max((dense_ms - reference_ms) / saved, SCALE_RANGE[0]), SCALE_RANGE[1])

@@ -53,6 +53,11 @@ class Timer(Protocol):
         """ms per output frame of the whole model."""
         ...
 
+    def models(self, models: dict[str, nn.Module], lr_size: tuple[int, int], frames: int
+               ) -> dict[str, float]:
+        """ms per output frame of several whole models, timed interleaved."""
+        ...
+
 
 def resized_copy(layer: nn.Module, c_in: int, c_out: int, seed: int = 0) -> nn.Module:
     """A copy of ``layer`` at other widths with small random weights."""
@@ -100,9 +105,14 @@ class TorchTimer:
         return out
 
     def model(self, model: nn.Module, lr_size: tuple[int, int], frames: int) -> float:
-        runs = latency_side_by_side({"m": copy.deepcopy(model).float()}, lr_size, frames,
-                                    "cpu", warmup=1, repeats=self.repeats)
-        return statistics.median(runs["m"])
+        return self.models({"m": model}, lr_size, frames)["m"]
+
+    def models(self, models: dict[str, nn.Module], lr_size: tuple[int, int], frames: int
+               ) -> dict[str, float]:
+        copies = {k: copy.deepcopy(m).float() for k, m in models.items()}
+        runs = latency_side_by_side(copies, lr_size, frames, "cpu", warmup=1,
+                                    repeats=self.repeats)
+        return {k: statistics.median(v) for k, v in runs.items()}
 
 
 class OnnxTimer:
@@ -122,8 +132,8 @@ class OnnxTimer:
                             f"package: pip install 'srprune[{extra}]'") from None
         return f"{self.runtime} {module.__version__}"
 
-    def _time(self, calls: dict[str, Callable[[], object]], per: int = 1) -> dict[str, float]:
-        runs = time_interleaved(calls, 1, self.repeats, per)
+    def _time(self, calls: dict[str, Callable[[], object]]) -> dict[str, float]:
+        runs = time_interleaved(calls, 1, self.repeats)
         return {k: statistics.median(v) for k, v in runs.items()}
 
     def layer(self, layer: nn.Module, use: LayerUse, points: list[tuple[int, int]]
@@ -144,14 +154,23 @@ class OnnxTimer:
         return out
 
     def model(self, model: nn.Module, lr_size: tuple[int, int], frames: int) -> float:
+        return self.models({"m": model}, lr_size, frames)["m"]
+
+    def models(self, models: dict[str, nn.Module], lr_size: tuple[int, int], frames: int
+               ) -> dict[str, float]:
+        calls: dict[str, Callable[[], object]] = {}
+        per: dict[str, int] = {}
         with tempfile.TemporaryDirectory(prefix="srprune-latency-") as tmp:
-            path = Path(tmp) / "model.onnx"
-            info = export_onnx(copy.deepcopy(model).float(), path, lr_size, frames)
-            exported = ExportedModel(path, self.runtime, self.threads)
-            rng = np.random.default_rng(0)
-            inputs = [rng.random(z.shape, dtype=np.float32) for z in probe_inputs(info)]
-            per = info.frames if info.kind == "window" else 1
-            return self._time({"m": lambda: exported.run(inputs)}, per)["m"]
+            for k, model in models.items():
+                path = Path(tmp) / f"model{len(calls)}.onnx"
+                info = export_onnx(copy.deepcopy(model).float(), path, lr_size, frames)
+                exported = ExportedModel(path, self.runtime, self.threads)
+                rng = np.random.default_rng(0)
+                inputs = [rng.random(z.shape, dtype=np.float32) for z in probe_inputs(info)]
+                calls[k] = lambda e=exported, x=inputs: e.run(x)
+                per[k] = info.frames if info.kind == "window" else 1
+            runs = time_interleaved(calls, 1, self.repeats, per)
+        return {k: statistics.median(v) for k, v in runs.items()}
 
 
 def session(runtime: str, path: Path, threads: int) -> Callable[[list[np.ndarray]], Any]:

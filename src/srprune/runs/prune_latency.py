@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from srprune.latency.cache import cached_table, table_facts, table_fingerprint
-from srprune.latency.fit import LatencyFit, Searcher, fit_latency
+from srprune.latency.fit import TOLERANCE, LatencyFit, Searcher, fit_latency
 from srprune.latency.table import TablePlan, plan_table
 from srprune.latency.timers import Timer, make_timer
 from srprune.pruning.config import PruneSettings
@@ -138,5 +138,5 @@ def report_latency(target: dict[str, Any], compact: nn.Module, s: PruneSettings
         timer = make(t["runtime"], s.latency_repeats)
         row["measured_ms"] = timer.model(compact, tuple(t["lr_size"]), int(t["frames"]))
     row["relative_error"] = (row["measured_ms"] - row["budget_ms"]) / row["budget_ms"]
-    row["within_tolerance"] = abs(row["relative_error"]) <= 0.10
+    row["within_tolerance"] = abs(row["relative_error"]) <= TOLERANCE
     return row
