@@ -28,7 +28,7 @@ from srprune.latency.table import LatencyTable, TablePlan, measure_table
 from srprune.latency.timers import Timer
 
 ENV = "SRPRUNE_LATENCY_CACHE"
-FORMAT = 2
+FORMAT = 3
 
 
 def cache_dir() -> Path:

@@ -8,14 +8,15 @@
   at the LR size (a window of ``frames`` frames for a bidirectional video model) and run
   through :class:`srprune.export.runtime.ExportedModel`.
 
-Every value is the median of ``repeats`` runs after one warm-up run; the points of a layer that
-share an input width are timed interleaved, round after round.
+Every value is the fastest of ``repeats`` runs after one warm-up run (on a shared machine the
+run least disturbed by other processes: the median moves with the load, the minimum much
+less); the points of a layer that share an input width, and the whole models compared, are
+timed interleaved, round after round.
 """
 
 from __future__ import annotations
 
 import copy
-import statistics
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -101,7 +102,7 @@ class TorchTimer:
                 calls[str(k)] = lambda net=net, x=x: net(x)
             runs = time_interleaved(calls, 1, self.repeats)
             for k in row:
-                out[k] = statistics.median(runs[str(k)])
+                out[k] = min(runs[str(k)])
         return out
 
     def model(self, model: nn.Module, lr_size: tuple[int, int], frames: int) -> float:
@@ -112,7 +113,7 @@ class TorchTimer:
         copies = {k: copy.deepcopy(m).float() for k, m in models.items()}
         runs = latency_side_by_side(copies, lr_size, frames, "cpu", warmup=1,
                                     repeats=self.repeats)
-        return {k: statistics.median(v) for k, v in runs.items()}
+        return {k: min(v) for k, v in runs.items()}
 
 
 class OnnxTimer:
@@ -134,7 +135,7 @@ class OnnxTimer:
 
     def _time(self, calls: dict[str, Callable[[], object]]) -> dict[str, float]:
         runs = time_interleaved(calls, 1, self.repeats)
-        return {k: statistics.median(v) for k, v in runs.items()}
+        return {k: min(v) for k, v in runs.items()}
 
     def layer(self, layer: nn.Module, use: LayerUse, points: list[tuple[int, int]]
               ) -> list[float]:
@@ -170,7 +171,7 @@ class OnnxTimer:
                 calls[k] = lambda e=exported, x=inputs: e.run(x)
                 per[k] = info.frames if info.kind == "window" else 1
             runs = time_interleaved(calls, 1, self.repeats, per)
-        return {k: statistics.median(v) for k, v in runs.items()}
+        return {k: min(v) for k, v in runs.items()}
 
 
 def session(runtime: str, path: Path, threads: int) -> Callable[[list[np.ndarray]], Any]:
