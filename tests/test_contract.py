@@ -95,6 +95,9 @@ class ToyVideo(nn.Module):
     def image_ports(self) -> tuple:
         return ()
 
+    def precision_roles(self) -> dict:
+        return {}
+
     def channel_groups(self, residual: str = "rsc") -> list:
         return []
 

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "profile": "params, MACs per frame, latency and peak memory of a model",
     "convert": "import a BasicSR / mmagic / EDSR-PyTorch checkpoint into srprune's format",
     "export": "export a model to ONNX (a streaming cell for causal video models)",
+    "quantize": "post-training INT8 for onnxruntime or OpenVINO, calibrated on your LR frames",
 }
 
 EPILOG = """\
@@ -45,6 +46,7 @@ examples:
   srprune test --model basicvsr.safetensors --data datasets/REDS --layout reds4
   srprune upscale --model basicvsr.safetensors --input clip.mp4 --output clip_x4.mp4
   srprune export --model compact.safetensors --output compact.onnx --lr-size 180x320
+  srprune quantize --model compact.safetensors --calib lr_clips/ --output compact_int8.xml
   srprune upscale --model compact.onnx --input clip.mp4 --output clip_x4.mp4
   srprune prune --method ssl --ratio 0.5 --model dense.safetensors --config cfg.yaml --out out/
 

@@ -38,6 +38,9 @@ MAX_SCALE = 8
 MAX_OPSET = 100        # bound of the --opset flag; the installed onnx package bounds it further
 MIN_OPSET = 17  # GridSample (opset 16) with the opset-17 LayerNorm-era op set ONNX tooling expects
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+QUANTIZATION = "quantization"  # key of an INT8 file's entry: what was quantized and how
+MAX_QUANT_TEXT = 64 * 1024
+QUANT_RUNTIMES = ("onnxruntime", "openvino")
 
 
 @dataclass(frozen=True)
@@ -104,11 +107,35 @@ class ExportInfo:
         try:
             info = build_section(cls, _raw_fields(props), "metadata")
             _check_legacy_width(props, info.cell)
+            if QUANTIZATION in props:
+                parse_quantization(props[QUANTIZATION])
             model = _model_of(info)
         except UserError as e:
             raise UserError(f"{source} has damaged srprune metadata: {e}") from None
         check_structure(Path(source), info.structure, model)
         return info
+
+
+def parse_quantization(text: str) -> dict[str, Any]:
+    """The ``quantization`` entry of an INT8 file (``srprune quantize``), checked: a bounded
+    JSON object with ``runtime`` (onnxruntime or openvino), ``scheme`` (text),
+    ``kept_fp32`` ({roles: [names], nodes: count}) and ``calibration`` (an object)."""
+    if len(text) > MAX_QUANT_TEXT:
+        raise UserError(f"metadata.{QUANTIZATION}: longer than {MAX_QUANT_TEXT} characters")
+    try:
+        data = loads_bounded(text)
+    except ValueError as e:
+        raise UserError(f"metadata.{QUANTIZATION}: {e}") from None
+    kept = data.get("kept_fp32") if isinstance(data, dict) else None
+    ok = (isinstance(data, dict) and data.get("runtime") in QUANT_RUNTIMES
+          and isinstance(data.get("scheme"), str) and isinstance(data.get("calibration"), dict)
+          and isinstance(kept, dict) and isinstance(kept.get("roles"), list)
+          and all(isinstance(r, str) for r in kept["roles"])
+          and isinstance(kept.get("nodes"), int) and kept["nodes"] >= 0)
+    if not ok:
+        raise UserError(f"metadata.{QUANTIZATION}: expected {{runtime: onnxruntime|openvino, "
+                        "scheme, kept_fp32: {roles: [...], nodes: N}, calibration: {...}}")
+    return data
 
 
 def _check_cell(cell: CellSpec) -> None:
@@ -207,4 +234,4 @@ def _model_of(info: ExportInfo) -> Any:
     return model
 
 
-__all__ = ["FORMAT", "KINDS", "CellSpec", "CellState", "ExportInfo", "export_kind"]
+__all__ = ["FORMAT", "KINDS", "QUANTIZATION", "CellSpec", "CellState", "ExportInfo", "export_kind"]

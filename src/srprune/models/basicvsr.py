@@ -155,6 +155,13 @@ class BasicVSR(nn.Module):
         return (*(Port(f"{n}.main.0", "in") for n, _ in self.trunks()),
                 Port("conv_last", "out"))
 
+    def precision_roles(self) -> dict[str, tuple[str, ...]]:
+        """Module prefixes by role that ``srprune quantize`` may keep in float:
+        ``head`` the trunks' first convs (they read the RGB frame), ``tail``
+        the convs after the last pixel shuffle, ``flow`` SPyNet (its flows feed every warp)."""
+        return {"head": tuple(f"{n}.main.0" for n, _ in self.trunks()),
+                "tail": ("conv_hr", "conv_last"), "flow": ("spynet",)}
+
     def trunks(self) -> list[tuple[str, Trunk]]:
         """(name, trunk) pairs present in this variant."""
         names = ["backward_trunk", "forward_trunk"] if self.config.bidirectional else [

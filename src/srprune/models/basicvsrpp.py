@@ -172,6 +172,13 @@ class BasicVSRPlusPlus(nn.Module):
         """``feat_extract.main.0`` reads RGB; ``conv_last`` writes RGB."""
         return Port("feat_extract.main.0", "in"), Port("conv_last", "out")
 
+    def precision_roles(self) -> dict[str, tuple[str, ...]]:
+        """Module prefixes by role that ``srprune quantize`` may keep in float:
+        ``head`` reads RGB, ``tail`` the convs after the last pixel shuffle,
+        ``flow`` SPyNet, ``align`` the deformable alignment (offsets from the flows)."""
+        return {"head": ("feat_extract.main.0",), "tail": ("conv_hr", "conv_last"),
+                "flow": ("spynet",), "align": ("deform_align",)}
+
     # -- forward ---------------------------------------------------------------------------
     def _flows(self, lrs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(flows_backward, flows_forward), (N,T-1,2,h,w): frame i to i+1, and i+1 to i."""

@@ -48,6 +48,10 @@ class Bicubic(nn.Module):
         """No convs."""
         return ()
 
+    def precision_roles(self) -> dict[str, tuple[str, ...]]:
+        """No weights, nothing to quantize."""
+        return {}
+
     def channel_groups(self, residual: str = "rsc") -> list:
         """Nothing to prune."""
         return []

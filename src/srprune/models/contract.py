@@ -63,6 +63,12 @@ class SRModel(Protocol):
         """Prunable channel groups with residual streams declared in ``residual`` mode."""
         ...
 
+    def precision_roles(self) -> Mapping[str, tuple[str, ...]]:
+        """Precision-sensitive parts by role (``head``, ``tail``, ``flow``, ...): dotted
+        module-name prefixes inside the model. ``srprune quantize`` maps them to graph nodes
+        through the exporter's module scopes and keeps the roles it is told to in float."""
+        ...
+
 
 @dataclass(frozen=True)
 class CellState:

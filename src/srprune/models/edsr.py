@@ -83,6 +83,11 @@ class EDSR(nn.Module):
         """``conv_first`` reads RGB, ``conv_last`` writes it."""
         return Port("conv_first", "in"), Port("conv_last", "out")
 
+    def precision_roles(self) -> dict[str, tuple[str, ...]]:
+        """Module prefixes by role that ``srprune quantize`` may keep in float:
+        ``head`` reads RGB, ``tail`` writes it after the upsampler."""
+        return {"head": ("conv_first",), "tail": ("conv_last",)}
+
     def channel_groups(self, residual: ResidualMode = "rsc") -> list[Group]:
         """Prunable groups: residual blocks (per ``residual`` mode) and the upsampler units."""
         groups = chain_groups(self.body, "body", residual)

@@ -115,6 +115,12 @@ class ESRB(nn.Module):
         """``conv_first`` reads RGB; ``conv_up`` writes RGB x s^2 for the pixel shuffle."""
         return Port("conv_first", "in"), Port("conv_up", "out")
 
+    def precision_roles(self) -> dict[str, tuple[str, ...]]:
+        """Module prefixes by role that ``srprune quantize`` may keep in float:
+        ``head`` reads RGB, ``tail`` writes the RGB x s^2 the pixel shuffle
+        turns into the image."""
+        return {"head": ("conv_first",), "tail": ("conv_up",)}
+
     def channel_groups(self, residual: ResidualMode = "rsc") -> list[Group]:
         """Prunable groups.
 

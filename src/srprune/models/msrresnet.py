@@ -116,6 +116,11 @@ class MSRResNet(nn.Module):
         """``conv_first`` reads RGB, ``conv_last`` writes it."""
         return Port("conv_first", "in"), Port("conv_last", "out")
 
+    def precision_roles(self) -> dict[str, tuple[str, ...]]:
+        """Module prefixes by role that ``srprune quantize`` may keep in float:
+        ``head`` reads RGB, ``tail`` the convs after the last pixel shuffle."""
+        return {"head": ("conv_first",), "tail": ("conv_hr", "conv_last")}
+
     def channel_groups(self, residual: ResidualMode = "rsc") -> list[Group]:
         """Residual blocks (per ``residual`` mode), the pixel-shuffle units and ``conv_hr``.
 

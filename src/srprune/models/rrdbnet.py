@@ -207,6 +207,11 @@ class RRDBNet(nn.Module):
         """``conv_first`` reads RGB (pixel-unshuffled at x1 / x2), ``conv_last`` writes it."""
         return Port("conv_first", "in"), Port("conv_last", "out")
 
+    def precision_roles(self) -> dict[str, tuple[str, ...]]:
+        """Module prefixes by role that ``srprune quantize`` may keep in float:
+        ``head`` reads RGB, ``tail`` the convs after the last upsampling."""
+        return {"head": ("conv_first",), "tail": ("conv_hr", "conv_last")}
+
     def channel_groups(self, residual: ResidualMode = "rsc") -> list[Group]:
         """Growth channels of every dense block, the trunk stream per ``residual`` mode, and
         the filters of ``conv_up1``, ``conv_up2`` and ``conv_hr``."""

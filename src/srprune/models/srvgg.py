@@ -122,6 +122,13 @@ class SRVGGNetCompact(nn.Module):
         convs = self._conv_paths()
         return Port(convs[0], "in"), Port(convs[-1], "out")
 
+    def precision_roles(self) -> dict[str, tuple[str, ...]]:
+        """Module prefixes by role that ``srprune quantize`` may keep in float:
+        ``head`` the first conv, ``tail`` the last (3 s^2 channels for the
+        pixel shuffle)."""
+        convs = self._conv_paths()
+        return {"head": (convs[0],), "tail": (convs[-1],)}
+
     def channel_groups(self, residual: ResidualMode = "rsc") -> list[Group]:
         """One group per conv but the last (its filters, read by the next conv; a PReLU's
         slopes follow). There is no residual stream: every mode gives the same groups."""

@@ -1,0 +1,162 @@
+"""What quantizing cost and gained: INT8 against its own float export, in the same runtime.
+
+* fidelity: PSNR of the INT8 output against the float export's output (both rounded to 8 bits)
+  on the held-out calibration clips, frame by frame, run as ``srprune upscale`` runs the file
+  (frames, windows without overlap, or the cell streamed with its states);
+* latency: one graph call of each at the file's size (a calibration sample), median of
+  interleaved repeats after a warm-up;
+* drift (video models): per-frame PSNR over a clip of at least ``drift_frames`` frames (the
+  held-out clips played forth and back until long enough): the mean of the first 10 frames
+  against the last 10, flagged when the PSNR falls by more than :data:`DRIFT_FLAG_DB`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from srprune.errors import UserError
+from srprune.eval.metrics import psnr, tensor_to_uint8
+from srprune.export.metadata import ExportInfo
+from srprune.export.runtime import ExportedModel
+from srprune.infer.onnx_runner import exported_frames
+from srprune.quantize.calibration import Calibration, Sample
+
+MAX_PSNR = 100.0     # identical frames score this instead of inf
+DRIFT_FLAG_DB = 0.1  # PSNR fall from the first to the last frames that is flagged
+DRIFT_EDGE = 10      # frames averaged at each end
+
+
+@dataclass
+class OpenVINOModel:
+    """An IR loaded in OpenVINO with the run interface of :class:`ExportedModel`."""
+
+    path: Path
+    info: ExportInfo
+    threads: int = 0
+    runtime: str = "openvino"
+    _run: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
+        if self.threads > 0:
+            config["INFERENCE_NUM_THREADS"] = self.threads
+        compiled = core.compile_model(core.read_model(str(self.path)), "CPU", config)
+        request = compiled.create_infer_request()
+        self._run = lambda xs: [np.array(request.infer(xs)[o]) for o in compiled.outputs]
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return self._run([np.ascontiguousarray(x, dtype=np.float32) for x in inputs])
+
+
+def open_model(path: Path, runtime: str, info: ExportInfo, threads: int = 0) -> Any:
+    """An exported (``.onnx``) or INT8 (``.onnx`` / ``.xml``) file ready to run."""
+    if path.suffix.lower() == ".xml":
+        return OpenVINOModel(path, info, threads)
+    return ExportedModel(path, runtime, threads)
+
+
+def _frames(model: Any, clip: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """uint8 SR frames of ``clip`` through ``model`` (windows without overlap)."""
+    for sr in exported_frames(model, iter(clip), overlap=0):
+        yield tensor_to_uint8(torch.from_numpy(sr))
+
+
+def frame_psnrs(reference: Any, candidate: Any, clip: list[np.ndarray]) -> list[float]:
+    """Per-frame PSNR (dB, capped at :data:`MAX_PSNR`) of ``candidate`` against ``reference``."""
+    return [min(MAX_PSNR, psnr(c, r))
+            for r, c in zip(_frames(reference, clip), _frames(candidate, clip), strict=True)]
+
+
+def latency(models: list[Any], sample: Sample, repeats: int) -> list[float]:
+    """Median seconds per call of each model on ``sample``, calls interleaved."""
+    times: list[list[float]] = [[] for _ in models]
+    for m in models:
+        m.run(sample)  # warm-up
+    for _ in range(repeats):
+        for i, m in enumerate(models):
+            start = time.perf_counter()
+            m.run(sample)
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def long_clip(calib: Calibration, frames: int) -> list[np.ndarray]:
+    """The held-out frames played forth and back until ``frames`` long."""
+    base = [f for c in calib.held_out for f in c.frames]
+    if not base:
+        raise UserError("no held-out frames to measure drift on")
+    cycle = base + base[-2:0:-1] if len(base) > 2 else base
+    return [cycle[i % len(cycle)] for i in range(frames)]
+
+
+def drift(per_frame: list[float]) -> dict[str, Any]:
+    """First vs last :data:`DRIFT_EDGE` frames of a per-frame PSNR series."""
+    edge = min(DRIFT_EDGE, max(1, len(per_frame) // 2))
+    first = statistics.fmean(per_frame[:edge])
+    last = statistics.fmean(per_frame[-edge:])
+    return {"frames": len(per_frame), "first_db": round(first, 3), "last_db": round(last, 3),
+            "growth_db": round(first - last, 3), "flagged": first - last > DRIFT_FLAG_DB,
+            "per_frame_db": [round(p, 3) for p in per_frame]}
+
+
+@dataclass
+class Report:
+    """The quantize report (stdout and ``OUT.quantize.json``)."""
+
+    output: str
+    runtime: str
+    kind: str
+    lr_size: str
+    record: dict[str, Any]
+    psnr_db: float
+    held_out_frames: int
+    latency_fp32_s: float
+    latency_int8_s: float
+    drift: dict[str, Any] | None
+
+    @property
+    def speedup(self) -> float:
+        return self.latency_fp32_s / self.latency_int8_s if self.latency_int8_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "speedup": round(self.speedup, 3)}
+
+    def lines(self) -> list[str]:
+        kept = self.record["kept_fp32"]
+        roles = ", ".join(kept["roles"]) or "nothing"
+        out = [f"wrote {self.output}: INT8 for {self.runtime} ({self.kind}, LR {self.lr_size}); "
+               f"kept in float: {roles} ({kept['nodes']} nodes)",
+               f"  fidelity to the float export: {self.psnr_db:.2f} dB PSNR on "
+               f"{self.held_out_frames} held-out frames",
+               f"  latency per call: float {1e3 * self.latency_fp32_s:.1f} ms, INT8 "
+               f"{1e3 * self.latency_int8_s:.1f} ms ({self.speedup:.2f}x)"]
+        if self.drift is not None:
+            d = self.drift
+            flag = "  FLAGGED: error grows through the hidden state" if d["flagged"] else ""
+            out.append(f"  drift over {d['frames']} frames: first 10 {d['first_db']:.2f} dB, "
+                       f"last 10 {d['last_db']:.2f} dB{flag}")
+        return out
+
+
+def evaluate(fp32: Any, int8: Any, calib: Calibration, repeats: int = 5,
+             drift_frames: int = 100) -> tuple[float, int, list[float], dict[str, Any] | None]:
+    """(mean held-out PSNR, held-out frames, [float, INT8] seconds per call, drift or None)."""
+    scores = [p for c in calib.held_out for p in frame_psnrs(fp32, int8, c.frames)]
+    mean = statistics.fmean(scores) if scores else math.nan
+    times = latency([fp32, int8], calib.samples[0], repeats)
+    result = None
+    if fp32.info.kind != "image" and drift_frames > 0:
+        result = drift(frame_psnrs(fp32, int8, long_clip(calib, drift_frames)))
+    return mean, len(scores), times, result
