@@ -14,7 +14,7 @@ The INT8 file records what stayed float, the scheme and the calibration in its m
 
 examples:
   srprune quantize --model compact.safetensors --calib clips/ --output compact_int8.xml
-  srprune quantize --model compact.onnx --calib clips/ --output compact_int8.onnx --keep-fp32 flow,tail
+  srprune quantize --model compact.onnx --calib clips/ --output int8.onnx --keep-fp32 flow,tail
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="LR size the graph is fixed to (default 180x320; calibration takes "
                         "central crops of it), or dynamic; ignored for an .onnx --model")
     p.add_argument("--frames", type=int_arg(2, MAX_FRAMES), default=8, metavar="T",
-                   help="frames per window of a bidirectional video model (default 8)")
+                   help="frames per window of a video model that is not causal (default 8)")
     keep = p.add_mutually_exclusive_group()
     keep.add_argument("--keep-fp32", type=_roles, default=None, metavar="ROLE,...",
                       help="roles the model declares that stay float (default: the measured "

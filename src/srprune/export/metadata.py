@@ -39,7 +39,7 @@ MAX_OPSET = 100        # bound of the --opset flag; the installed onnx package b
 MIN_OPSET = 17  # GridSample (opset 16) with the opset-17 LayerNorm-era op set ONNX tooling expects
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 QUANTIZATION = "quantization"  # key of an INT8 file's entry: what was quantized and how
-MAX_QUANT_TEXT = 64 * 1024
+MAX_QUANT_TEXT = 65536  # characters
 QUANT_RUNTIMES = ("onnxruntime", "openvino")
 
 

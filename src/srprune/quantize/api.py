@@ -140,7 +140,8 @@ def evaluate_file(prep: Prepared, int8: Path, runtime: str, record: QuantRecord,
     mean, count, (t32, t8), drift = evaluate(fp32, q, prep.calib, repeats, drift_frames)
     size = prep.calib.size if prep.info.lr_size is None else prep.info.lr_size
     return Report(output or str(int8), runtime, prep.info.kind, f"{size[0]}x{size[1]}",
-                  record.to_dict(), round(mean, 3), count, t32, t8, drift)
+                  record.to_dict(), round(mean, 3), count, t32, t8, drift,
+                  {r: len(n) for r, n in prep.nodes.items()})
 
 
 def output_runtime(output: Path, runtime: str | None) -> str:

@@ -5,9 +5,10 @@
   (frames, windows without overlap, or the cell streamed with its states);
 * latency: one graph call of each at the file's size (a calibration sample), median of
   interleaved repeats after a warm-up;
-* drift (video models): per-frame PSNR over a clip of at least ``drift_frames`` frames (the
-  held-out clips played forth and back until long enough): the mean of the first 10 frames
-  against the last 10, flagged when the PSNR falls by more than :data:`DRIFT_FLAG_DB`.
+* drift (video models): :func:`srprune.eval.drift.temporal_drift` of the INT8 frames against
+  the float ones over ``drift_frames`` frames of the held-out clips played forth and back
+  (:func:`~srprune.eval.drift.ping_pong`): the first 10 frames' mean PSNR against the last 10,
+  growth flagged above 0.1 dB.
 """
 
 from __future__ import annotations
@@ -23,16 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from srprune.errors import UserError
+from srprune.eval.drift import PSNR_CAP, ping_pong, temporal_drift
 from srprune.eval.metrics import psnr, tensor_to_uint8
 from srprune.export.metadata import ExportInfo
 from srprune.export.runtime import ExportedModel
 from srprune.infer.onnx_runner import exported_frames
 from srprune.quantize.calibration import Calibration, Sample
 
-MAX_PSNR = 100.0     # identical frames score this instead of inf
-DRIFT_FLAG_DB = 0.1  # PSNR fall from the first to the last frames that is flagged
-DRIFT_EDGE = 10      # frames averaged at each end
+MAX_PSNR = PSNR_CAP  # identical frames score this instead of inf
 
 
 @dataclass
@@ -92,25 +91,6 @@ def latency(models: list[Any], sample: Sample, repeats: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
-def long_clip(calib: Calibration, frames: int) -> list[np.ndarray]:
-    """The held-out frames played forth and back until ``frames`` long."""
-    base = [f for c in calib.held_out for f in c.frames]
-    if not base:
-        raise UserError("no held-out frames to measure drift on")
-    cycle = base + base[-2:0:-1] if len(base) > 2 else base
-    return [cycle[i % len(cycle)] for i in range(frames)]
-
-
-def drift(per_frame: list[float]) -> dict[str, Any]:
-    """First vs last :data:`DRIFT_EDGE` frames of a per-frame PSNR series."""
-    edge = min(DRIFT_EDGE, max(1, len(per_frame) // 2))
-    first = statistics.fmean(per_frame[:edge])
-    last = statistics.fmean(per_frame[-edge:])
-    return {"frames": len(per_frame), "first_db": round(first, 3), "last_db": round(last, 3),
-            "growth_db": round(first - last, 3), "flagged": first - last > DRIFT_FLAG_DB,
-            "per_frame_db": [round(p, 3) for p in per_frame]}
-
-
 @dataclass
 class Report:
     """The quantize report (stdout and ``OUT.quantize.json``)."""
@@ -125,6 +105,7 @@ class Report:
     latency_fp32_s: float
     latency_int8_s: float
     drift: dict[str, Any] | None
+    roles: dict[str, int] = field(default_factory=dict)  # declared role -> ONNX nodes in it
 
     @property
     def speedup(self) -> float:
@@ -138,15 +119,14 @@ class Report:
         roles = ", ".join(kept["roles"]) or "nothing"
         out = [f"wrote {self.output}: INT8 for {self.runtime} ({self.kind}, LR {self.lr_size}); "
                f"kept in float: {roles} ({kept['nodes']} nodes)",
+               "  roles the model declares: " + (", ".join(
+                   f"{r} ({n} nodes)" for r, n in self.roles.items()) or "none"),
                f"  fidelity to the float export: {self.psnr_db:.2f} dB PSNR on "
                f"{self.held_out_frames} held-out frames",
                f"  latency per call: float {1e3 * self.latency_fp32_s:.1f} ms, INT8 "
                f"{1e3 * self.latency_int8_s:.1f} ms ({self.speedup:.2f}x)"]
         if self.drift is not None:
-            d = self.drift
-            flag = "  FLAGGED: error grows through the hidden state" if d["flagged"] else ""
-            out.append(f"  drift over {d['frames']} frames: first 10 {d['first_db']:.2f} dB, "
-                       f"last 10 {d['last_db']:.2f} dB{flag}")
+            out.append(f"  {self.drift['summary']}")
         return out
 
 
@@ -158,5 +138,7 @@ def evaluate(fp32: Any, int8: Any, calib: Calibration, repeats: int = 5,
     times = latency([fp32, int8], calib.samples[0], repeats)
     result = None
     if fp32.info.kind != "image" and drift_frames > 0:
-        result = drift(frame_psnrs(fp32, int8, long_clip(calib, drift_frames)))
+        clip = ping_pong([f for c in calib.held_out for f in c.frames], max(2, drift_frames))
+        found = temporal_drift(_frames(fp32, clip), _frames(int8, clip))
+        result = {**found.to_json(), "summary": found.summary()}
     return mean, len(scores), times, result

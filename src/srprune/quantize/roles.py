@@ -28,7 +28,7 @@ from srprune.models.contract import VideoSRModel, require
 from srprune.models.registry import build_model, config_from_dict
 
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
-MAX_SCOPES_TEXT = 64 * 1024  # a node's scope entry longer than this is ignored, not parsed
+MAX_SCOPES_TEXT = 65536  # a node's scope entry longer than this is ignored, not parsed
 
 Roles = Mapping[str, tuple[str, ...]]
 
