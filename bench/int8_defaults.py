@@ -72,18 +72,23 @@ def rows_for(name: str, path: Path, calib: Path, args: argparse.Namespace) -> li
     return rows
 
 
-def markdown(rows: list[dict], args: argparse.Namespace) -> str:
+def markdown(rows: list[dict], meta: dict) -> str:
+    lr, frames, threads = meta["lr_size"], meta["frames"], meta["threads"]
     lines = ["# INT8 kept-float role sets (bench/int8_defaults.py)\n",
-             f"BasicVSR-32-8 window of {args.frames} frames at LR {args.lr_size[0]}x"
-             f"{args.lr_size[1]}, {args.threads} threads, medians of {args.repeats} "
-             "interleaved rounds; PSNR of INT8 against its own float export on the held-out "
-             "clip. Re-run: `OMP_NUM_THREADS=2 python bench/int8_defaults.py --threads 2`.\n",
+             f"BasicVSR-32-8 window of {frames} frames at LR {lr[0]}x{lr[1]}, {threads} threads "
+             "on a shared, loaded 2-core machine; latency: medians of `rounds` interleaved rounds "
+             "(float and INT8 alternating); PSNR of INT8 against its own float export on the "
+             "held-out clip. Re-run: `OMP_NUM_THREADS=2 python bench/int8_defaults.py "
+             "--threads 2` (then `--runtimes openvino \"--sets=-;flow;flow,head;flow,tail\" "
+             "--no-conv-only --repeats 9 --merge` and `--runtimes onnxruntime --sets=flow,head "
+             "--no-conv-only --merge` for the later rows).\n",
              "| model | runtime | kept float | ops | nodes | PSNR dB | fp32 ms | INT8 ms | "
-             "speedup |", "|---|---|---|---|---|---|---|---|---|"]
+             "speedup | rounds |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['runtime']} | {', '.join(r['kept_fp32']) or '-'} | "
                      f"{r['variant']} | {r['kept_nodes']} | {r['psnr_db']:.2f} | "
-                     f"{r['fp32_ms']:.1f} | {r['int8_ms']:.1f} | {r['speedup']:.2f}x |")
+                     f"{r['fp32_ms']:.1f} | {r['int8_ms']:.1f} | {r['speedup']:.2f}x | "
+                     f"{r.get('repeats', meta['repeats'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -108,9 +113,10 @@ def main() -> None:
             "repeats": args.repeats, "calib_frames": args.calib_frames}
     if args.merge:
         old = json.loads(args.out.with_suffix(".json").read_text())
+        meta = {k: v for k, v in old.items() if k != "rows"}
         rows = old["rows"] + [{**r, "repeats": args.repeats} for r in rows]
     args.out.with_suffix(".json").write_text(json.dumps({**meta, "rows": rows}, indent=2))
-    args.out.with_suffix(".md").write_text(markdown(rows, args))
+    args.out.with_suffix(".md").write_text(markdown(rows, meta))
 
 
 if __name__ == "__main__":

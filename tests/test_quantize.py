@@ -94,7 +94,7 @@ def test_int8_file_loads_runs_and_records_what_stayed_float(files, tmp_path, run
                              + (["int8.bin"] if runtime == "openvino" else []))
 
 
-def test_stream_cell_calibrates_through_its_states_and_keeps_the_flow_by_default(
+def test_stream_cell_calibrates_through_its_states_and_keeps_the_default_roles(
         files, tmp_path, capsys) -> None:
     from srprune.quantize.api import DEFAULT_KEEP
 
@@ -106,7 +106,7 @@ def test_stream_cell_calibrates_through_its_states_and_keeps_the_flow_by_default
     assert lines[0].startswith(f"wrote {out}") and any("drift over 12 frames" in x for x in lines)
     record = parse_quantization(_props(out)[QUANTIZATION])
     assert record["kept_fp32"]["roles"] == list(DEFAULT_KEEP["onnxruntime"])
-    assert record["kept_fp32"]["nodes"] > 10
+    assert record["kept_fp32"]["nodes"] >= len(DEFAULT_KEEP["onnxruntime"])
     report = json.loads(out.with_suffix(".quantize.json").read_text())
     assert report["kind"] == "stream" and report["drift"]["frames"] == 12
     assert report["psnr_db"] > 30

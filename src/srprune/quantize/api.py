@@ -31,7 +31,7 @@ from srprune.quantize.report import Report, evaluate, open_model
 from srprune.quantize.roles import check_roles, declared_roles, role_nodes
 
 SUFFIX = {"onnxruntime": ".onnx", "openvino": ".xml"}
-DEFAULT_KEEP: dict[str, tuple[str, ...]] = {"onnxruntime": ("flow",), "openvino": ("flow",)}
+DEFAULT_KEEP: dict[str, tuple[str, ...]] = {"onnxruntime": ("head",), "openvino": ("head",)}
 """Roles kept in float by default, per runtime (those a model does not declare are skipped):
 measured by bench/int8_defaults.py (results/int8_defaults.md)."""
 DEFAULT_CALIB = 16  # calibration samples (frames, windows or cell steps)
