@@ -5,8 +5,9 @@ Stages (each resumable and runnable alone with --stages):
               remove, or the units that meet --target macs=4.0G|params=0.7M, or a latency
               budget --target latency=40ms@openvino:180x320 (a per-layer latency table of
               this machine, cached; the compact model is timed and the choice corrected)
-  regularize  growing L2 on the chosen units' scaling factors (flow network frozen): SSL's gammas,
-              or ASSL's weight-norm scales after aligning the residual streams' writers
+  regularize  growing L2 on the chosen units' scaling factors (flow network frozen unless
+              --prune-flow): SSL's gammas, or ASSL's weight-norm scales after aligning the
+              residual streams' writers
   remove      fold the scales and physically remove the units (RSC gathers/scatters,
               whole pixel-shuffle groups)
   finetune    Charbonnier (+ Temporal Finetuning for SSL) on the config's data
@@ -33,7 +34,7 @@ section (metric, criterion, gamma_c, gamma_w, ...), and stores zeros sparsely. S
 The config is a training config (data, optim, loss, train = the finetuning run) with a
 `prune:` section (ratio, target, scope, order, residual, pixel_shuffle, temporal_finetune,
 score_norm, delta, t1, tau, t2, reg_iters, reg_lr, scale_lr, align_iters, align_weight,
-lambda_tf, ...).
+lambda_tf, flow, flow_ratio, flow_distill, flow_lr_mult, ...).
 See docs/pruning.md.
 
 --distill --data DIR: no HR anywhere. DIR holds LR frames (images, folders of frames or video
@@ -114,6 +115,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-latency", action="store_true",
                    help="skip the report's latency measurement (sets prune.latency=false; "
                         "the report says it was not measured)")
+    p.add_argument("--prune-flow", action="store_true",
+                   help="prune the optical-flow network too, at prune.flow_ratio (default: "
+                        "the same ratio) and train it in the pruning stages with flow "
+                        "distillation from the dense model (sets prune.flow; weight "
+                        "prune.flow_distill); off: it stays whole, as in the SSL paper")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
                    help="autocast precision of the regularize and finetune stages (sets "
                         "train.precision; fp16 needs CUDA); losses stay fp32")
@@ -134,7 +140,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _check_flags(args: argparse.Namespace) -> None:
     """The flag combinations that cannot work, as one line each."""
     if args.method == "fmp":
-        for flag in ("distill", "data", "reg_iters", "finetune_iters"):
+        for flag in ("distill", "data", "reg_iters", "finetune_iters", "prune_flow"):
             if getattr(args, flag):
                 raise UserError(f"--{flag.replace('_', '-')} is for the channel-pruning methods;"
                                 " fmp takes its settings from the config's fmp section")
@@ -172,6 +178,8 @@ def _overrides(args: argparse.Namespace) -> list:
         overrides.append(("prune.target", None))
     if args.no_latency:
         overrides.append(("prune.latency", False))
+    if args.prune_flow:
+        overrides.append(("prune.flow", True))
     if args.precision:
         overrides.append(("train.precision", args.precision))
     return overrides

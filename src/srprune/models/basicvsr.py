@@ -135,8 +135,14 @@ class BasicVSR(nn.Module):
     # -- the model contract (models/contract.py) ---------------------------------------------
     @property
     def flow_net(self) -> nn.Module:
-        """SPyNet: never pruned, frozen in pruning stages, counted once per frame."""
+        """SPyNet: frozen in pruning stages and left whole unless ``prune.flow`` asks for
+        :meth:`flow_channel_groups`; counted once per frame."""
         return self.spynet
+
+    def flow_channel_groups(self) -> list[Group]:
+        """SPyNet's hidden widths, every pyramid level's conv chain (role ``flow``); its
+        inputs (frames, flow) and outputs (flow) keep their channels."""
+        return self.spynet.channel_groups("spynet")
 
     @property
     def causal(self) -> bool:
@@ -249,7 +255,8 @@ class BasicVSR(nn.Module):
 
     # -- pruning structure -----------------------------------------------------------------
     def channel_groups(self, residual: ResidualMode = "rsc") -> list[Group]:
-        """Prunable channel groups; SPyNet, ``conv_last`` and the fusion input are never pruned.
+        """Prunable channel groups; ``conv_last`` and the fusion input are never pruned, SPyNet
+        only through :meth:`flow_channel_groups`.
 
         In ``rsc`` and ``fixed`` modes the hidden states keep their width (the trunks' first convs
         and the fusion input are untouched); in ``coupled`` mode each trunk's hidden state is one

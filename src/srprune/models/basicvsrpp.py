@@ -159,8 +159,14 @@ class BasicVSRPlusPlus(nn.Module):
     # -- the model contract (models/contract.py) ---------------------------------------------
     @property
     def flow_net(self) -> nn.Module:
-        """SPyNet: never pruned, frozen in pruning stages, counted once per frame."""
+        """SPyNet: frozen in pruning stages and left whole unless ``prune.flow`` asks for
+        :meth:`flow_channel_groups`; counted once per frame."""
         return self.spynet
+
+    def flow_channel_groups(self) -> list[Group]:
+        """SPyNet's hidden widths, every pyramid level's conv chain (role ``flow``); its
+        inputs (frames, flow) and outputs (flow) keep their channels."""
+        return self.spynet.channel_groups("spynet")
 
     @property
     def hidden_states(self) -> dict[str, str | None]:
@@ -262,8 +268,8 @@ class BasicVSRPlusPlus(nn.Module):
 
     # -- pruning structure -----------------------------------------------------------------
     def channel_groups(self, residual: ResidualMode = "rsc") -> list[Group]:
-        """Prunable channel groups. SPyNet, the alignments' offset convs and ``conv_last`` are
-        never pruned.
+        """Prunable channel groups. The alignments' offset convs and ``conv_last`` are never
+        pruned, SPyNet only through :meth:`flow_channel_groups`.
 
         ``rsc`` / ``fixed``: the residual blocks of ``feat_extract``, every branch backbone
         and ``reconstruction`` (inner channels; in ``rsc`` also gather / scatter), the two

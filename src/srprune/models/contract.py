@@ -23,11 +23,11 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import torch
 from torch import nn
 
-from srprune.pruning.declared import RSCBlock, flow_network, is_video
+from srprune.pruning.declared import RSCBlock, flow_groups, flow_network, is_video
 from srprune.pruning.groups import Group, Port, ResidualMode
 
 __all__ = ["CellSpec", "CellState", "RSCBlock", "SRModel", "VideoSRModel", "declared_hidden",
-           "flow_network", "flow_path", "is_video", "members", "require"]
+           "flow_groups", "flow_network", "flow_path", "is_video", "members", "require"]
 
 
 @runtime_checkable
@@ -41,8 +41,12 @@ class SRModel(Protocol):
             satisfies :class:`VideoSRModel`.
         causal: output frame t depends only on frames <= t, so the model can run frame by
             frame (image models trivially; a bidirectional video model is not causal).
-        flow_net: the optical-flow network (None if there is none). It is never pruned, is
-            frozen while pruning stages train and is counted once per frame by the profiler.
+        flow_net: the optical-flow network (None if there is none), called as
+            ``flow_net(ref, supp) -> (N,2,H,W)``. It is counted once per frame by the
+            profiler and, unless ``prune.flow`` is on, left whole and frozen while pruning
+            stages train. A model with one may also declare ``flow_channel_groups()``
+            (optional, read by :func:`~srprune.pruning.declared.flow_groups`): the flow
+            network's prunable groups, role ``flow``, pruned only with ``prune.flow``.
     """
 
     config: Any

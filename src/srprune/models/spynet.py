@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srprune.models.blocks import flow_warp
+from srprune.pruning.groups import FLOW_ROLE, Group, Port, filter_group
 
 PYRAMID_LEVELS = 6
 
@@ -36,6 +37,20 @@ class SpyNetLevel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.basic_module(x)
 
+    def channel_groups(self, path: str) -> list[Group]:
+        """The hidden widths of the conv chain (``path``: this level inside the model), one
+        filter group per hidden conv read by the next; the input (frames and flow) and the
+        output (the flow residual) keep their channels."""
+        convs = [i for i, m in enumerate(self.basic_module) if isinstance(m, nn.Conv2d)]
+        groups = []
+        for producer, consumer in zip(convs[:-1], convs[1:], strict=True):
+            name = f"{path}.basic_module.{producer}"
+            groups.append(filter_group(name, name, [Port(f"{path}.basic_module.{consumer}",
+                                                         "in")],
+                                       self.basic_module[producer].out_channels,
+                                       role=FLOW_ROLE))
+        return groups
+
 
 class SpyNet(nn.Module):
     """Flow from ``ref`` to ``supp``: ``supp(p + flow(p)) ~ ref(p)``.
@@ -50,6 +65,12 @@ class SpyNet(nn.Module):
         self.basic_module = nn.ModuleList([SpyNetLevel(width) for _ in range(PYRAMID_LEVELS)])
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def channel_groups(self, path: str) -> list[Group]:
+        """Every level's hidden groups (:meth:`SpyNetLevel.channel_groups`); ``path``: this
+        network inside the model (e.g. ``spynet``)."""
+        return [g for i, level in enumerate(self.basic_module)
+                for g in level.channel_groups(f"{path}.basic_module.{i}")]
 
     def _pyramid_flow(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
         refs = [(ref - self.mean) / self.std]

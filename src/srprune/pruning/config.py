@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from srprune.pruning.aligned_l2 import default_align_iters
-from srprune.pruning.latency_target import parse_target
+from srprune.pruning.latency_target import is_latency, parse_target
 from srprune.typed import SEED_MAX, FieldError, build_section, check, check_range
 
 MAX_ITERS = 10**9
@@ -61,6 +61,19 @@ class PruneSettings:
             the dense model per frame and flags growth (0 = off).
         drift_lr_size: the long clip's frames are centre-cropped to at most this LR size
             (null: whole frames), which bounds the measurement's cost.
+        flow: also prune the flow network (SPyNet's hidden widths, as the model declares
+            them); it then trains in the regularize and finetune stages instead of staying
+            frozen. Off: the flow network is left whole, as in the SSL paper.
+        flow_ratio: fraction of the flow network's units removed, ranked among themselves
+            by the method's scope and order (null: ``ratio``, or a ``ratio=`` target's; a
+            size target in MACs or params needs it set: the target then sizes the SR part
+            with the flow network at this ratio; a latency target does not take ``flow``).
+        flow_distill: weight of the flow-distillation term with ``flow``: Charbonnier
+            between the student's flows and the frozen dense model's on the training clips,
+            in pixels (0: the SR loss alone trains the flow network).
+        flow_lr_mult: learning-rate multiplier of the flow network's weights in the pruning
+            stages with ``flow`` (replaces ``optim.flow_lr_mult``, which configs for a frozen
+            flow set to 0).
     """
 
     ratio: float = 0.5
@@ -90,6 +103,10 @@ class PruneSettings:
     round_to: int = 1
     drift_frames: int = 100
     drift_lr_size: tuple[int, int] | None = (64, 64)
+    flow: bool = False
+    flow_ratio: float | None = None
+    flow_distill: float = 1e-2
+    flow_lr_mult: float = 0.125
 
     def __post_init__(self) -> None:
         check(0.0 <= self.ratio < 1.0, "ratio", f"must be in [0, 1), got {self.ratio}")
@@ -121,6 +138,22 @@ class PruneSettings:
               f"got {self.drift_frames}")
         for i, side in enumerate(self.drift_lr_size or ()):
             check_range(side, f"drift_lr_size[{i}]", 8, MAX_REPORT_SIDE)
+        if self.flow_ratio is not None:
+            check(0.0 <= self.flow_ratio < 1.0, "flow_ratio",
+                  f"must be in [0, 1), got {self.flow_ratio}")
+        check_range(self.flow_distill, "flow_distill", 0)
+        check_range(self.flow_lr_mult, "flow_lr_mult", 0)
+        check(not (self.flow and self.target is not None and is_latency(self.target)), "flow",
+              f"does not work with a latency target ({self.target}) yet; give a "
+              "ratio or a macs / params target")
+        sized = self.target is not None and not self.target.strip().startswith("ratio")
+        check(not (self.flow and sized and self.flow_ratio is None), "flow_ratio",
+              f"must be set with prune.flow and a size target ({self.target}): the target "
+              "sizes the SR part around the flow network's ratio")
+
+    def flow_fraction(self, ratio: float) -> float:
+        """The flow network's ratio when the SR part's is ``ratio``."""
+        return ratio if self.flow_ratio is None else self.flow_ratio
 
 
 def short_schedule(reg_iters: int) -> dict[str, Any]:

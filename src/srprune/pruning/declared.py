@@ -7,7 +7,9 @@ declared here and the model contract (:mod:`srprune.models.contract`) builds on 
   channels its branch reads, and which it adds into);
 * :func:`is_video` and :func:`flow_network`: the contract's ``is_video`` and ``flow_net`` of any
   module, False / None for one that declares nothing (the profiler and the trainer also take
-  foreign modules, e.g. BasicSR's own for comparison).
+  foreign modules, e.g. BasicSR's own for comparison);
+* :func:`flow_groups`: the flow network's prunable channel groups a model declares
+  (``flow_channel_groups()``, optional: none for a model without it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 import torch
 from torch import nn
+
+from srprune.pruning.groups import Group
 
 Side = Literal["in", "out"]
 """``in``: the stream channels a block's branch reads (gather); ``out``: the channels it adds
@@ -60,3 +64,10 @@ def flow_network(model: nn.Module) -> nn.Module | None:
     """The contract's ``flow_net``; None for a plain module that declares none."""
     flow = getattr(model, "flow_net", None)
     return flow if isinstance(flow, nn.Module) else None
+
+
+def flow_groups(model: nn.Module) -> list[Group]:
+    """The flow network's prunable groups (the contract's optional ``flow_channel_groups()``,
+    role ``flow``); empty for a model that declares none."""
+    declare = getattr(model, "flow_channel_groups", None)
+    return list(declare()) if callable(declare) else []

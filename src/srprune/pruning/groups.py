@@ -26,6 +26,9 @@ from torch import nn
 Axis = Literal["out", "in"]
 ResidualMode = Literal["rsc", "coupled", "fixed"]
 RESIDUAL_MODES: tuple[str, ...] = ("rsc", "coupled", "fixed")
+FLOW_ROLE = "flow"
+"""The role of the flow network's groups (a model's ``flow_channel_groups()``): selected at
+their own ratio, apart from the SR network's groups (``prune.flow``, ``prune.flow_ratio``)."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,8 @@ class Group:
         gather: path of a residual block whose first conv reads only the kept stream channels.
         scatter: path of a residual block whose last conv adds into only the kept channels.
         role: what the group is, for reports: ``filter``, ``rsc_in``, ``rsc_out``,
-            ``pixel_shuffle`` or ``stream``.
+            ``pixel_shuffle``, ``stream`` or ``flow`` (:data:`FLOW_ROLE`: a hidden width of
+            the flow network, declared apart and pruned only on request).
         layer: the layer the group belongs to, for per-layer plots.
     """
 

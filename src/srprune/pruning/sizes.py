@@ -70,6 +70,25 @@ def layer_widths(layers: dict[str, nn.Module], groups: list[Group],
     return out
 
 
+def flow_passes(model: nn.Module, example: torch.Tensor, flow: nn.Module) -> int:
+    """Image pairs the flow network ``flow`` (a submodule of ``model``) sees in one forward
+    pass of ``example`` (on a ``meta`` copy; calls are batched over pairs)."""
+    meta = copy.deepcopy(model).to("meta").eval()
+    path = next(n for n, m in model.named_modules() if m is flow)
+    pairs = [0]
+
+    def count(_m: nn.Module, inputs: tuple, _out: object) -> None:
+        pairs[0] += inputs[0].shape[0]
+
+    hook = meta.get_submodule(path).register_forward_hook(count)
+    try:
+        with torch.no_grad():
+            meta(example.to("meta"))
+    finally:
+        hook.remove()
+    return pairs[0]
+
+
 class SizeModel:
     """Params and per-frame MACs of ``model`` after removing units, per handled layer.
 
@@ -79,24 +98,34 @@ class SizeModel:
         frames: clip length of the counting pass (video models: ``model.is_video``).
         example: the input of the counting pass instead (a plain module's own input; then
             MACs are per forward pass).
+        flow: also count the flow network's layers (``flow_net``; when it is pruned too):
+            their params, and their MACs per flow pass (one pass per frame, the profiler's
+            convention) in ``macs(..., with_flow=True)``. Off, the flow network is a fixed
+            part of the params and outside every MAC count.
     """
 
     def __init__(self, model: nn.Module, lr_size: tuple[int, int] | None = None,
-                 frames: int = 2, example: torch.Tensor | None = None) -> None:
+                 frames: int = 2, example: torch.Tensor | None = None,
+                 flow: bool = False) -> None:
         video = bool(getattr(model, "is_video", False)) and example is None
-        flow = getattr(model, "flow_net", None)  # never pruned: counted by the profiler alone
+        flow_net = getattr(model, "flow_net", None)
+        flow_net = flow_net if isinstance(flow_net, nn.Module) else None
         if example is None:
             if lr_size is None:
                 raise ValueError("SizeModel needs lr_size or an example input")
             shape = (1, frames, 3, *lr_size) if video else (1, 3, *lr_size)
             example = torch.empty(shape, device="meta")
-        skip = flow if isinstance(flow, nn.Module) else None
+        skip = None if flow else flow_net
         counted = layer_positions(model, example, skip)
-        n = frames if video else 1
-        self.positions = {k: v / n for k, v in counted.items()}  # 0 for a layer never run
-        skipped = {id(m) for m in skip.modules()} if skip is not None else set()
+        inside = {id(m) for m in flow_net.modules()} if flow_net is not None else set()
         self.layers = {name: m for name, m in model.named_modules()
-                       if name and handler_for(m) is not None and id(m) not in skipped}
+                       if name and handler_for(m) is not None
+                       and (flow or id(m) not in inside)}
+        self.flow_layers = {k for k, m in self.layers.items() if id(m) in inside}
+        n = frames if video else 1
+        passes = max(1, flow_passes(model, example, flow_net)) if self.flow_layers else 1
+        self.positions = {k: v / (passes if k in self.flow_layers else n)  # 0: never run
+                          for k, v in counted.items()}
         self.handlers = {k: handler_for(m) for k, m in self.layers.items()}
         dense = sum(h.params(self.layers[k], *h.widths(self.layers[k]))
                     for k, h in self.handlers.items())
@@ -107,13 +136,17 @@ class SizeModel:
         """(c_in, c_out) of every counted layer after the removal."""
         return layer_widths(self.layers, groups, removed)
 
-    def macs(self, groups: list[Group], removed: dict[str, torch.Tensor]) -> float:
-        """MACs per frame of the handled layers outside the flow network."""
+    def macs(self, groups: list[Group], removed: dict[str, torch.Tensor],
+             with_flow: bool = False) -> float:
+        """MACs per frame of the handled layers outside the flow network (and one pass of
+        the flow network with ``with_flow``, when it is counted: ``flow=True``)."""
         return sum(self.positions.get(n, 0.0) * self.handlers[n].weights(self.layers[n], ci, co)
-                   for n, (ci, co) in self.widths(groups, removed).items())
+                   for n, (ci, co) in self.widths(groups, removed).items()
+                   if with_flow or n not in self.flow_layers)
 
     def params(self, groups: list[Group], removed: dict[str, torch.Tensor]) -> float:
-        """All parameters (the flow network's included) after the removal."""
+        """All parameters (the flow network's included, as pruned when counted) after the
+        removal."""
         return float(self.other_params) + sum(
             self.handlers[n].params(self.layers[n], ci, co)
             for n, (ci, co) in self.widths(groups, removed).items())

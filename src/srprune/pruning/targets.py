@@ -1,7 +1,8 @@
 """Size targets: prune to a number of MACs or params instead of a ratio of units.
 
-``macs=4.0G`` (SR part: MACs per frame without the flow network, which is never pruned),
-``macs+flow=4.0G`` (with one flow-network pass per frame), ``params=0.7M`` or ``ratio=0.5``.
+``macs=4.0G`` (SR part: MACs per frame without the flow network),
+``macs+flow=4.0G`` (with one flow-network pass per frame; pruned too with ``prune.flow``, at
+``prune.flow_ratio``), ``params=0.7M`` or ``ratio=0.5``.
 The selection that meets a size target is searched on the scores alone (sizes come from
 :class:`~srprune.pruning.sizes.SizeModel`: no surgery, no training), so every method can be
 compared at equal size, as the papers do:

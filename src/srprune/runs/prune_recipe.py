@@ -14,7 +14,7 @@ from torch import nn
 from srprune.profile import count_macs, flow_child
 from srprune.pruning.config import PruneSettings
 from srprune.pruning.criteria import score_groups
-from srprune.pruning.groups import Group
+from srprune.pruning.groups import FLOW_ROLE, Group
 from srprune.pruning.methods.recipe import Recipe
 from srprune.pruning.sizes import SizeModel
 
@@ -22,24 +22,28 @@ from srprune.pruning.sizes import SizeModel
 def size_function(model: nn.Module, groups: list[Group], kind: str,
                   lr_size: tuple[int, int]) -> Any:
     """``removed -> size`` of the compact model: params, or MACs per frame at ``lr_size``
-    (``macs``: without the flow network; ``macs+flow``: with one pass of it per frame)."""
-    sizes = SizeModel(model, lr_size)
+    (``macs``: without the flow network; ``macs+flow``: with one pass of it per frame). When
+    ``groups`` include the flow network's (role ``flow``), its removed units count too."""
+    pruned_flow = any(g.role == FLOW_ROLE for g in groups)
+    sizes = SizeModel(model, lr_size, flow=pruned_flow)
     flow = 0.0
-    if kind == "macs+flow":
+    if kind == "macs+flow" and not pruned_flow:
         _, parts = count_macs(model, lr_size)
         flow = parts.get(flow_child(model), 0.0)
 
     def size(removed: dict[str, torch.Tensor]) -> float:
         if kind == "params":
             return sizes.params(groups, removed)
-        return sizes.macs(groups, removed) + flow
+        return sizes.macs(groups, removed, with_flow=kind == "macs+flow") + flow
 
     return size
 
 
 def recipe_inputs(recipe: Recipe) -> dict[str, Any]:
-    """The recipe as plain values (the scorer by its name)."""
-    fields = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "scorer"}
+    """The recipe as plain values (the scorer by its name; ``flow`` only when on, so runs made
+    before it existed keep their fingerprints)."""
+    fields = {k: v for k, v in dataclasses.asdict(recipe).items()
+              if k != "scorer" and not (k == "flow" and not v)}
     return {**fields, "scorer": getattr(recipe.scorer, "__name__", repr(recipe.scorer))}
 
 
@@ -47,7 +51,7 @@ def effective_recipe(recipe: Recipe, s: PruneSettings) -> Recipe:
     """The recipe with the config's overrides applied."""
     changes: dict[str, Any] = {}
     for key in ("scope", "order", "residual", "pixel_shuffle", "temporal_finetune",
-                "score_norm"):
+                "score_norm", "flow"):
         value = getattr(s, key)
         if value is not None:
             changes[key] = value
@@ -55,8 +59,9 @@ def effective_recipe(recipe: Recipe, s: PruneSettings) -> Recipe:
 
 
 def prunable_groups(model: nn.Module, recipe: Recipe) -> list[Group]:
-    """The model's groups in the recipe's residual mode, minus switched-off roles."""
-    return recipe.prunable(model.channel_groups(recipe.residual))
+    """The model's groups in the recipe's residual mode, minus switched-off roles, plus the
+    flow network's with ``recipe.flow``."""
+    return recipe.groups_of(model)
 
 
 def scored_groups(model: nn.Module, recipe: Recipe

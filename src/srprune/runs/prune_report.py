@@ -17,7 +17,7 @@ from srprune.profile import count_macs, count_params, flow_child, latency_side_b
 from srprune.runs.propagation import plot_temporal
 
 ROLE_COLOURS = {"rsc_in": "#4c72b0", "filter": "#55a868", "rsc_out": "#c44e52",
-                "pixel_shuffle": "#8172b2", "stream": "#ccb974"}
+                "pixel_shuffle": "#8172b2", "stream": "#ccb974", "flow": "#64b5cd"}
 
 
 def ratio_text(ratio: float) -> str:
@@ -249,9 +249,10 @@ def report_markdown(r: dict[str, Any]) -> str:
         lines.append(f"| {name} | {params} | {macs} | {excl} |{lat}"
                      + "".join(f" {c} |" for c in cells))
     speed = f", latency /{r['speedup']:.2f}" if timed else ""
+    flow = ("pruned too" if "flow" in r["mean_ratio_by_role"] else "left whole")
     lines += ["", f"Params /{r['param_reduction']:.2f}, MACs /{r['mac_reduction']:.2f} "
-              f"(/{r['mac_reduction_excl_flow']:.2f} without the flow network, which is never "
-              f"pruned){speed}; {r['units_removed']} of {r['units']} "
+              f"(/{r['mac_reduction_excl_flow']:.2f} without the flow network, {flow})"
+              f"{speed}; {r['units_removed']} of {r['units']} "
               "units removed.", "", "Mean pruning ratio by group role: " + ", ".join(
                   f"{k} {v:.2f}" for k, v in r["mean_ratio_by_role"].items()) + ".", "",
               "![per-layer pruning ratios](ratios.png)", ""]

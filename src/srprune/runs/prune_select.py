@@ -16,7 +16,7 @@ from torch import nn
 from srprune.errors import UserError
 from srprune.pruning.config import PruneSettings
 from srprune.pruning.criteria import round_kept_units, select_units
-from srprune.pruning.groups import Group
+from srprune.pruning.groups import FLOW_ROLE, Group
 from srprune.pruning.latency_target import is_latency
 from srprune.pruning.methods.recipe import Recipe
 from srprune.pruning.targets import SizeTarget, TargetFit, fit_selection
@@ -48,32 +48,43 @@ def choose_units(model: nn.Module, recipe: Recipe, s: PruneSettings, name: str,
                  say: Callable[[str], None] = lambda line: None) -> Choice:
     """Score every unit of ``model`` (file ``name``, for messages) and choose the ones to
     remove: ``s.ratio``, or the selection whose compact size or latency meets ``s.target``
-    (progress lines of a latency target's measurements through ``say``)."""
+    (progress lines of a latency target's measurements through ``say``).
+
+    With ``recipe.flow`` the flow network's groups (role ``flow``) are ranked among
+    themselves at ``s.flow_ratio``; the SR part's selection is the one without them."""
     groups, scores = scored_groups(model, recipe)
     if not groups:
         raise UserError(f"{name}: the model declares nothing to prune")
-    ratio, fit = s.ratio, None
-    if s.target is not None and is_latency(s.target):
+    flow = [g for g in groups if g.role == FLOW_ROLE]
+    if recipe.flow and not flow:
+        raise UserError(f"{name}: prune.flow is on but the model declares no flow network "
+                        "groups to prune")
+    if s.target is not None and is_latency(s.target):  # prune.flow refuses these (config)
         timed, record = choose_for_latency(model, groups, scores, recipe, s, say)
         removed = round_kept_units(groups, scores, timed.removed, s.round_to)
         fit = TargetFit(removed, timed.ratio, timed.measured_ms, abs(timed.relative_error))
         return Choice(groups, removed, timed.ratio, fit, record)
-    if s.target is not None:
-        target = SizeTarget.parse(s.target)
-        if target.kind == "ratio":
-            ratio = target.value
-        else:
-            base = size_function(model, groups, target.kind, tuple(s.report_lr_size))
+    sr = [g for g in groups if g.role != FLOW_ROLE]
+    ratio, fit, flow_removed = s.ratio, None, {}
+    target = SizeTarget.parse(s.target) if s.target is not None else None
+    if target is not None and target.kind == "ratio":
+        ratio = target.value
+    if flow:
+        flow_removed = select_units(flow, scores, s.flow_fraction(ratio), recipe.scope,
+                                    recipe.order, s.seed)
+    if target is not None and target.kind != "ratio":
+        base = size_function(model, groups, target.kind, tuple(s.report_lr_size))
 
-            def size(removed: dict[str, torch.Tensor]) -> float:  # sized as rounded
-                return base(round_kept_units(groups, scores, removed, s.round_to))
+        def size(removed: dict[str, torch.Tensor]) -> float:  # sized as rounded
+            return base(round_kept_units(groups, scores, {**removed, **flow_removed},
+                                         s.round_to))
 
-            fit = fit_selection(groups, scores, recipe.scope, recipe.order, s.seed, size,
-                                target.value, target.kind)
-            ratio = fit.ratio
-    removed = (select_units(groups, scores, ratio, recipe.scope, recipe.order, s.seed)
+        fit = fit_selection(sr, scores, recipe.scope, recipe.order, s.seed, size,
+                            target.value, target.kind)
+        ratio = fit.ratio
+    removed = (select_units(sr, scores, ratio, recipe.scope, recipe.order, s.seed)
                if fit is None else fit.removed)
-    removed = round_kept_units(groups, scores, removed, s.round_to)
+    removed = round_kept_units(groups, scores, {**removed, **flow_removed}, s.round_to)
     return Choice(groups, removed, ratio, fit)
 
 
@@ -89,7 +100,8 @@ def selection_record(choice: Choice, recipe: Recipe, s: PruneSettings, fingerpri
     if target_row is not None and choice.latency is not None:
         target_row.update(lr_size=choice.latency["lr_size"], latency=choice.latency)
     plain = recipe_inputs(recipe)
-    return {"method": recipe.name, "ratio": choice.ratio, "target": target_row,
+    flow = {"flow_ratio": s.flow_fraction(choice.ratio)} if recipe.flow else {}
+    return {"method": recipe.name, "ratio": choice.ratio, **flow, "target": target_row,
             "recipe": plain, "scorer": {"name": plain["scorer"], "norm": recipe.score_norm},
             "fingerprint": fingerprint, "units": sum(g.units for g in choice.groups),
             "removed": sum(len(v) for v in choice.removed.values()), "groups": rows}
@@ -106,7 +118,11 @@ def selection_summary(choice: Choice, recipe: Recipe, s: PruneSettings) -> str:
                 f"{recipe.scope} {recipe.order}); target {s.target}: predicted "
                 f"{t['predicted_ms']:.4g} ms, measured {t['measured_ms']:.4g} ms "
                 f"({100 * t['relative_error']:+.1f} %) at p = {choice.ratio:.4f}")
+    flow = [g for g in choice.groups if g.role == FLOW_ROLE]
+    flow_text = "" if not flow else (
+        f"; flow network: {sum(len(choice.removed[g.name]) for g in flow)} of "
+        f"{sum(g.units for g in flow)} at p = {s.flow_fraction(choice.ratio):.4g}")
     return (f"[select] {n} of {total} units selected ({len(choice.groups)} groups, "
-            f"{recipe.scope} {recipe.order})" + (
+            f"{recipe.scope} {recipe.order}){flow_text}" + (
                 "" if fit is None else f"; target {s.target}: {fit.size:.4g} "
                 f"({100 * fit.relative_error:.2f} % off) at p = {choice.ratio:.4f}"))

@@ -44,7 +44,8 @@ def select_inputs(run: PruneRun) -> dict[str, Any]:
     sized = s.target is not None and not s.target.startswith("ratio")
     inputs = {"method": recipe_inputs(run.recipe), "dense": run.dense_hash(),
               "ratio": s.ratio, "target": s.target, "seed": s.seed, "round_to": s.round_to,
-              "target_lr_size": list(s.report_lr_size) if sized else None}
+              "target_lr_size": list(s.report_lr_size) if sized else None,
+              **({"flow_ratio": s.flow_ratio} if run.recipe.flow else {})}
     if s.target is not None and is_latency(s.target):  # the table, its runtime and threads
         dense = load_model(run.dense)
         inputs["latency"] = latency_inputs(dense, prunable_groups(dense, run.recipe), s)

@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from srprune.io.model_file import load_model, save_model
-from srprune.models.contract import declared_hidden, flow_path
+from srprune.models.contract import declared_hidden, flow_network, flow_path
 from srprune.pruning.config import alignment_iters
 from srprune.pruning.handles import gamma_handles, weight_norm_handles
 from srprune.pruning.regularizers import GrowingL2Schedule
@@ -32,18 +32,55 @@ from srprune.runs.prune_files import (
 from srprune.runs.prune_recipe import prunable_groups
 from srprune.runs.prune_run import PruneRun, Stage
 from srprune.runs.stages import has_checkpoint
+from srprune.train.config import TrainConfig
 from srprune.train.loop import Trainer, default_param_groups
-from srprune.train.terms import TemporalTerm
+from srprune.train.terms import FlowDistillTerm, TemporalTerm
 
 REGULARIZE_KEYS = ("delta", "t1", "tau", "t2", "reg_iters", "reg_lr", "scale_lr",
                    "align_iters", "align_weight")
+
+
+# -- the flow network, when it is pruned too (prune.flow) ------------------------------------
+def flow_inputs(run: PruneRun) -> dict[str, Any]:
+    """How a training stage treats the flow network, for its fingerprint: nothing when it is
+    not pruned (runs made before ``prune.flow`` keep their fingerprints)."""
+    s = run.settings
+    if not run.recipe.flow:
+        return {}
+    return {"flow": {"distill": s.flow_distill, "lr_mult": s.flow_lr_mult}}
+
+
+def flow_config(run: PruneRun, cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` for a training stage: with ``prune.flow`` the flow network trains from the
+    first step at ``prune.flow_lr_mult`` (no fixed-flow warm-up)."""
+    if not run.recipe.flow:
+        return cfg
+    optim = dataclasses.replace(cfg.optim, flow_lr_mult=run.settings.flow_lr_mult,
+                                fix_flow_iters=0)
+    return dataclasses.replace(cfg, optim=optim)
+
+
+def frozen_flow(run: PruneRun, model: nn.Module) -> list[str]:
+    """The flow network's path while it is not pruned (frozen in regularize), else none."""
+    flow = flow_path(model)
+    return [flow] if flow and not run.recipe.flow else []
+
+
+def flow_terms(run: PruneRun, model: nn.Module) -> list[Any]:
+    """Flow distillation against the dense model's flow network, with ``prune.flow`` and a
+    positive ``prune.flow_distill``."""
+    s = run.settings
+    if not (run.recipe.flow and s.flow_distill > 0 and flow_network(model) is not None):
+        return []
+    teacher = flow_network(load_model(run.dense))
+    return [FlowDistillTerm(teacher, s.flow_distill)] if teacher is not None else []
 
 
 # -- regularize ------------------------------------------------------------------------------
 def regularize_inputs(run: PruneRun) -> dict[str, Any]:
     return {"after": run.after("select"), "dense": run.dense_hash(),
             "prune": {k: getattr(run.settings, k) for k in REGULARIZE_KEYS},
-            "training": training_inputs(run.cfg)}
+            "training": training_inputs(run.cfg), **flow_inputs(run)}
 
 
 def scale_handles(run: PruneRun, model: nn.Module, schedule: GrowingL2Schedule, resume: bool
@@ -112,12 +149,12 @@ def regularize(run: PruneRun, stage: Stage) -> None:
             log.append({"step": step, "alpha": schedule.alpha(step - 1),
                         **handles.status(model)})
 
-    flow = flow_path(model)
     trainer = Trainer(model, stage.loss.batches(run, model),
-                      one_period(run.cfg, iters, folder, s.reg_lr),
-                      terms=([handles.term] if handles else []) + stage.loss.terms(run, model),
+                      flow_config(run, one_period(run.cfg, iters, folder, s.reg_lr)),
+                      terms=([handles.term] if handles else []) + flow_terms(run, model)
+                      + stage.loss.terms(run, model),
                       param_groups=scale_param_groups(handles, s.scale_lr or s.reg_lr),
-                      frozen=[flow] if flow else [], callbacks=[record],
+                      frozen=frozen_flow(run, model), callbacks=[record],
                       prepare=stage.loss.prepare(run, model),
                       reconstruction=stage.loss.reconstruction(run), device=run.device,
                       quiet=run.quiet, save_final=False, extra={"stage": "regularize"})
@@ -141,7 +178,7 @@ def finetune_inputs(run: PruneRun) -> dict[str, Any]:
             "lambda_tf": run.settings.lambda_tf,
             "finetune_factor": run.recipe.finetune_factor,
             "temporal_finetune": run.recipe.temporal_finetune,
-            "training": training_inputs(run.cfg)}
+            "training": training_inputs(run.cfg), **flow_inputs(run)}
 
 
 def temporal_terms(run: PruneRun, model: nn.Module) -> list[Any]:
@@ -156,12 +193,13 @@ def temporal_terms(run: PruneRun, model: nn.Module) -> list[Any]:
 
 
 def finetune(run: PruneRun, stage: Stage) -> None:
-    """Finetune the compact model (Charbonnier, + lambda_tf * L_tf with SSL)."""
+    """Finetune the compact model (Charbonnier, + lambda_tf * L_tf with SSL, + flow
+    distillation with ``prune.flow``)."""
     model = load_model(need(run.path("pruned.safetensors"), stage.name)).train()
-    terms = temporal_terms(run, model) + stage.loss.terms(run, model)
+    terms = temporal_terms(run, model) + flow_terms(run, model) + stage.loss.terms(run, model)
     iters = max(1, round(run.cfg.train.iters * run.recipe.finetune_factor))
     folder = run.path(stage.folder or stage.name)
-    cfg = dataclasses.replace(run.cfg, out=str(folder),
+    cfg = dataclasses.replace(flow_config(run, run.cfg), out=str(folder),
                               train=dataclasses.replace(run.cfg.train, iters=iters))
     facts = {"method": run.recipe.name, "ratio": run.settings.ratio}
     trainer = Trainer(model, stage.loss.batches(run, model), cfg, terms=terms,

@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from torch import nn
+
 from srprune.pruning.criteria import Order, Scope, ScoreNorm, Scorer, l1_scores
+from srprune.pruning.declared import flow_groups
 from srprune.pruning.groups import Group, ResidualMode
 
 ScaleKind = Literal["gamma", "weight_norm"]
@@ -31,6 +34,8 @@ class Recipe:
         pixel_shuffle: prune pixel-shuffle groups (Table 2 ablation switch).
         reinit: train the compact architecture from random weights (Scratch).
         finetune_factor: finetune iterations relative to the config's ``train.iters``.
+        flow: also prune the flow network's declared groups (``prune.flow``; role ``flow``,
+            selected at their own ratio), and train it in the pruning stages.
     """
 
     name: str
@@ -45,11 +50,18 @@ class Recipe:
     pixel_shuffle: bool = True
     reinit: bool = False
     finetune_factor: float = 1.0
+    flow: bool = False
 
     def prunable(self, groups: list[Group]) -> list[Group]:
         """The groups this recipe prunes of a model's ``groups`` (declared in its ``residual``
         mode): all but the pixel-shuffle groups when ``pixel_shuffle`` is off."""
         return [g for g in groups if self.pixel_shuffle or g.role != "pixel_shuffle"]
+
+    def groups_of(self, model: nn.Module) -> list[Group]:
+        """The groups this recipe prunes of ``model``: its ``channel_groups`` in the recipe's
+        residual mode (:meth:`prunable`), then the flow network's when ``flow`` is on."""
+        groups = self.prunable(model.channel_groups(self.residual))
+        return groups + flow_groups(model) if self.flow else groups
 
     def but(self, **changes: object) -> Recipe:
         """A variant (ablations): ``ssl.but(residual="coupled")``."""
