@@ -208,7 +208,7 @@ def test_flow_distillation_is_zero_for_the_same_flow_and_trains_the_student() ->
     assert all(p.grad is None for p in flow_network(teacher).parameters())
 
 
-def test_prune_flow_end_to_end(tmp_path: Path) -> None:
+def test_prune_flow_end_to_end(tmp_path: Path, capsys) -> None:
     dense = save_model(tmp_path / "dense.safetensors", _model("basicvsr-uni"))
     config = tmp_path / "p.yaml"
     config.write_text(json.dumps(CONFIG))
@@ -227,3 +227,10 @@ def test_prune_flow_end_to_end(tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text())
     assert report["mean_ratio_by_role"][FLOW_ROLE] > 0
     assert "flow network, pruned too" in (out / "report.md").read_text()
+    # `srprune profile` splits MACs by module: the flow network's share shrank
+    flow = {}
+    for name, path in (("dense", dense), ("compact", out / "model.safetensors")):
+        assert main(["profile", "--model", str(path), "--lr-size", "16x16", "--no-latency",
+                     "--json"]) == 0
+        flow[name] = json.loads(capsys.readouterr().out)["macs_breakdown"][flow_child(compact)]
+    assert flow["compact"] < flow["dense"]

@@ -57,7 +57,8 @@ def validator(cfg: TrainConfig, model: nn.Module, device: str) -> Any:
 def one_period(cfg: TrainConfig, iters: int, out: Path, lr: float | None = None,
                **loop_changes: Any) -> TrainConfig:
     """``cfg`` for a stage of ``iters`` iterations (at ``lr``): one cosine period, no EMA and no
-    flow warm-up (pruning stages keep the flow network frozen)."""
+    flow warm-up (pruning stages keep the flow network frozen, or train it from the start with
+    ``prune.flow``)."""
     optim = cfg.optim if lr is None else dataclasses.replace(cfg.optim, lr=lr)
     sched = dataclasses.replace(optim.scheduler, periods=None, restart_weights=None)
     optim = dataclasses.replace(optim, scheduler=sched, fix_flow_iters=0)
