@@ -17,11 +17,15 @@ from torch import nn
 
 from srprune.devices import resolve_device
 from srprune.errors import UserError
+from srprune.export.runtime import RUNTIMES, ExportedModel
 
-__all__ = ["float_arg", "int_arg", "load_any_model", "memory_arg", "parse_size",
+__all__ = ["EXPORTED_SUFFIXES", "RUNTIMES", "add_runtime_argument", "float_arg", "int_arg",
+           "is_exported", "load_any_model", "load_exported", "memory_arg", "parse_size",
            "resolve_device"]
 
 MAX_SIDE = 16384  # LR frame height or width, pixels
+EXPORTED_SUFFIXES = (".onnx", ".xml")
+"""Model files that run in a deployment runtime: ONNX (onnxruntime or OpenVINO) and OpenVINO IR."""
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -104,3 +108,22 @@ def load_any_model(spec: str, scale: int = 4) -> tuple[nn.Module, str]:
     if path.suffix or "/" in spec or path.exists():
         return load_model(path), path.name
     return create_model(spec, scale), spec
+
+
+def is_exported(spec: str) -> bool:
+    """Whether ``--model`` names an exported file (``.onnx`` or OpenVINO ``.xml``)."""
+    return Path(spec).suffix.lower() in EXPORTED_SUFFIXES
+
+
+def add_runtime_argument(p: argparse.ArgumentParser) -> None:
+    """``--runtime`` of commands that take exported files."""
+    p.add_argument("--runtime", choices=RUNTIMES, default=None,
+                   help="runtime of an exported --model: onnxruntime or openvino (default: "
+                        "onnxruntime for .onnx; an OpenVINO .xml runs in openvino only)")
+
+
+def load_exported(spec: str, runtime: str | None, threads: int | None
+                  ) -> tuple[ExportedModel, str]:
+    """An exported file opened in ``runtime`` (None: by its kind) with ``threads`` threads
+    (None: the runtime's default), and its name."""
+    return ExportedModel(spec, runtime, threads or 0), Path(spec).name

@@ -100,19 +100,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_exported_upscale(args: argparse.Namespace) -> int:
-    """``srprune upscale --model FILE.onnx``: stream through onnxruntime or OpenVINO."""
-    from srprune.export.runtime import ExportedModel
+    """``srprune upscale --model FILE.onnx|FILE.xml``: stream through onnxruntime or OpenVINO
+    (frames of any size the runtime can run the file at)."""
+    from srprune.commands.common import load_exported
     from srprune.infer.io import FrameSink, open_source
     from srprune.infer.onnx_runner import upscale_exported
 
     if args.tile:
         raise UserError("--tile is not available with an exported model; export it for the "
                         "frame size instead (--lr-size HxW or dynamic)")
-    model = ExportedModel(args.model, args.runtime)
+    model, _ = load_exported(args.model, args.runtime, getattr(args, "threads", None))
     source = open_source(args.input)
     sink = FrameSink(args.output, source.fps, audio_from=source.path if source.is_video else None)
     n = upscale_exported(model, source, sink, overlap=args.overlap,
                          progress=not args.quiet and sys.stderr.isatty())
     print(f"wrote {n} frames x{model.info.scale} to {args.output} "
-          f"({model.path.name}, {model.info.kind}, {args.runtime})")
+          f"({model.path.name}, {model.info.kind}, {model.runtime})")
     return 0

@@ -13,15 +13,25 @@ import json
 
 import torch
 
-from srprune.commands.common import int_arg, load_any_model, parse_size, resolve_device
+from srprune.commands.common import (
+    add_runtime_argument,
+    int_arg,
+    is_exported,
+    load_any_model,
+    load_exported,
+    parse_size,
+    resolve_device,
+)
+from srprune.errors import UserError
 from srprune.models.registry import MODEL_NAMES
 from srprune.profile import profile_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True,
-                   help=f"a model name ({', '.join(MODEL_NAMES)}) or an srprune .safetensors "
-                        "file")
+                   help=f"a model name ({', '.join(MODEL_NAMES)}), an srprune .safetensors "
+                        "file, or an exported .onnx / OpenVINO .xml file (timed in --runtime)")
+    add_runtime_argument(p)
     p.add_argument("--lr-size", required=True, type=parse_size, metavar="HxW",
                    help="LR input size, e.g. 180x320")
     p.add_argument("--scale", type=int_arg(1, 8), default=4,
@@ -41,6 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if is_exported(args.model):
+        return _run_exported(args)
     device = resolve_device(args.device)
     model, name = load_any_model(args.model, args.scale)
     if not args.no_latency:
@@ -77,6 +89,35 @@ def run(args: argparse.Namespace) -> int:
         print(f"latency / frame  {report.latency_ms_per_frame:,.1f} ms on {device} "
               f"(median of {len(report.latency_runs_ms)}, {args.precision}, "
               f"{torch.get_num_threads()} threads)")
+        print(f"peak memory      {report.peak_memory_mb:,.0f} MB")
+    print(f"convention       {report.convention}")
+    return 0
+
+
+def _run_exported(args: argparse.Namespace) -> int:
+    """``--model FILE.onnx|FILE.xml``: stored weights, conv MACs and the runtime's latency."""
+    from srprune.export.file_profile import profile_file
+
+    if args.precision != "fp32" or args.device not in ("cpu", "auto"):
+        raise UserError("--precision and --device apply to PyTorch models; an exported file runs "
+                        "in its runtime on the CPU (--runtime, --threads)")
+    model, _ = load_exported(args.model, args.runtime, args.threads)
+    report = profile_file(model, args.lr_size, args.threads or 0, latency=not args.no_latency,
+                          warmup=args.warmup, repeats=args.repeats)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    h, w = args.lr_size
+    types = ", ".join(f"{t} {n:,}" for t, n in sorted(report.params_by_type.items()))
+    print(f"model            {report.model} ({report.kind} graph, {report.runtime})")
+    print(f"params           {report.params:,} ({types or 'none'})")
+    macs = ("n/a (needs OpenVINO's shape inference)" if report.macs_per_frame is None
+            else f"{report.macs_per_frame / 1e9:,.2f} G")
+    print(f"MACs / frame     {macs} at LR {h}x{w}")
+    if report.latency_ms_per_frame is not None:
+        threads = f"{args.threads} threads" if args.threads else "the runtime's default threads"
+        print(f"latency / frame  {report.latency_ms_per_frame:,.1f} ms on cpu "
+              f"(median of {len(report.latency_runs_ms)}, {report.runtime}, {threads})")
         print(f"peak memory      {report.peak_memory_mb:,.0f} MB")
     print(f"convention       {report.convention}")
     return 0

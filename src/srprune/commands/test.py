@@ -24,11 +24,21 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srprune.commands.common import int_arg, load_any_model, new_output, resolve_device
+from srprune.commands.common import (
+    add_runtime_argument,
+    int_arg,
+    is_exported,
+    load_any_model,
+    load_exported,
+    new_output,
+    resolve_device,
+)
 from srprune.errors import UserError
+from srprune.export.runtime import ExportedModel
 from srprune.io.atomic import atomic_dir
 
 if TYPE_CHECKING:
+    import numpy as np
     from torch import nn
 
     from srprune.data.layouts import Clip
@@ -40,7 +50,10 @@ SPLIT_DEFAULTS = {"reds4": ("reds", "reds4"), "vimeo": ("vimeo", "test")}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="srprune .safetensors file, or bicubic")
+    p.add_argument("--model", required=True,
+                   help="srprune .safetensors file, bicubic, or an exported .onnx / OpenVINO "
+                        ".xml file (run in --runtime)")
+    add_runtime_argument(p)
     p.add_argument("--data", required=True, type=Path,
                    help="dataset root folder (sisr: one set, or a folder of sets such as "
                         "benchmark/ holding Set5, Set14, ...), or an embedded set's held-out "
@@ -67,16 +80,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (per-frame scores included)")
     p.add_argument("--reference", metavar="MODEL",
                    help="score against this model's output instead of HR: --data is LR frames "
-                        "(images, frame folders or videos; no --layout)")
+                        "(images, frame folders or videos; no --layout); a .safetensors, .onnx "
+                        "or .xml file")
     p.add_argument("--max-frames", type=int_arg(1, 100_000), default=None,
                    help="with --reference: frames scored per clip (default all, up to 300 "
                         "read per video or folder)")
 
 
+def _load(args: argparse.Namespace, spec: str) -> tuple[nn.Module | ExportedModel, str]:
+    """A PyTorch model, or an exported file in its runtime (``--chunk`` and ``--precision``
+    are PyTorch's: refused with an exported file)."""
+    if not is_exported(spec):
+        return load_any_model(spec, args.scale)
+    if args.chunk is not None or getattr(args, "precision", "fp32") != "fp32":
+        raise UserError("--chunk and --precision apply to PyTorch models; an exported file runs "
+                        "its own graph (a window file T frames at a time)")
+    return load_exported(spec, getattr(args, "runtime", None), getattr(args, "threads", None))
+
+
+def _kind(model: nn.Module | ExportedModel) -> tuple[bool, int]:
+    """(video model, scale) of a PyTorch model or an exported file."""
+    if isinstance(model, ExportedModel):
+        return model.info.kind != "image", model.info.scale
+    return bool(model.is_video), int(model.config.scale)
+
+
 def run(args: argparse.Namespace) -> int:
     from srprune.data.layouts import is_sisr_set, open_layout, sisr_sets
     from srprune.eval.conventions import convention_for
-    from srprune.eval.evaluate import summary_rows
 
     if args.reference is not None:
         return _fidelity(args)
@@ -86,10 +117,10 @@ def run(args: argparse.Namespace) -> int:
                         "or sisr), or name an embedded set: --data default-video|default-images")
     if args.save_frames is not None:
         new_output(args.save_frames, "--save-frames")
-    model, name = load_any_model(args.model, args.scale)
-    scale = model.config.scale
+    model, name = _load(args, args.model)
+    video, scale = _kind(model)
     if embedded:
-        args.data, args.layout = _embedded(str(args.data), args.layout, model, scale)
+        args.data, args.layout = _embedded(str(args.data), args.layout, video, scale)
     multi = args.layout == "sisr" and args.data.is_dir() and not is_sisr_set(args.data)
     if multi:
         sets = sisr_sets(args.data, scale)
@@ -97,8 +128,10 @@ def run(args: argparse.Namespace) -> int:
         layout, split = SPLIT_DEFAULTS.get(args.layout, (args.layout, None))
         sets = {"": open_layout(args.data, layout, split, scale)}
     conv = convention_for(args.layout, scale, flip_ensemble=args.flip_ensemble)
-    for clips in sets.values():
-        _check_memory(args, model, clips[: args.max_clips] if args.max_clips else clips, scale)
+    if not isinstance(model, ExportedModel):  # an exported file holds one frame or window
+        for clips in sets.values():
+            _check_memory(args, model, clips[: args.max_clips] if args.max_clips else clips,
+                          scale)
     with contextlib.ExitStack() as stack:
         save_tmp = None
         if args.save_frames is not None:  # written under a temporary name, renamed when done
@@ -108,25 +141,35 @@ def run(args: argparse.Namespace) -> int:
                  for set_name, clips in sets.items()}
     if multi:
         return _print_sets(args, name, conv, books)
-    book = books[""]
+    runtime = model.runtime if isinstance(model, ExportedModel) else None
+    return _print_book(args, name, conv, books[""], runtime)
+
+
+def _print_book(args: argparse.Namespace, name: str, conv: MetricConvention, book: ScoreBook,
+                runtime: str | None) -> int:
+    """Per-clip rows and the average (text, or JSON with per-frame scores); ``runtime``: the
+    one an exported file ran in."""
+    from srprune.eval.evaluate import summary_rows
+
     if args.json:
-        print(json.dumps({"model": name, "layout": args.layout, "scores": book.to_dict()},
-                         indent=2))
+        print(json.dumps({"model": name, **({"runtime": runtime} if runtime else {}),
+                          "layout": args.layout, "scores": book.to_dict()}, indent=2))
         return 0
-    print(f"{name} on {args.data} ({args.layout}: {conv.describe()})")
+    where = f" in {runtime}" if runtime else ""
+    print(f"{name}{where} on {args.data} ({args.layout}: {conv.describe()})")
     for row in summary_rows(book):
         print(f"  {row['clip']:<24} {row['psnr']:7.3f} dB  {row['ssim']:.4f}")
     return 0
 
 
-def _embedded(name: str, layout: str | None, model: nn.Module, scale: int
+def _embedded(name: str, layout: str | None, model_video: bool, scale: int
               ) -> tuple[Path, str]:
     """(folder, layout) of the held-out half of an embedded set named by ``--data``."""
     from srprune.train.datasets import default_root
 
     video = {"default-video": True, "default-images": False}.get(name)
     if video is None:  # plain "default": --layout decides, else the model's kind
-        video = layout == "frames" if layout in ("frames", "sisr") else bool(model.is_video)
+        video = layout == "frames" if layout in ("frames", "sisr") else model_video
     base, default_layout = default_root(video, scale)
     if layout not in (None, default_layout):
         raise UserError(f"--data {name} is the embedded {'video' if video else 'image'} set in "
@@ -167,16 +210,19 @@ def _check_memory(args: argparse.Namespace, model: nn.Module, clips: list[Clip],
                + (f" ({per_pass} per pass)" if video else ""), lower)
 
 
-def _evaluate(args: argparse.Namespace, model: nn.Module, clips: list[Clip], scale: int,
-              conv: MetricConvention, save: Path | None) -> ScoreBook:
+def _evaluate(args: argparse.Namespace, model: nn.Module | ExportedModel, clips: list[Clip],
+              scale: int, conv: MetricConvention, save: Path | None) -> ScoreBook:
     """Score the first ``--max-clips`` of ``clips``, saving SR frames under ``save``."""
     from srprune.eval.evaluate import evaluate
+    from srprune.infer.exported_eval import evaluate_exported
 
     if args.max_clips:
         clips = clips[: args.max_clips]
+    progress = not args.json and sys.stderr.isatty()
+    if isinstance(model, ExportedModel):
+        return evaluate_exported(model, clips, conv, save, progress)
     return evaluate(model, clips, scale, conv, resolve_device(args.device), args.chunk, save,
-                    progress=not args.json and sys.stderr.isatty(),
-                    precision=getattr(args, "precision", "fp32"))
+                    progress=progress, precision=getattr(args, "precision", "fp32"))
 
 
 def _print_sets(args: argparse.Namespace, name: str, conv: MetricConvention,
@@ -197,25 +243,28 @@ def _print_sets(args: argparse.Namespace, name: str, conv: MetricConvention,
 
 
 def _fidelity(args: argparse.Namespace) -> int:
-    """``--reference``: every clip of the LR folder scored against the reference's output."""
+    """``--reference``: every clip of the LR folder scored against the reference's output
+    (either side may be an exported file)."""
     from srprune.data.lr_frames import load_lr_clips
-    from srprune.eval.fidelity import PSNR_KEY, SSIM_KEY, TeacherFidelity
+    from srprune.eval.fidelity import PSNR_KEY, SSIM_KEY, fidelity_scores
 
     if args.layout is not None or args.save_frames is not None or args.flip_ensemble:
         raise UserError("--reference scores LR frames against a model's output: leave out "
                         "--layout, --save-frames and --flip-ensemble")
-    model, name = load_any_model(args.model, args.scale)
-    reference, ref_name = load_any_model(args.reference, args.scale)
-    if (reference.is_video, reference.config.scale) != (model.is_video, model.config.scale):
+    model, name = _load(args, args.model)
+    reference, ref_name = _load(args, args.reference)
+    if _kind(reference) != _kind(model):
         raise UserError(f"--reference {ref_name} is not the same kind of model as {name} "
                         "(video vs image, or another scale)")
     limit = args.max_frames or 300
-    clips = load_lr_clips(args.data, model.is_video, max(limit, 2), 30)[: args.max_clips]
+    clips = load_lr_clips(args.data, _kind(model)[0], max(limit, 2), 30)[: args.max_clips]
     device = resolve_device(args.device)
     rows = []
     for clip in clips:
-        score = TeacherFidelity(reference, [clip], device, max_frames=limit, chunk=args.chunk)
-        rows.append({"clip": clip.name, "frames": min(len(clip), limit), **score(model)})
+        frames = clip.frames[:limit]
+        refs = _outputs(reference, frames, device, args.chunk)
+        rows.append({"clip": clip.name, "frames": len(frames),
+                     **fidelity_scores(_outputs(model, frames, device, args.chunk), refs)})
     mean = {k: sum(r[k] for r in rows) / len(rows) for k in (PSNR_KEY, SSIM_KEY)}
     if args.json:
         print(json.dumps({"model": name, "reference": ref_name, "rows": rows, **mean},
@@ -226,3 +275,17 @@ def _fidelity(args: argparse.Namespace) -> int:
         print(f"  {r['clip']:<24} {r[PSNR_KEY]:7.3f} dB  {r[SSIM_KEY]:.4f}")
     print(f"  {'average':<24} {mean[PSNR_KEY]:7.3f} dB  {mean[SSIM_KEY]:.4f}")
     return 0
+
+
+def _outputs(model: nn.Module | ExportedModel, frames: list[np.ndarray], device: str,
+             chunk: int | None) -> list[np.ndarray]:
+    """uint8 SR frames of a clip's uint8 LR frames, from a PyTorch model or an exported file."""
+    import numpy as np
+
+    from srprune.eval.fidelity import teacher_outputs
+    from srprune.eval.metrics import tensor_to_uint8
+    from srprune.infer.exported_eval import exported_sr
+
+    if isinstance(model, ExportedModel):
+        return [tensor_to_uint8(f) for f in exported_sr(model, np.stack(frames))]
+    return teacher_outputs(model, frames, device, chunk)

@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 
 from srprune.commands.common import (
+    add_runtime_argument,
     int_arg,
+    is_exported,
     load_any_model,
     memory_arg,
     new_output,
@@ -38,9 +40,9 @@ def tile_arg(text: str) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True,
-                   help="srprune .safetensors model file, bicubic, or an exported .onnx file")
-    p.add_argument("--runtime", choices=["onnxruntime", "openvino"], default="onnxruntime",
-                   help="runtime for an exported .onnx model (default onnxruntime)")
+                   help="srprune .safetensors model file, bicubic, or an exported .onnx / "
+                        "OpenVINO .xml file")
+    add_runtime_argument(p)
     p.add_argument("--input", required=True, help="video file or folder of frames")
     p.add_argument("--output", required=True,
                    help="video file (.mp4, .mkv, ...) or folder (PNG frames)")
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from srprune.resources import default_budget
 
     new_output(Path(args.output), "--output")
-    if args.model.lower().endswith(".onnx"):
+    if is_exported(args.model):
         from srprune.commands.export import run_exported_upscale
 
         return run_exported_upscale(args)

@@ -12,7 +12,6 @@ import statistics
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from torch import nn
 
 from srprune.data.images import to_tensor
@@ -22,6 +21,28 @@ from srprune.eval.metrics import psnr, ssim, tensor_to_uint8
 
 PSNR_KEY = "fidelity_psnr"
 SSIM_KEY = "fidelity_ssim"
+
+
+def teacher_outputs(model: nn.Module, frames: Sequence[np.ndarray], device: str,
+                    chunk: int | None = None) -> list[np.ndarray]:
+    """uint8 SR frames of a model on uint8 (h, w, 3) LR frames (a video model sees them as
+    one clip, or chunks of ``chunk`` frames), in eval mode (its mode is restored)."""
+    was_training = model.training
+    model.eval()
+    try:
+        sr = super_resolve(model.to(device), to_tensor(np.stack(frames)), device, chunk=chunk)
+    finally:
+        model.train(was_training)
+    return [tensor_to_uint8(f) for f in sr]
+
+
+def fidelity_scores(outputs: Sequence[np.ndarray], references: Sequence[np.ndarray]
+                    ) -> dict[str, float]:
+    """Mean PSNR (identical frames count 100 dB) and SSIM of uint8 frames against references
+    (RGB, no border crop)."""
+    pairs = list(zip(outputs, references, strict=True))
+    return {PSNR_KEY: statistics.fmean(min(psnr(o, r), 100.0) for o, r in pairs),
+            SSIM_KEY: statistics.fmean(ssim(o, r) for o, r in pairs)}
 
 
 class TeacherFidelity:
@@ -40,23 +61,13 @@ class TeacherFidelity:
             raise ValueError("TeacherFidelity needs at least one clip")
         self.device = device
         self.chunk = chunk
-        self.inputs = [to_tensor(np.stack(c.frames[:max_frames])) for c in clips[:max_clips]]
+        self.inputs = [c.frames[:max_frames] for c in clips[:max_clips]]
         self.names = [c.name for c in clips[:max_clips]]
         self.references = [self._outputs(teacher, lr) for lr in self.inputs]
 
-    def _outputs(self, model: nn.Module, lr: torch.Tensor) -> list[np.ndarray]:
-        was_training = model.training
-        model.eval()
-        try:
-            sr = super_resolve(model.to(self.device), lr, self.device, chunk=self.chunk)
-        finally:
-            model.train(was_training)
-        return [tensor_to_uint8(f) for f in sr]
+    def _outputs(self, model: nn.Module, frames: list[np.ndarray]) -> list[np.ndarray]:
+        return teacher_outputs(model, frames, self.device, self.chunk)
 
     def __call__(self, model: nn.Module) -> dict[str, float]:
-        psnrs, ssims = [], []
-        for lr, refs in zip(self.inputs, self.references, strict=True):
-            for out, ref in zip(self._outputs(model, lr), refs, strict=True):
-                psnrs.append(min(psnr(out, ref), 100.0))  # identical outputs: inf -> 100 dB
-                ssims.append(ssim(out, ref))
-        return {PSNR_KEY: statistics.fmean(psnrs), SSIM_KEY: statistics.fmean(ssims)}
+        outs = [f for lr in self.inputs for f in self._outputs(model, lr)]
+        return fidelity_scores(outs, [f for refs in self.references for f in refs])

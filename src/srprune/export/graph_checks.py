@@ -64,12 +64,25 @@ def _describe(values: list[tuple[str, Dims | None]]) -> str:
 
 
 def check_signature(graph: Any, info: ExportInfo, source: str) -> None:
-    """Names, ranks and static dims of the graph's inputs and outputs agree with ``info``."""
+    """Names, ranks and static dims of an ONNX graph's inputs and outputs agree with ``info``."""
     weights = {t.name for t in graph.initializer}
     inputs = [(v.name, _dims(v)) for v in graph.input if v.name not in weights]
     outputs = [(v.name, _dims(v)) for v in graph.output]
-    names_in, names_out = (tuple(info.cell.input_names()), tuple(info.cell.output_names())) \
-        if info.cell is not None else SIGNATURES[info.kind]
+    check_ports(inputs, outputs, info, source)
+
+
+def port_names(info: ExportInfo) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(input names, output names) of a graph of ``info``, in order."""
+    if info.cell is not None:
+        return tuple(info.cell.input_names()), tuple(info.cell.output_names())
+    return SIGNATURES[info.kind]
+
+
+def check_ports(inputs: list[tuple[str, Dims | None]], outputs: list[tuple[str, Dims | None]],
+                info: ExportInfo, source: str) -> None:
+    """Names, ranks and static dims of a graph's (name, dims) inputs and outputs agree with
+    ``info`` (dims None: no shape; a dim None: symbolic). Any format: ONNX or OpenVINO IR."""
+    names_in, names_out = port_names(info)
     lie = f"{source}: its metadata does not describe its graph"
     if tuple(n for n, _ in inputs) != names_in or tuple(n for n, _ in outputs) != names_out:
         raise UserError(f"{lie} (a {info.kind} graph takes {', '.join(names_in)} and returns "
@@ -125,9 +138,11 @@ def inferred_outputs(proto: Any, info: ExportInfo) -> list[Dims] | None:
     return dims  # type: ignore[return-value]
 
 
-def check_outputs(outputs: list[Dims], info: ExportInfo, source: str) -> None:
-    """The graph's outputs at :func:`probe_size` are what a x``scale`` graph of ``info`` gives."""
-    h, w = probe_size(info)
+def check_outputs(outputs: list[Dims], info: ExportInfo, source: str,
+                  size: tuple[int, int] | None = None) -> None:
+    """The graph's outputs on (h, w) = ``size`` LR frames (default :func:`probe_size`) are what
+    a x``scale`` graph of ``info`` gives."""
+    h, w = size or probe_size(info)
     want = expected_outputs(info, h, w)
     if [list(d) for d in outputs] != want:
         got = "; ".join("x".join(str(v) for v in d) for d in outputs)

@@ -98,11 +98,14 @@ class ExportInfo:
         return props
 
     @classmethod
-    def from_props(cls, props: dict[str, str], source: str) -> ExportInfo:
-        """Parse and check metadata read from ``source``; one-line UserError when it is not
-        srprune's or is damaged (the graph itself is checked by ``graph_checks``)."""
+    def from_props(cls, props: dict[str, str], source: str,
+                   what: str = "an ONNX file") -> ExportInfo:
+        """Parse and check metadata read from ``source`` (``what`` it is, for the message);
+        one-line UserError when it is not srprune's or is damaged (the graph itself is checked
+        by ``graph_checks``). Keys it does not know (e.g. ``quantization``, which
+        ``srprune quantize`` adds) are left to their readers."""
         if props.get("format") != FORMAT:
-            raise UserError(f"{source} is not an ONNX file exported by srprune "
+            raise UserError(f"{source} is not {what} exported by srprune "
                             "(no srprune metadata); export it with `srprune export`")
         try:
             info = build_section(cls, _raw_fields(props), "metadata")

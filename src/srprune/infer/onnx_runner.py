@@ -1,4 +1,6 @@
-"""Upscale a video or frame folder through an exported ONNX model in onnxruntime or OpenVINO.
+"""Upscale a video or frame folder through an exported model (ONNX, or OpenVINO IR) in
+onnxruntime or OpenVINO, at any frame size the runtime can run the file at
+(:meth:`~srprune.export.runtime.ExportedModel.check_size`).
 
 * ``image`` files run frame by frame;
 * ``stream`` files (causal video models' cells) carry the states and previous frames their
@@ -36,12 +38,9 @@ def _uint8(sr: np.ndarray) -> np.ndarray:
 
 
 def _checked(model: ExportedModel, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-    size = model.info.lr_size
     for frame in frames:
         h, w = frame.shape[:2]
-        if size is not None and (h, w) != size:
-            raise UserError(f"{model.path.name} was exported for {size[0]}x{size[1]} LR frames; "
-                            f"this input is {h}x{w} (re-export with --lr-size {h}x{w} or dynamic)")
+        model.check_size(h, w)
         if h < 8 or w < 8:
             raise UserError(f"frame {h}x{w} is too small: exported models need 8x8 pixels")
         yield frame
