@@ -187,7 +187,7 @@ def test_embedded_sets_by_name(data: str, layout: str | None, video: bool,
     monkeypatch.setattr(datasets, "default_root",
                         lambda v, s: (Path("video" if v else "images"),
                                       "frames" if v else "sisr"))
-    folder, got = _embedded(data, layout, create_model("bicubic"), 4)
+    folder, got = _embedded(data, layout, create_model("bicubic").is_video, 4)
     assert (folder, got) == ((Path("video" if video else "images") / "val"),
                              "frames" if video else "sisr")
 
