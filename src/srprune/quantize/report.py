@@ -34,36 +34,11 @@ from srprune.quantize.calibration import Calibration, Sample
 MAX_PSNR = PSNR_CAP  # identical frames score this instead of inf
 
 
-@dataclass
-class OpenVINOModel:
-    """An IR loaded in OpenVINO with the run interface of :class:`ExportedModel`."""
-
-    path: Path
-    info: ExportInfo
-    threads: int = 0
-    runtime: str = "openvino"
-    _run: Any = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        import openvino as ov
-
-        core = ov.Core()
-        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
-        if self.threads > 0:
-            config["INFERENCE_NUM_THREADS"] = self.threads
-        compiled = core.compile_model(core.read_model(str(self.path)), "CPU", config)
-        request = compiled.create_infer_request()
-        self._run = lambda xs: [np.array(request.infer(xs)[o]) for o in compiled.outputs]
-
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return self._run([np.ascontiguousarray(x, dtype=np.float32) for x in inputs])
-
-
 def open_model(path: Path, runtime: str, info: ExportInfo, threads: int = 0) -> Any:
-    """An exported (``.onnx``) or INT8 (``.onnx`` / ``.xml``) file ready to run."""
-    if path.suffix.lower() == ".xml":
-        return OpenVINOModel(path, info, threads)
-    return ExportedModel(path, runtime, threads)
+    """An exported (``.onnx``) or INT8 (``.onnx`` / ``.xml``) file ready to run: an IR in
+    OpenVINO (its srprune metadata in rt_info, checked as :mod:`srprune.export.ir` does)."""
+    return ExportedModel(path, "openvino" if path.suffix.lower() == ".xml" else runtime,
+                         threads)
 
 
 def _frames(model: Any, clip: list[np.ndarray]) -> Iterator[np.ndarray]:
