@@ -249,7 +249,8 @@ def markdown(r: dict) -> str:
     h, w = r["lr_size"]
     lines = [f"# Where the time goes: dense vs SSL-compact {r['model']} (p = {r['ratio']})", "",
              f"`python bench/profile_ssl.py --lr-size {h}x{w} --frames {r['frames']} "
-             f"--repeats {r['repeats']} --threads {r['threads']}`: LR {h}x{w}, {r['frames']} "
+             f"--repeats {r['repeats']} --threads {r['threads']}"
+             f"{' --nchw-too' if 'per_module_layouts' in r else ''}`: LR {h}x{w}, {r['frames']} "
              f"frames, {r['threads']} threads, {r['memory_format']}, CPU "
              f"({r['device_name']}), torch {r['torch']}; per output frame, median of "
              f"{r['repeats']} interleaved runs.", "",

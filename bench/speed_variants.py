@@ -201,11 +201,18 @@ def run_blocks(args: argparse.Namespace, models: dict[str, nn.Module]) -> dict:
                                         for s in stat} for k, v in res.items()}}
 
 
+def _variants_flag(cells: dict) -> str:
+    """`` --variants ...`` when a run timed other variants than the default list."""
+    timed = list(dict.fromkeys(k.split("/", 1)[1] for k in cells))
+    return "" if timed == list(VARIANTS) else " --variants " + " ".join(timed)
+
+
 def markdown_blocks(r: dict) -> str:
     h, w = r["lr_size"]
     lines = ["# CPU speed-up candidates on one residual block", "",
              f"`python bench/speed_variants.py --unit block --lr-size {h}x{w} --repeats "
-             f"{r['repeats']} --threads {r['threads']}`: one trunk block of {r['model']} "
+             f"{r['repeats']} --threads {r['threads']}{_variants_flag(r['ms'])}`: one trunk "
+             f"block of {r['model']} "
              f"dense and SSL-compact (p = {r['ratio']}; the compact one an RSC block), stream "
              f"1x64x{h}x{w} channels_last, torch {r['torch']}; {r['repeats']} rounds "
              "interleaved over every cell.", "",
