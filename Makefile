@@ -8,7 +8,7 @@ demo: setup
 	.venv/bin/srprune demo
 
 test: setup
-	.venv/bin/python -m pytest -q -p no:cacheprovider
+	.venv/bin/python -m pytest -q -p no:cacheprovider -n 2
 
 lint: setup
 	.venv/bin/ruff check src tests bench
