@@ -37,13 +37,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from srprune.quantize.api import (
-    DEFAULT_KEEP,
-    evaluate_file,
-    prepare,
-    quantize_prepared,
-)
-from srprune.quantize.report import open_model
 
 from srprune.commands.common import parse_size
 from srprune.data.images import list_images, read_image
@@ -55,6 +48,13 @@ from srprune.models.registry import create_model
 from srprune.profile import count_macs, count_params
 from srprune.pruning.criteria import score_groups, select_units
 from srprune.pruning.surgery import remove_units
+from srprune.quantize.api import (
+    DEFAULT_KEEP,
+    evaluate_file,
+    prepare,
+    quantize_prepared,
+)
+from srprune.quantize.report import open_model
 from srprune.train.datasets import cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
