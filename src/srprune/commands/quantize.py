@@ -10,7 +10,7 @@ see docs/quantization.md), --quantize-all keeps none. Part of the clips is held 
 (printed and written to OUT.quantize.json) gives the INT8 file's PSNR against its float self on
 them, both files' latency in the runtime and, for video models, per-frame drift over a long clip.
 The INT8 file records what stayed float, the scheme and the calibration in its metadata, and
-`srprune upscale --model OUT.onnx` runs it.
+`srprune upscale`, `test` and `profile --model OUT` run it (.onnx or .xml).
 
 examples:
   srprune quantize --model compact.safetensors --calib clips/ --output compact_int8.xml
