@@ -127,12 +127,8 @@ def write_report(out: Path, selection: dict[str, Any], dense_path: Path, compact
         "mean_ratio_by_role": ratio_summary(selection),
         "units": selection["units"], "units_removed": selection["removed"],
     }
-    if distill is not None:
-        report["distill"] = distill
-    if drift is not None:
-        report["drift"] = drift
-    if latency_target is not None:
-        report["latency_target"] = latency_target
+    optional = {"distill": distill, "drift": drift, "latency_target": latency_target}
+    report.update({key: value for key, value in optional.items() if value is not None})
     if temporal is not None:
         write_text_atomic(out / "temporal.json", json.dumps(temporal, indent=1))
         plot_temporal(temporal, out / "temporal.png",
