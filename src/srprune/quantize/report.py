@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from srprune.eval.metrics import psnr, tensor_to_uint8
 from srprune.export.metadata import ExportInfo
 from srprune.export.runtime import ExportedModel
 from srprune.infer.onnx_runner import exported_frames
+from srprune.profile import time_interleaved
 from srprune.quantize.calibration import Calibration, Sample
 
 MAX_PSNR = PSNR_CAP  # identical frames score this instead of inf
@@ -54,16 +54,11 @@ def frame_psnrs(reference: Any, candidate: Any, clip: list[np.ndarray]) -> list[
 
 
 def latency(models: list[Any], sample: Sample, repeats: int) -> list[float]:
-    """Median seconds per call of each model on ``sample``, calls interleaved."""
-    times: list[list[float]] = [[] for _ in models]
-    for m in models:
-        m.run(sample)  # warm-up
-    for _ in range(repeats):
-        for i, m in enumerate(models):
-            start = time.perf_counter()
-            m.run(sample)
-            times[i].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+    """Median seconds per call of each model on ``sample``, calls interleaved after one
+    warm-up round (:func:`srprune.profile.time_interleaved`)."""
+    runs = time_interleaved({str(i): (lambda m=m: m.run(sample)) for i, m in enumerate(models)},
+                            warmup=1, repeats=repeats)
+    return [statistics.median(runs[str(i)]) / 1000 for i in range(len(models))]
 
 
 @dataclass
