@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from srprune.errors import UserError
+from srprune.export.ir import set_ir_props
 from srprune.quantize.calibration import Sample
 from srprune.quantize.onnxruntime_int8 import failure, quiet
-from srprune.quantize.record import set_openvino_props
 from srprune.quantize.roles import openvino_names
 
 SCHEME = "NNCF performance preset: weights s8 per channel, activations s8/u8 per tensor"
@@ -60,6 +60,6 @@ def quantize_openvino(fp32: Path, out_xml: Path, samples: list[Sample], exclude:
     except Exception as e:  # noqa: BLE001 - NNCF and OpenVINO raise many types
         raise failure("nncf", onnx.load(str(fp32), load_external_data=False).graph, e) \
             from None
-    set_openvino_props(quantized, props)
+    set_ir_props(quantized, props)
     ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
     return len(ignored)

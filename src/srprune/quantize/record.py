@@ -82,9 +82,3 @@ def write_onnx_props(path: str | Path, props: dict[str, str]) -> None:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(proto, str(path))
-
-
-def set_openvino_props(model: Any, props: dict[str, str]) -> None:
-    """Put ``props`` in an OpenVINO model's runtime info under ``srprune``."""
-    for key, value in props.items():
-        model.set_rt_info(value, ["srprune", key])
