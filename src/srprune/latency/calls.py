@@ -10,7 +10,6 @@ the latency table measures each use once.
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from srprune.pruning.handlers import handler_for
+from srprune.pruning.sizes import trace_handled_layers
 
 ACTIVATIONS: dict[Any, str] = {
     F.relu: "relu", torch.relu: "relu", F.relu_: "relu", torch.relu_: "relu",
@@ -89,32 +88,20 @@ def layer_uses(model: nn.Module, example: torch.Tensor, frames: int,
 
     A layer called at several input sizes is recorded at its most frequent one.
     """
-    meta = copy.deepcopy(model).to("meta").eval()
-    skipped: set[int] = set()
-    if skip is not None:
-        path = next(n for n, m in model.named_modules() if m is skip)
-        skipped = {id(m) for m in meta.get_submodule(path).modules()}
     sizes: dict[str, Counter] = {}
     outputs: dict[int, str] = {}
     keep: list[torch.Tensor] = []  # keeps outputs alive, so ids stay unique
-    hooks = []
-    for name, m in meta.named_modules():
-        if not name or handler_for(m) is None or id(m) in skipped:
-            continue
 
-        def seen(mod: nn.Module, inp: tuple, out: Any, name: str = name) -> None:
-            sizes.setdefault(name, Counter())[tuple(inp[0].shape[-2:])] += 1
-            if isinstance(out, torch.Tensor):
-                outputs[id(out)] = name
-                keep.append(out)
-        hooks.append(m.register_forward_hook(seen))
+    def seen(name: str, mod: nn.Module, inp: tuple, out: Any) -> None:
+        if not name:
+            return
+        sizes.setdefault(name, Counter())[tuple(inp[0].shape[-2:])] += 1
+        if isinstance(out, torch.Tensor):
+            outputs[id(out)] = name
+            keep.append(out)
+
     spy = _ActivationSpy(outputs)
-    try:
-        with torch.no_grad(), spy:
-            meta(example.to("meta"))
-    finally:
-        for hook in hooks:
-            hook.remove()
+    trace_handled_layers(model, example, seen, skip, spy)
     layers = dict(model.named_modules())
     uses = {}
     for name, counts in sizes.items():

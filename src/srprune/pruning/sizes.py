@@ -11,8 +11,11 @@ counts with the same positions. Equal to the profiler's FLOP count (tested).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,33 +24,47 @@ from srprune.pruning.groups import Group
 from srprune.pruning.handlers import LayerHandler, handler_for
 
 
-def layer_positions(model: nn.Module, example: torch.Tensor, skip: nn.Module | None = None
-                    ) -> dict[str, int]:
-    """Output positions (summed over all calls) of every handled layer for one forward pass of
-    ``example`` through a ``meta`` copy of ``model``; layers inside ``skip`` (a submodule, such as
-    a flow network) are left out."""
+def trace_handled_layers(model: nn.Module, example: torch.Tensor,
+                         on_call: Callable[[str, nn.Module, tuple, Any], None],
+                         skip: nn.Module | None = None,
+                         context: contextlib.AbstractContextManager | None = None) -> None:
+    """One forward pass of ``example`` through a ``meta`` copy of ``model``, calling
+    ``on_call(path, layer, inputs, output)`` at every call of every layer a handler knows;
+    layers inside ``skip`` (a submodule, such as a flow network) are left out. ``context`` is
+    entered around the pass (e.g. a ``TorchFunctionMode``)."""
     meta = copy.deepcopy(model).to("meta").eval()
     skipped = set()
     if skip is not None:
         path = next(n for n, m in model.named_modules() if m is skip)
         skipped = {id(m) for m in meta.get_submodule(path).modules()}
-    positions: dict[str, int] = defaultdict(int)
     hooks = []
     for name, m in meta.named_modules():
-        handler = handler_for(m)
-        if handler is None or id(m) in skipped:
+        if handler_for(m) is None or id(m) in skipped:
             continue
 
-        def count(mod: nn.Module, _inp: tuple, out: torch.Tensor, name: str = name,
-                  handler: LayerHandler = handler) -> None:
-            positions[name] += handler.positions(mod, out)
-        hooks.append(m.register_forward_hook(count))
+        def call(mod: nn.Module, inp: tuple, out: Any, name: str = name) -> None:
+            on_call(name, mod, inp, out)
+        hooks.append(m.register_forward_hook(call))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), context or contextlib.nullcontext():
             meta(example.to("meta"))
     finally:
         for hook in hooks:
             hook.remove()
+
+
+def layer_positions(model: nn.Module, example: torch.Tensor, skip: nn.Module | None = None
+                    ) -> dict[str, int]:
+    """Output positions (summed over all calls) of every handled layer for one forward pass of
+    ``example`` through a ``meta`` copy of ``model``; layers inside ``skip`` (a submodule, such as
+    a flow network) are left out."""
+    positions: dict[str, int] = defaultdict(int)
+
+    def count(name: str, mod: nn.Module, _inp: tuple, out: Any) -> None:
+        handler: LayerHandler = handler_for(mod)  # type: ignore[assignment]
+        positions[name] += handler.positions(mod, out)
+
+    trace_handled_layers(model, example, count, skip)
     return dict(positions)
 
 
